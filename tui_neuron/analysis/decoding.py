@@ -1,0 +1,109 @@
+"""Decode one typed source with controls, clean and with interventions: what `decode` and the explorer show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..model.checkpoint import Checkpoint
+from ..model.data import ControlSignal, Example
+from ..model.interventions import Intervention
+from ..model.stepper import Stepper, Trace
+
+
+@dataclass
+class DecodeResult:
+    example: Example
+    vocab_itos: list[str]
+    clean: Trace
+    changed: Trace | None
+    interventions: tuple[Intervention, ...] = ()
+    encoder_ids: tuple[int, ...] = ()
+
+    @property
+    def source_tokens(self) -> list[str]:
+        return [self.vocab_itos[i] for i in self.example.source_ids]
+
+    @property
+    def controls(self) -> list[str]:
+        return [f"{self.vocab_itos[t]}@{p}" for t, p in self.example.controls]
+
+    @property
+    def output_ids(self) -> list[int]:
+        return self.clean.output_ids(0)
+
+    @property
+    def output_tokens(self) -> list[str]:
+        return [self.vocab_itos[i] for i in self.output_ids]
+
+    @property
+    def changed_ids(self) -> list[int]:
+        return self.changed.output_ids(0) if self.changed is not None else self.output_ids
+
+    @property
+    def changed_tokens(self) -> list[str]:
+        return [self.vocab_itos[i] for i in self.changed_ids]
+
+    def landings(self, changed: bool = False) -> list[dict]:
+        """Per control: did TOKEN land at T, and where did it land instead."""
+        ids = self.changed_ids if changed else self.output_ids
+        out = []
+        for tok, pos in self.example.controls:
+            where = [i + 1 for i, x in enumerate(ids) if x == tok]
+            out.append({"control": f"{self.vocab_itos[tok]}@{pos}", "landed": pos in where,
+                        "found_at": where})
+        return out
+
+    def landing_lines(self, changed: bool = False) -> list[str]:
+        lines = []
+        for d in self.landings(changed):
+            mark = "landed" if d["landed"] else "missed"
+            found = ", ".join(map(str, d["found_at"])) or "nowhere"
+            lines.append(f"{d['control']}: {mark} (token at {found})")
+        return lines
+
+    def to_json(self, with_states: bool = False) -> dict:
+        data = {
+            "source": self.source_tokens, "controls": self.controls,
+            "source_ids": list(self.encoder_ids), "output_ids": self.output_ids,
+            "output": self.output_tokens, "landings": self.landings(),
+            "interventions": [iv.spec() for iv in self.interventions],
+        }
+        if self.changed is not None:
+            data.update(changed_output_ids=self.changed_ids, changed_output=self.changed_tokens,
+                        changed_landings=self.landings(changed=True))
+        if with_states:
+            data["steps"] = trace_steps(self.clean, self.vocab_itos)
+            if self.changed is not None:
+                data["changed_steps"] = trace_steps(self.changed, self.vocab_itos)
+        return data
+
+
+def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0) -> list[dict]:
+    """Every valid step of example b: t, input token, h, gates (and c), as plain lists."""
+    steps = []
+    n_out = len(trace.output_ids(b)) + 1  # decoding steps up to and including <eos>
+    for i, t in enumerate(trace.times):
+        if not trace.valid[b, i] or t > n_out:
+            continue
+        tok = int(trace.tokens[b, i])
+        step = {"t": int(t), "input_id": tok, "input": itos[tok], "h": [round(x, 6) for x in trace.h[b, i].tolist()]}
+        for name, g in trace.gates.items():
+            step[name] = [round(x, 6) for x in g[b, i].tolist()]
+        if trace.c is not None:
+            step["c"] = [round(x, 6) for x in trace.c[b, i].tolist()]
+        if t >= 1:
+            step["output_id"] = int(trace.outputs[b, t - 1])
+            step["output"] = itos[step["output_id"]]
+        steps.append(step)
+    return steps
+
+
+def decode_one(ckpt: Checkpoint, source: str, controls: Sequence[str | ControlSignal],
+               interventions: Sequence[Intervention] = (), stepper: Stepper | None = None) -> DecodeResult:
+    stepper = stepper or Stepper(ckpt.model, ckpt.vocab)
+    example = stepper.example(source, controls)
+    clean = stepper.run([example], keep_logits=True)
+    changed = stepper.run([example], interventions, keep_logits=True) if interventions else None
+    return DecodeResult(example, ckpt.vocab.itos, clean, changed, tuple(interventions),
+                        tuple(example.encoder_ids(ckpt.vocab)))

@@ -1,0 +1,260 @@
+"""The headless face: typer subcommands over the same core functions the explorer uses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders.")
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "gru-positioning.safetensors"
+
+
+def _default_checkpoint() -> Path:
+    """The shipped checkpoint: beside the package in a checkout, or named by TUI_NEURON_CHECKPOINT."""
+    import os
+
+    env = os.environ.get("TUI_NEURON_CHECKPOINT")
+    if env:
+        return Path(env)
+    if DEFAULT_CHECKPOINT.exists():
+        return DEFAULT_CHECKPOINT
+    raise UserError("no checkpoint given and none shipped here; pass one: tui-neuron open model.safetensors")
+
+
+def _load(path: Path | None):
+    from .model.checkpoint import load_checkpoint
+
+    return load_checkpoint(path or _default_checkpoint())
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+# ----------------------------------------------------------------------------- train
+
+
+@app.command()
+def train(
+    corpus: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")],
+    cell: Annotated[str, typer.Option(help="gru or lstm")] = "gru",
+    emb: Annotated[int, typer.Option(help="Embedding size")] = 128,
+    hidden: Annotated[int, typer.Option(help="Hidden size")] = 256,
+    vocab_size: Annotated[int, typer.Option(help="Words kept, by frequency")] = 2000,
+    max_position: Annotated[int, typer.Option(help="Largest control position T")] = 13,
+    signals: Annotated[int, typer.Option(help="Control signals per example")] = 1,
+    mode: Annotated[str, typer.Option(help="spans (default) or lines (consecutive line pairs)")] = "spans",
+    min_len: Annotated[int, typer.Option(help="Shortest span / target")] = 4,
+    max_len: Annotated[int, typer.Option(help="Longest span / target")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Examples per step")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (halved on plateaus)")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
+    minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
+    eval_every: Annotated[int, typer.Option(help="Steps between held-out evaluations")] = 250,
+    eval_examples: Annotated[int, typer.Option(help="Held-out examples per evaluation")] = 1000,
+    patience: Annotated[int, typer.Option(help="Evaluations without improvement before stopping")] = 12,
+    curriculum_steps: Annotated[int, typer.Option(help="Steps trained on short targets first")] = 1500,
+    curriculum_len: Annotated[int, typer.Option(help="Longest target during the curriculum")] = 6,
+    heldout_fraction: Annotated[float, typer.Option(help="Tail of each file kept for evaluation")] = 0.05,
+    fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
+) -> None:
+    """Train a token-positioning Seq2Seq; the best checkpoint is kept, Ctrl-C is safe, --resume continues."""
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .model.train import TrainConfig, Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig(tuple(str(c) for c in corpus), str(out_path), cell, emb, hidden, vocab_size, max_position,
+                      signals, mode, min_len, max_len, batch_size, lr, seed, steps,
+                      minutes * 60 if minutes else None, eval_every, eval_examples, patience,
+                      curriculum_steps=curriculum_steps, curriculum_len=curriculum_len,
+                      heldout_fraction=heldout_fraction, save_dtype="float16" if fp16 else "float32")
+    cfg.check()
+    with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task("train", total=1.0, status="loading corpus")
+        last = {"acc": "-"}
+
+        def report(info: dict) -> None:
+            frac = 0.0
+            if cfg.max_steps:
+                frac = max(frac, info["step"] / cfg.max_steps)
+            if cfg.time_budget:
+                frac = max(frac, info["elapsed"] / cfg.time_budget)
+            if "eval" in info:
+                last["acc"] = f"{info['eval']['heldout_accuracy']:.1%}"
+                err.log(f"step {info['step']}: held-out loss {info['eval']['heldout_loss']:.3f}, "
+                        f"positioning {last['acc']}")
+            progress.update(task, completed=min(frac, 1.0), status=(
+                f"step {info['step']} loss {info['loss']:.3f} held-out {last['acc']} "
+                f"{info['tokens_per_s']:.0f} tok/s"))
+
+        trainer = Trainer(cfg, report)
+        progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
+        try:
+            state = trainer.run(resume=resume)
+        except KeyboardInterrupt:
+            err.print(f"interrupted at step {trainer.state.step}; continue with the same command plus --resume")
+            raise typer.Exit(130) from None
+    out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step {state.best_step} "
+              f"-> {out_path}")
+
+
+# ----------------------------------------------------------------------------- info
+
+
+@app.command()
+def info(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Config, parameter count, vocabulary size and training record of a checkpoint."""
+    ckpt = _load(checkpoint)
+    n_params = sum(p.numel() for p in ckpt.model.parameters())
+    training = {k: v for k, v in ckpt.training.items() if k != "history"}
+    data = {"path": str(checkpoint), "config": ckpt.config.to_json(), "parameters": n_params,
+            "vocab_size": len(ckpt.vocab), "training": training,
+            "heldout_files": [f["name"] for f in ckpt.heldout.get("files", [])]}
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=str(checkpoint), show_header=False)
+    for k, v in ckpt.config.to_json().items():
+        table.add_row(k, str(v))
+    table.add_row("parameters", f"{n_params:,}")
+    for k in ("steps", "seconds", "best_step", "heldout_accuracy", "heldout_loss", "stopped", "corpus_sha256"):
+        if k in training:
+            v = training[k]
+            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    table.add_row("corpus files", ", ".join(data["heldout_files"]) or "-")
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def eval_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    corpus: Annotated[Optional[list[Path]], typer.Argument(help="A new corpus to score whole (default: the checkpoint's held-out block)")] = None,
+    corpus_dir: Annotated[Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")] = None,
+    examples: Annotated[int, typer.Option(help="Examples to draw")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed for drawing examples")] = 4321,
+    signals: Annotated[Optional[int], typer.Option(help="Signals per example (default: the model's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Held-out positioning accuracy (TOKEN exactly at T under greedy decoding): overall, per T, per signal count."""
+    from .analysis.evaluation import evaluate_checkpoint
+
+    ckpt = _load(checkpoint)
+    with err.status("decoding held-out examples"):
+        result = evaluate_checkpoint(ckpt, corpus, corpus_dir, examples, seed, signals)
+    if as_json:
+        _print_json(result)
+        return
+    out.print(f"[bold]{result['source']}[/]: {result['report']['overall']['n']} examples")
+    rep = result["report"]
+    out.print(f"positioning accuracy {rep['overall']['accuracy']:.2%} (every control landed); "
+              f"per signal {rep['per_signal']['accuracy']:.2%}; held-out loss {rep['heldout_loss']:.3f}")
+    table = Table("T", "accuracy", "n")
+    for t, v in rep["per_position"].items():
+        table.add_row(t, f"{v['accuracy']:.1%}", str(v["n"]))
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------- decode
+
+
+@app.command()
+def decode(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    source: Annotated[Optional[str], typer.Argument(help="Source sentence")] = None,
+    control: Annotated[Optional[list[str]], typer.Option("--control", "-c", help="WORD@T (repeatable)")] = None,
+    intervene: Annotated[Optional[list[str]], typer.Option("--intervene", "-i", help="Intervention spec (repeatable), e.g. zero:all@T-1")] = None,
+    session: Annotated[Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every step's ids, h and gates")] = False,
+) -> None:
+    """Greedy-decode one source with control signals, optionally with interventions."""
+    from .analysis.decoding import decode_one
+    from .model.interventions import parse_intervention
+
+    ckpt = _load(checkpoint)
+    specs = list(intervene or [])
+    controls = list(control or [])
+    if session is not None:
+        from .analysis.session import load_session
+
+        sess = load_session(session)
+        source = source or sess.source
+        controls = controls or sess.controls
+        specs = [iv for iv in sess.active_interventions()] + specs
+    if source is None:
+        raise UserError("give a source sentence (or --session FILE)")
+    ivs = [parse_intervention(s) for s in specs]
+    result = decode_one(ckpt, source, controls, ivs)
+    if as_json:
+        _print_json(result.to_json(with_states=True))
+        return
+    out.print(f"source  : {' '.join(result.source_tokens)}")
+    out.print(f"controls: {' '.join(result.controls)}")
+    out.print(f"output  : {' '.join(result.output_tokens)}")
+    for line in result.landing_lines():
+        out.print(f"  {line}")
+    if ivs:
+        out.print(f"[bold]with {', '.join(iv.spec() for iv in ivs)}[/]")
+        out.print(f"output  : {' '.join(result.changed_tokens)}")
+        for line in result.landing_lines(changed=True):
+            out.print(f"  {line}")
+
+
+# ----------------------------------------------------------------------------- open
+
+
+@app.command("open")
+def open_cmd(
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
+    session: Annotated[Optional[Path], typer.Option(help="Reopen a saved session JSON")] = None,
+) -> None:
+    """Open the explorer."""
+    ckpt = _load(checkpoint)
+    sess = None
+    if session is not None:
+        from .analysis.session import load_session
+
+        sess = load_session(session)
+    from .app.explorer import ExplorerApp
+
+    ExplorerApp(ckpt, session=sess, session_path=session).run()
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Corpora, control signals, example sampling and batching.
+
+A corpus is a list of files; each file keeps its last `heldout_fraction` of lines
+as a contiguous held-out block, recorded in the checkpoint so that `eval` never
+scores training text. Examples are either consecutive line pairs (`lines`, the
+paper's setting) or a random span and the span after it (`spans`, the default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, tokenize
+
+_CONTROL_RE = re.compile(r"^(?P<word>\S+)@(?P<pos>\d+)$")
+
+
+@dataclass(frozen=True)
+class ControlSignal:
+    """Ask the decoder to put `token` at 1-based output position `position`."""
+
+    token: str
+    position: int
+
+    @classmethod
+    def parse(cls, text: str) -> ControlSignal:
+        match = _CONTROL_RE.match(text.strip())
+        if not match:
+            raise UserError(f"control {text!r} is not WORD@POSITION (for example king@3)")
+        return cls(match["word"].lower(), int(match["pos"]))
+
+    def __str__(self) -> str:
+        return f"{self.token}@{self.position}"
+
+
+@dataclass
+class Example:
+    """One source with its control signals, and the reference target when known."""
+
+    source_ids: list[int]
+    controls: list[tuple[int, int]]  # (token id, position T)
+    target_ids: list[int] | None = None
+
+    def encoder_ids(self, vocab: Vocab) -> list[int]:
+        """`x1 … xn TOKEN <pos_T>` for every signal, with no separator (as in the paper)."""
+        ids = list(self.source_ids)
+        for tok, pos in self.controls:
+            ids += [tok, vocab.position_id(pos)]
+        return ids
+
+
+def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -> Example:
+    """Validate a user-typed source and controls against the vocabulary; raise UserError with a fix."""
+    tokens = tokenize(source)
+    if not tokens:
+        raise UserError("the source is empty: type a sentence, e.g. \"the king is dead\"")
+    if not controls:
+        raise UserError("no control signal: add one as WORD@POSITION, e.g. --control king@3")
+    pairs = []
+    for c in controls:
+        if c.position < 1 or c.position > vocab.max_position:
+            raise UserError(
+                f"control {c}: position {c.position} is outside 1..{vocab.max_position}, the model's maximum"
+            )
+        tid = vocab.stoi.get(c.token)
+        if tid is None or not vocab.is_word_id(tid):
+            raise UserError(f"control {c}: {c.token!r} is not in the model's vocabulary; pick another word")
+        pairs.append((tid, c.position))
+    return Example(vocab.encode(tokens), pairs)
+
+
+# ----------------------------------------------------------------------------- corpus
+
+
+def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders (every *.txt inside, sorted) into a file list."""
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*.txt") if x.is_file())
+            if not found:
+                raise UserError(f"corpus folder {p} holds no .txt files")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UserError(f"corpus {p} does not exist: give a text file or a folder of .txt files")
+    return files
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class CorpusFile:
+    name: str
+    path: str
+    sha256: str
+    lines: list[list[str]]
+    heldout_start: int  # first held-out line index
+
+
+class Corpus:
+    """Tokenized lines of each file, split into a training part and a held-out tail per file."""
+
+    def __init__(self, files: list[CorpusFile]):
+        self.files = files
+
+    @classmethod
+    def load(cls, paths: Sequence[str | Path], heldout_fraction: float = 0.05) -> Corpus:
+        out = []
+        for f in corpus_files(paths):
+            try:
+                text = f.read_text(encoding="utf-8", errors="replace")
+            except OSError as e:
+                raise UserError(f"cannot read corpus file {f}: {e.strerror}") from None
+            lines = [t for t in (tokenize(line) for line in text.splitlines()) if t]
+            start = len(lines) - int(round(len(lines) * heldout_fraction))
+            out.append(CorpusFile(f.name, str(f), sha256_file(f), lines, start))
+        if sum(len(f.lines) for f in out) < 2:
+            raise UserError("the corpus has fewer than two non-empty lines; give more text")
+        return cls(out)
+
+    @classmethod
+    def from_heldout_record(cls, record: dict, search: Sequence[str | Path] | None = None) -> Corpus:
+        """Reload the files a checkpoint was trained on, check their hashes, and reapply its split."""
+        files = []
+        candidates = corpus_files(search) if search else []
+        by_name = {c.name: c for c in candidates}
+        for entry in record["files"]:
+            path = Path(entry["path"])
+            if search:
+                if entry["name"] not in by_name:
+                    raise UserError(f"corpus file {entry['name']} (from the checkpoint) is not under {list(search)}")
+                path = by_name[entry["name"]]
+            if not path.is_file():
+                raise UserError(
+                    f"the checkpoint's corpus file {path} is missing; pass its new folder with --corpus"
+                )
+            digest = sha256_file(path)
+            if digest != entry["sha256"]:
+                raise UserError(f"corpus file {path} changed since training (sha256 differs); pass the original")
+            text = path.read_text(encoding="utf-8", errors="replace")
+            lines = [t for t in (tokenize(line) for line in text.splitlines()) if t]
+            files.append(CorpusFile(entry["name"], str(path), digest, lines, int(entry["heldout_start"])))
+        return cls(files)
+
+    def heldout_record(self) -> dict:
+        return {
+            "files": [
+                {"name": f.name, "path": str(Path(f.path).resolve()), "sha256": f.sha256,
+                 "heldout_start": f.heldout_start, "lines": len(f.lines)}
+                for f in self.files
+            ]
+        }
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f.sha256.encode())
+        return h.hexdigest()
+
+    def lines(self, part: str) -> list[list[str]]:
+        """`train`, `heldout` or `all` lines, concatenated over files."""
+        out: list[list[str]] = []
+        for f in self.files:
+            if part == "train":
+                out += f.lines[: f.heldout_start]
+            elif part == "heldout":
+                out += f.lines[f.heldout_start :]
+            else:
+                out += f.lines
+        return out
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    mode: str = "spans"  # spans | lines
+    min_len: int = 4
+    max_len: int = 16
+    n_signals: int = 1
+
+
+class ExampleSource:
+    """Draws examples with control signals from encoded lines; deterministic for a given numpy Generator."""
+
+    def __init__(self, vocab: Vocab, lines: list[list[str]], sampling: SamplingConfig):
+        self.vocab = vocab
+        self.sampling = sampling
+        encoded = [np.asarray(vocab.encode(t), dtype=np.int64) for t in lines]
+        if sampling.mode == "lines":
+            self.pairs = [(a, b) for a, b in zip(encoded, encoded[1:]) if len(b) >= 1]
+            if not self.pairs:
+                raise UserError("no consecutive line pairs in this corpus part")
+        elif sampling.mode == "spans":
+            self.stream = np.concatenate(encoded) if encoded else np.zeros(0, dtype=np.int64)
+            if len(self.stream) < 2 * sampling.max_len + 1:
+                raise UserError(
+                    f"corpus part has {len(self.stream)} tokens; spans mode needs at least {2 * sampling.max_len + 1}"
+                )
+        else:
+            raise UserError(f"data mode {sampling.mode!r} is unknown; use spans or lines")
+
+    def sample(self, rng: np.random.Generator, max_position: int, max_target_len: int | None = None) -> Example:
+        """One example; `max_target_len` (the curriculum) caps the target length and so T."""
+        s = self.sampling
+        hi = s.max_len if max_target_len is None else min(s.max_len, max_target_len)
+        k = s.n_signals
+        for _ in range(100):
+            if s.mode == "spans":
+                positions = np.sort(rng.choice(np.arange(1, min(max_position, hi) + 1), size=k, replace=False))
+                tgt_len = int(rng.integers(max(int(positions[-1]), s.min_len, k), max(hi, int(positions[-1])) + 1))
+                src_len = int(rng.integers(s.min_len, s.max_len + 1))
+                start = int(rng.integers(0, len(self.stream) - src_len - tgt_len + 1))
+                src = self.stream[start : start + src_len]
+                tgt = self.stream[start + src_len : start + src_len + tgt_len]
+            else:
+                a, b = self.pairs[int(rng.integers(len(self.pairs)))]
+                src, tgt = a[: s.max_len], b[:hi]
+                limit = min(max_position, len(tgt))
+                if limit < k:
+                    continue
+                positions = np.sort(rng.choice(np.arange(1, limit + 1), size=k, replace=False))
+            tokens = [int(tgt[p - 1]) for p in positions]
+            if all(self.vocab.is_word_id(t) for t in tokens) and len(set(tokens)) == k:
+                return Example(src.tolist(), [(t, int(p)) for t, p in zip(tokens, positions)], tgt.tolist())
+        raise UserError("could not draw an example whose control tokens are in the vocabulary; enlarge the vocabulary")
+
+    def sample_many(self, n: int, seed: int, max_position: int) -> list[Example]:
+        rng = np.random.default_rng(seed)
+        return [self.sample(rng, max_position) for _ in range(n)]
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+@dataclass
+class TrainBatch:
+    """Right-padded tensors for teacher forcing: src [B,S], tgt_in/tgt_out [B,L]."""
+
+    src: torch.Tensor
+    src_len: torch.Tensor
+    tgt_in: torch.Tensor
+    tgt_out: torch.Tensor
+
+    @property
+    def n_target_tokens(self) -> int:
+        return int((self.tgt_out != PAD_ID).sum())
+
+
+def collate(examples: Sequence[Example], vocab: Vocab) -> TrainBatch:
+    encs = [e.encoder_ids(vocab) for e in examples]
+    tgts = [list(e.target_ids or []) + [EOS_ID] for e in examples]
+    b, s, lt = len(examples), max(map(len, encs)), max(map(len, tgts))
+    src = torch.full((b, s), PAD_ID, dtype=torch.long)
+    tgt_in = torch.full((b, lt), PAD_ID, dtype=torch.long)
+    tgt_out = torch.full((b, lt), PAD_ID, dtype=torch.long)
+    for i, (e, t) in enumerate(zip(encs, tgts)):
+        src[i, : len(e)] = torch.tensor(e)
+        tgt_in[i, : len(t)] = torch.tensor([BOS_ID, *t[:-1]])
+        tgt_out[i, : len(t)] = torch.tensor(t)
+    return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out)
+
+
+__all__ = [
+    "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "ControlSignal", "Corpus", "Example", "ExampleSource",
+    "SamplingConfig", "TrainBatch", "collate", "make_example",
+]

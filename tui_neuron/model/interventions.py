@@ -1,0 +1,211 @@
+"""Interventions: small value objects the stepper applies to chosen neurons at a chosen step.
+
+Text syntax (shared by the CLI `--intervene`, the explorer and session files):
+
+    zero:NEURONS@STEP            set the neurons to 0
+    set:NEURONS=VALUE@STEP       set the neurons to VALUE
+    keep:NEURONS@STEP            keep only these neurons, zero every other one
+    copy:NEURONS@STEP<FROM       copy the neurons' values at step FROM of the clean run into STEP
+    swap:NEURONS@STEP<SOURCE     copy the neurons' values at STEP of the clean run of another SOURCE
+                                 (a sentence; trailing WORD@T words are its control signals)
+    randin@STEP[:seed=N]         replace the decoder input x_t by a random word (STEP `*` = every step after <bos>)
+
+NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP is an integer
+(t<0 encoding, t=0 end of encoding, t>=1 decoding), `T`, `T-k` or `T+k` (relative to
+each example's first control position), or `*` (every decoding step). Add `.c` to
+the operation (`zero.c:…`) to act on an LSTM's cell state instead of h.
+Examples: `zero:all@T-1`, `copy:3,17@T-3<T-1`, `keep:0-49@T`, `swap:all@0<the queen is here queen@2`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """A step, absolute or relative to T (the first control's position); `every` = all decoding steps."""
+
+    offset: int = 0
+    relative_to_t: bool = False
+    every: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> StepRef:
+        s = text.strip().replace(" ", "")
+        if s == "*":
+            return cls(every=True)
+        m = re.fullmatch(r"[Tt]([+-]\d+)?", s)
+        if m:
+            return cls(int(m.group(1) or 0), relative_to_t=True)
+        if re.fullmatch(r"[+-]?\d+", s):
+            return cls(int(s))
+        raise UserError(f"step {text!r} is not a number, T, T-k, T+k or *")
+
+    def __str__(self) -> str:
+        if self.every:
+            return "*"
+        if self.relative_to_t:
+            return "T" if self.offset == 0 else f"T{self.offset:+d}"
+        return str(self.offset)
+
+
+@dataclass(frozen=True)
+class NeuronSet:
+    """Neuron indices, or None for every neuron."""
+
+    indices: tuple[int, ...] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> NeuronSet:
+        s = text.strip().replace(" ", "")
+        if s.lower() in ("all", "*"):
+            return cls(None)
+        out: list[int] = []
+        for part in s.split(","):
+            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+            if not m:
+                raise UserError(f"neurons {text!r}: {part!r} is not an index or a range like 10-20 (or use all)")
+            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+            if hi < lo:
+                raise UserError(f"neurons {text!r}: range {part} runs backwards")
+            out += range(lo, hi + 1)
+        return cls(tuple(dict.fromkeys(out)))
+
+    @classmethod
+    def of(cls, indices) -> NeuronSet:
+        return cls(tuple(int(i) for i in indices))
+
+    def __str__(self) -> str:
+        if self.indices is None:
+            return "all"
+        parts, run = [], []
+        for i in sorted(self.indices):
+            if run and i == run[-1] + 1:
+                run.append(i)
+                continue
+            if run:
+                parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = [i]
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        return ",".join(parts)
+
+    def check(self, hidden: int) -> None:
+        if self.indices is not None and self.indices and max(self.indices) >= hidden:
+            raise UserError(f"neuron {max(self.indices)} does not exist: the model has neurons 0..{hidden - 1}")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """Base: acts at `step` on `neurons` of h (or c, when on_cell)."""
+
+    neurons: NeuronSet
+    step: StepRef
+    on_cell: bool = False
+
+    op = ""
+
+    def spec(self) -> str:
+        return f"{self.op}{'.c' if self.on_cell else ''}:{self.neurons}@{self.step}{self._suffix()}"
+
+    def _suffix(self) -> str:
+        return ""
+
+    def to_json(self) -> dict:
+        return {"spec": self.spec()}
+
+
+@dataclass(frozen=True)
+class SetValue(Intervention):
+    value: float = 0.0
+
+    @property
+    def op(self) -> str:  # type: ignore[override]
+        return "zero" if self.value == 0.0 else "set"
+
+    def spec(self) -> str:
+        if self.value == 0.0:
+            return super().spec()
+        return f"set{'.c' if self.on_cell else ''}:{self.neurons}={self.value:g}@{self.step}"
+
+
+@dataclass(frozen=True)
+class KeepOnly(Intervention):
+    op = "keep"
+
+
+@dataclass(frozen=True)
+class CopyFromStep(Intervention):
+    source: StepRef = StepRef(0)
+    op = "copy"
+
+    def _suffix(self) -> str:
+        return f"<{self.source}"
+
+
+@dataclass(frozen=True)
+class CopyFromRun(Intervention):
+    source_text: str = ""
+    op = "swap"
+
+    def _suffix(self) -> str:
+        return f"<{self.source_text}"
+
+
+@dataclass(frozen=True)
+class RandomInput(Intervention):
+    """Replace the decoder input token; `neurons` is unused."""
+
+    seed: int = 0
+    op = "randin"
+
+    def spec(self) -> str:
+        return f"randin@{self.step}" + (f":seed={self.seed}" if self.seed else "")
+
+
+_SPEC_RE = re.compile(r"^(?P<op>zero|set|keep|copy|swap)(?P<cell>\.c)?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$")
+
+
+def parse_intervention(text: str) -> Intervention:
+    """Parse the text syntax above; a UserError says what is wrong."""
+    s = text.strip()
+    m = re.fullmatch(r"randin@(?P<step>[^:]+)(:seed=(?P<seed>\d+))?", s)
+    if m:
+        return RandomInput(NeuronSet(None), StepRef.parse(m["step"]), seed=int(m["seed"] or 0))
+    m = _SPEC_RE.match(s)
+    if not m:
+        raise UserError(
+            f"intervention {text!r} is not understood; use e.g. zero:all@T-1, set:3=0.5@2, keep:0-9@T, "
+            "copy:4,5@T-3<T-1, swap:all@0<other sentence word@2, randin@*"
+        )
+    op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(m["step"])
+    on_cell = bool(m["cell"])
+    if (m["value"] is not None) != (op == "set"):
+        raise UserError(f"intervention {text!r}: only set takes =VALUE (set:NEURONS=VALUE@STEP)")
+    if (m["src"] is not None) != (op in ("copy", "swap")):
+        raise UserError(f"intervention {text!r}: copy and swap need <FROM, the others take none")
+    if op == "zero":
+        return SetValue(neurons, step, on_cell, 0.0)
+    if op == "set":
+        try:
+            value = float(m["value"])
+        except ValueError:
+            raise UserError(f"intervention {text!r}: {m['value']!r} is not a number") from None
+        return SetValue(neurons, step, on_cell, value)
+    if op == "keep":
+        return KeepOnly(neurons, step, on_cell)
+    if op == "copy":
+        return CopyFromStep(neurons, step, on_cell, StepRef.parse(m["src"]))
+    if not m["src"].strip():
+        raise UserError(f"intervention {text!r}: swap needs a source sentence after <")
+    return CopyFromRun(neurons, step, on_cell, m["src"].strip())
+
+
+def from_json(data: dict) -> Intervention:
+    if not isinstance(data, dict) or "spec" not in data:
+        raise UserError("an intervention in JSON must be an object with a 'spec' string")
+    return parse_intervention(str(data["spec"]))
