@@ -8,5 +8,5 @@ DATA=${DATA:-../shared/data}
   --out checkpoints/gru-positioning.safetensors \
   --cell gru --emb 128 --hidden 256 --vocab-size 2000 --max-position 13 --signals 1 \
   --mode spans --min-len 4 --max-len 16 --batch-size 128 --lr 2e-3 --seed 0 \
-  --minutes 45 --eval-every 250 --eval-examples 1000 --patience 16 \
+  --minutes 50 --threads 1 --eval-every 250 --eval-examples 1000 --patience 16 \
   --curriculum-steps 1500 --curriculum-len 6 "$@"

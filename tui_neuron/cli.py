@@ -75,11 +75,18 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
 ) -> None:
     """Train a token-positioning Seq2Seq; the best checkpoint is kept, Ctrl-C is safe, --resume continues."""
+    import signal
+
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .model.train import TrainConfig, Trainer
 
+    def _stop(signum, frame):  # a kill or a closed terminal saves a resumable state like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(tuple(str(c) for c in corpus), str(out_path), cell, emb, hidden, vocab_size, max_position,
@@ -155,8 +162,12 @@ def info(
 @app.command("eval")
 def eval_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    corpus: Annotated[Optional[list[Path]], typer.Argument(help="A new corpus to score whole (default: the checkpoint's held-out block)")] = None,
-    corpus_dir: Annotated[Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")] = None,
+    corpus: Annotated[
+        Optional[list[Path]], typer.Argument(help="A new corpus to score whole (default: the checkpoint's held-out block)")
+    ] = None,
+    corpus_dir: Annotated[
+        Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
+    ] = None,
     examples: Annotated[int, typer.Option(help="Examples to draw")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed for drawing examples")] = 4321,
     signals: Annotated[Optional[int], typer.Option(help="Signals per example (default: the model's)")] = None,
@@ -189,8 +200,12 @@ def decode(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     source: Annotated[Optional[str], typer.Argument(help="Source sentence")] = None,
     control: Annotated[Optional[list[str]], typer.Option("--control", "-c", help="WORD@T (repeatable)")] = None,
-    intervene: Annotated[Optional[list[str]], typer.Option("--intervene", "-i", help="Intervention spec (repeatable), e.g. zero:all@T-1")] = None,
-    session: Annotated[Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")] = None,
+    intervene: Annotated[
+        Optional[list[str]], typer.Option("--intervene", "-i", help="Intervention spec (repeatable), e.g. zero:all@T-1")
+    ] = None,
+    session: Annotated[
+        Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every step's ids, h and gates")] = False,
 ) -> None:
     """Greedy-decode one source with control signals, optionally with interventions."""

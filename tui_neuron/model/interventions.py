@@ -167,7 +167,9 @@ class RandomInput(Intervention):
         return f"randin@{self.step}" + (f":seed={self.seed}" if self.seed else "")
 
 
-_SPEC_RE = re.compile(r"^(?P<op>zero|set|keep|copy|swap)(?P<cell>\.c)?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$")
+_SPEC_RE = re.compile(
+    r"^(?P<op>zero|set|keep|copy|swap)(?P<cell>\.c)?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$"
+)
 
 
 def parse_intervention(text: str) -> Intervention:

@@ -100,11 +100,12 @@ class Stepper:
         p = {k: v.detach().float() for k, v in model.state_dict().items()}
         self.emb = p["embedding.weight"]
         self.w = {
-            part: (p[f"{part}.weight_ih_l0"].T.contiguous(), p[f"{part}.bias_ih_l0"],
-                   p[f"{part}.weight_hh_l0"].T.contiguous(), p[f"{part}.bias_hh_l0"])
+            # transposed views, not copies: the same BLAS calls as F.linear, so sums run in torch's order
+            part: (p[f"{part}.weight_ih_l0"].t(), p[f"{part}.bias_ih_l0"],
+                   p[f"{part}.weight_hh_l0"].t(), p[f"{part}.bias_hh_l0"])
             for part in ("encoder", "decoder")
         }
-        self.w_out, self.b_out = p["output.weight"].T.contiguous(), p["output.bias"]
+        self.w_out, self.b_out = p["output.weight"].t(), p["output.bias"]
 
     # ------------------------------------------------------------------ cell math
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -145,7 +145,8 @@ class Trainer:
         opt_state = self.opt.state_dict()
         for idx, st in opt_state["state"].items():
             for k, v in st.items():
-                tensors[f"optim.{idx}.{k}"] = torch.as_tensor(v).detach().clone().float().reshape(-1) if k == "step" else v.detach().clone().contiguous()
+                v = torch.as_tensor(v).detach().clone()
+                tensors[f"optim.{idx}.{k}"] = v.float().reshape(-1) if k == "step" else v.contiguous()
         self.state.rng_state = self.rng.bit_generator.state
         meta = {"state": json.dumps(asdict(self.state)), "config": json.dumps(asdict(self.cfg), default=list),
                 "vocab": json.dumps(self.vocab.to_json())}
@@ -249,7 +250,7 @@ class Trainer:
             s.stopped = "interrupted (resume with --resume)"
             self.save_resume()
             raise
-        if not s.history or s.history[-1]["step"] != s.step:
+        if not Path(cfg.out).exists():  # no evaluation yet: keep what we have (later evals are unaffected)
             self._after_eval(self.evaluate())
         self.save_resume()
         self.save_best_record_only()

@@ -1,0 +1,60 @@
+"""Shared fixtures: a synthetic corpus and a tiny model that learns token positioning in seconds."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.model.train import TrainConfig, Trainer
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints" / "gru-positioning.safetensors"
+
+
+def write_corpus(path: Path, lines: int = 3000, words: int = 24, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(words)]
+    path.write_text("\n".join(" ".join(rng.choice(vocab) for _ in range(rng.randint(5, 10))) for _ in range(lines)))
+    return path
+
+
+def tiny_config(corpus: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_size=30, max_position=6,
+                min_len=3, max_len=8, batch_size=64, lr=5e-3, max_steps=500, eval_every=250, eval_examples=300,
+                curriculum_steps=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def corpus_path(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "synthetic.txt")
+
+
+def _train(tmp_path_factory, corpus_path, name, **kw):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp(name) / f"{name}.safetensors"
+    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    return load_checkpoint(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_gru(tmp_path_factory, corpus_path):
+    """A GRU that positions tokens (held-out accuracy is asserted in test_training)."""
+    return _train(tmp_path_factory, corpus_path, "gru", cell="gru")
+
+
+@pytest.fixture(scope="session")
+def tiny_lstm(tmp_path_factory, corpus_path):
+    return _train(tmp_path_factory, corpus_path, "lstm", cell="lstm", max_steps=600, eval_every=300)
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    assert SHIPPED.exists(), f"the shipped checkpoint {SHIPPED} is missing"
+    return load_checkpoint(SHIPPED)

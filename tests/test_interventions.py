@@ -1,0 +1,103 @@
+"""Interventions: the text syntax round-trips, and each one changes the decode the way it should."""
+
+import pytest
+import torch
+
+from tui_neuron.errors import UserError
+from tui_neuron.model.evaluate import landed
+from tui_neuron.model.interventions import from_json, parse_intervention
+from tui_neuron.model.stepper import Stepper
+
+SPECS = ["zero:all@T-1", "set:3=0.5@2", "keep:0-9,11@T", "copy:4-5@T-3<T-1", "swap:all@0<w1 w2 w3@1",
+         "randin@*", "randin@3:seed=4", "zero.c:1@-2", "zero:1-3@*"]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_spec_round_trip(spec):
+    iv = parse_intervention(spec)
+    assert iv.spec() == spec
+    assert from_json(iv.to_json()) == iv
+
+
+@pytest.mark.parametrize("bad", ["", "zero", "zero:all", "zero:x@1", "set:1@2", "copy:1@2", "zero:all@Q",
+                                 "zero:5-2@1", "set:1=abc@2", "swap:all@1<"])
+def test_bad_specs_raise_user_error(bad):
+    with pytest.raises(UserError):
+        parse_intervention(bad)
+
+
+def heldout(ckpt, n=200, seed=7):
+    from tui_neuron.analysis.evaluation import heldout_examples
+
+    return heldout_examples(ckpt, n=n, seed=seed)[1]
+
+
+def run(ckpt, examples, specs=()):
+    st = Stepper(ckpt.model, ckpt.vocab)
+    tr = st.run(examples, [parse_intervention(s) for s in specs])
+    return [tr.output_ids(b) for b in range(len(examples))]
+
+
+def test_tiny_model_positions_tokens(tiny_gru):
+    exs = heldout(tiny_gru)
+    outs = run(tiny_gru, exs)
+    acc = sum(landed(o, *e.controls[0]) for e, o in zip(exs, outs)) / len(exs)
+    assert acc > 0.9
+
+
+def test_zero_all_at_t_minus_1_changes_output(tiny_gru):
+    exs = heldout(tiny_gru, 100)
+    assert sum(a != b for a, b in zip(run(tiny_gru, exs), run(tiny_gru, exs, ["zero:all@T-1"]))) > 50
+
+
+def test_copy_previous_step_delays_token_by_one(tiny_gru):
+    exs = [e for e in heldout(tiny_gru, 300) if e.controls[0][1] >= 2]
+    clean = run(tiny_gru, exs)
+    correct = [(e, o) for e, o in zip(exs, clean) if landed(o, *e.controls[0])]
+    changed = run(tiny_gru, [e for e, _ in correct], ["copy:all@T-1<T-2"])
+    tok_pos = [e.controls[0] for e, _ in correct]
+    delayed = sum(landed(o, tok, pos + 1) for o, (tok, pos) in zip(changed, tok_pos)) / len(correct)
+    assert delayed > 0.5, delayed
+
+
+def test_keep_only_all_is_identity_and_keep_none_differs(tiny_gru):
+    exs = heldout(tiny_gru, 60)
+    assert run(tiny_gru, exs, ["keep:all@T"]) == run(tiny_gru, exs)
+    tr = Stepper(tiny_gru.model, tiny_gru.vocab).run(exs[:5], [parse_intervention("keep:0-1@2")])
+    assert torch.count_nonzero(tr.h_at(2)[:, 2:]) == 0
+
+
+def test_set_value_is_visible_in_trace(tiny_gru):
+    exs = heldout(tiny_gru, 5)
+    tr = Stepper(tiny_gru.model, tiny_gru.vocab).run(exs, [parse_intervention("set:3,4=0.75@1")])
+    assert torch.all(tr.h_at(1)[:, 3:5] == 0.75)
+
+
+def test_swap_with_itself_is_identity_and_with_other_source_differs(tiny_gru):
+    st = Stepper(tiny_gru.model, tiny_gru.vocab)
+    ex = st.example("w1 w2 w3 w4 w5", ["w7@4"])
+    base = st.run([ex]).output_ids(0)
+    same = st.run([ex], [parse_intervention("swap:all@0<w1 w2 w3 w4 w5 w7@4")]).output_ids(0)
+    other = st.run([ex], [parse_intervention("swap:all@0<w9 w9 w9 w2@1")]).output_ids(0)
+    assert same == base
+    assert other != base and other[0] == tiny_gru.vocab.stoi["w2"]
+
+
+def test_random_decoder_inputs_keep_bos_and_change_inputs(tiny_gru):
+    exs = heldout(tiny_gru, 50)
+    st = Stepper(tiny_gru.model, tiny_gru.vocab)
+    clean = st.run(exs)
+    rand = st.run(exs, [parse_intervention("randin@*")])
+    dec_clean = clean.tokens[:, clean.n_enc :]
+    dec_rand = rand.tokens[:, rand.n_enc :]
+    assert torch.equal(dec_rand[:, 0], dec_clean[:, 0])  # <bos> kept
+    assert not torch.equal(dec_rand[:, 1:3], dec_clean[:, 1:3])
+
+
+def test_cell_state_intervention_needs_lstm(tiny_gru, tiny_lstm):
+    with pytest.raises(UserError, match="LSTM"):
+        run(tiny_gru, heldout(tiny_gru, 3), ["zero.c:all@T-1"])
+    exs = heldout(tiny_lstm, 50)
+    assert run(tiny_lstm, exs, ["zero.c:all@T-1"]) != run(tiny_lstm, exs)
+
+

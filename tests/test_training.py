@@ -1,0 +1,60 @@
+"""Training: it learns, keeps the best checkpoint, and --resume ends on the same weights as a straight run."""
+
+import pytest
+import torch
+from conftest import tiny_config
+from safetensors.torch import load_file
+
+from tui_neuron.errors import UserError
+from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.model.train import Trainer, resume_path
+
+
+def test_tiny_training_record(tiny_gru):
+    rec = tiny_gru.training
+    assert rec["heldout_accuracy"] > 0.9
+    assert rec["steps"] == 500 and len(rec["corpus_sha256"]) == 64
+    assert [h["step"] for h in rec["history"]] == [250, 500]
+
+
+def test_resume_matches_uninterrupted_run(corpus_path, tmp_path):
+    kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16)
+    straight = tmp_path / "a.safetensors"
+    Trainer(tiny_config(corpus_path, straight, **kw)).run()
+    split = tmp_path / "b.safetensors"
+    Trainer(tiny_config(corpus_path, split, **{**kw, "max_steps": 20})).run()
+    Trainer(tiny_config(corpus_path, split, **kw)).run(resume=True)
+    a, b = load_file(resume_path(straight)), load_file(resume_path(split))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert load_checkpoint(split).training["steps"] == 40
+
+
+def test_interrupt_leaves_a_valid_checkpoint_and_resume_state(corpus_path, tmp_path):
+    out = tmp_path / "c.safetensors"
+    calls = {"n": 0}
+
+    def progress(info):
+        calls["n"] += 1
+        if info["step"] == 25:
+            raise KeyboardInterrupt
+
+    trainer = Trainer(tiny_config(corpus_path, out, max_steps=100, eval_every=10, eval_examples=50), progress)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert load_checkpoint(out).training["steps"] in (10, 20)
+    resumed = Trainer(tiny_config(corpus_path, out, max_steps=30, eval_every=10, eval_examples=50))
+    state = resumed.run(resume=True)
+    assert state.step == 30
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resume_without_state_is_a_user_error(corpus_path, tmp_path):
+    with pytest.raises(UserError, match="nothing to resume"):
+        Trainer(tiny_config(corpus_path, tmp_path / "x.safetensors")).run(resume=True)
+
+
+def test_lstm_trains_and_positions(tiny_lstm):
+    assert tiny_lstm.config.cell == "lstm"
+    assert tiny_lstm.training["heldout_accuracy"] > 0.8
