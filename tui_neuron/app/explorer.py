@@ -1,0 +1,464 @@
+"""The explorer: type a source and controls, step the decoder by keyboard, watch neurons and gates, intervene.
+
+State lives in reactive attributes on the app; decodes run in a thread worker
+that posts typed messages back; widgets get arrays and draw them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive, var
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from ..analysis.decoding import decode_one
+from ..analysis.session import Session, save_session
+from ..errors import UserError
+from ..model.checkpoint import Checkpoint
+from ..model.data import ControlSignal, make_example
+from ..model.interventions import NeuronSet, parse_intervention
+from ..model.stepper import Stepper
+from .screens import HelpScreen, PromptScreen
+from .viewmodel import DecodeView, build_view
+from .widgets import ComparePanel, InterventionList, NeuronPlot, NeuronStrip, Timeline, TopK
+
+MIN_WIDTH, MIN_HEIGHT = 100, 32
+DEFAULT_SESSION = "tui-neuron-session.json"
+
+
+class NeuronView(Vertical, can_focus=True):
+    """The focusable neuron area: while it has focus, arrows step time and select neurons."""
+
+
+class DecodeDone(Message):
+    def __init__(self, view: DecodeView, request: int):
+        super().__init__()
+        self.view, self.request = view, request
+
+
+class DecodeFailed(Message):
+    def __init__(self, error: str, request: int):
+        super().__init__()
+        self.error, self.request = error, request
+
+
+class ActionsProvider(Provider):
+    """The command palette lists every key-bound action of the explorer."""
+
+    def _commands(self):
+        app: ExplorerApp = self.app  # type: ignore[assignment]
+        for b in app.BINDINGS:
+            if isinstance(b, Binding) and b.description:
+                yield f"{b.description} ({b.key})", b.action, b.tooltip
+
+    async def discover(self) -> Hits:
+        for name, action, help_text in self._commands():
+            yield DiscoveryHit(name, lambda a=action: self.app.run_action(a), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, action, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), lambda a=action: self.app.run_action(a), help=help_text)
+
+
+@dataclass
+class InterventionItem:
+    spec: str
+    enabled: bool = True
+
+
+def B(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
+    return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
+
+
+class ExplorerApp(App):
+    CSS_PATH = "explorer.tcss"
+    TITLE = "tui-neuron"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS = [
+        B("left", "step_by(-1)", "Back", "step one timestep back (encoder steps included)"),
+        B("right", "step_by(1)", "Forward", "step one timestep forward"),
+        B("home", "step_to('first')", "First", "jump to the first encoder step", show=False),
+        B("end", "step_to('last')", "Last", "jump to the last decoder step", show=False),
+        B("t", "step_to('T')", "Go to T", "jump to the first control's target step T", show=False),
+        B("up", "neuron_by(-1)", "Neuron -", "select the previous neuron", show=False),
+        B("down", "neuron_by(1)", "Neuron +", "select the next neuron", show=False),
+        B("pageup", "neuron_by(-64)", "Row -", "select the neuron one strip row up", show=False),
+        B("pagedown", "neuron_by(64)", "Row +", "select the neuron one strip row down", show=False),
+        B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
+        B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step)"),
+        B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
+        B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
+        B("left_square_bracket", "iv_cursor_by(-1)", "Iv up", "move the intervention cursor up", show=False),
+        B("right_square_bracket", "iv_cursor_by(1)", "Iv down", "move the intervention cursor down", show=False),
+        B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
+        B("m", "add_note", "Note", "add a note to the session", show=False),
+        B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
+        B("question_mark", "help", "Help", "show every key"),
+        B("q", "quit", "Quit", "leave the explorer"),
+        Binding("ctrl+q", "quit", "Quit", show=False, id="quit-ctrl", tooltip="leave the explorer"),
+    ]
+
+    view: reactive[DecodeView | None] = reactive(None, init=False)
+    step: reactive[int] = reactive(0, init=False)  # index into the clean run's shown steps
+    neuron: reactive[int] = reactive(0, init=False)
+    selection: reactive[tuple[int, ...]] = reactive((), init=False)
+    busy: reactive[bool] = reactive(False)
+    iv_cursor: reactive[int] = reactive(0, init=False)
+    interventions: var[list[InterventionItem]] = var(list, init=False)
+    groups: var[dict[str, list[int]]] = var(dict, init=False)
+    roles: var[dict[int, str]] = var(dict, init=False)
+
+    def __init__(self, checkpoint: Checkpoint, session: Session | None = None, session_path: Path | None = None):
+        super().__init__()
+        self.ckpt = checkpoint
+        self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
+        self.session_path = Path(session_path) if session_path else Path(DEFAULT_SESSION)
+        self.notes = ""
+        self._request = 0
+        self._initial = session or self._default_session()
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        cfg = self.ckpt.config
+        with Vertical(id="main"):
+            with Horizontal(id="inputs"):
+                yield Input(self._initial.source, placeholder="source sentence", id="source")
+                yield Input(" ".join(self._initial.controls), placeholder="controls: king@3 queen@5", id="controls")
+                yield Static("", id="status")
+            yield Timeline(id="timeline")
+            with Horizontal(id="body"):
+                with NeuronView(id="strips"):
+                    yield NeuronStrip("h", -1.0, 1.0, id="strip-h")
+                    for name in cfg.gate_names:
+                        lo = -1.0 if name in ("n", "g") else 0.0
+                        yield NeuronStrip(name, lo, 1.0, id=f"strip-{name}", classes="gate")
+                    if cfg.cell == "lstm":
+                        yield NeuronStrip("c", -1.0, 1.0, id="strip-c", classes="gate")
+                with Vertical(id="side"):
+                    yield TopK(id="topk")
+                    yield NeuronPlot(id="plot")
+            with Horizontal(id="bottom"):
+                yield InterventionList(id="ivlist")
+                yield ComparePanel(id="compare")
+        yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
+                     "(q quits).", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.ckpt.path.name if self.ckpt.path else 'model'} · {self.ckpt.config.cell.upper()} " \
+                         f"{self.ckpt.config.hidden} · T≤{self.ckpt.config.max_position}"
+        self.interventions = [InterventionItem(d["spec"], d.get("enabled", True)) for d in self._initial.interventions]
+        self.groups = dict(self._initial.groups)
+        self.notes = self._initial.notes
+        self._check_size()
+        self.query_one("#strips").focus()
+        self._refresh_ivlist()
+        self.request_decode()
+
+    def _default_session(self) -> Session:
+        words = [w for w in ("king", "man", "time", "day", "way") if w in self.ckpt.vocab.stoi]
+        word = words[0] if words else self.ckpt.vocab.words[0]
+        return Session(source="the old man sat by the fire and looked at his son .", controls=[f"{word}@3"])
+
+    def on_resize(self) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        self.screen.set_class(small, "-too-small")
+
+    # ------------------------------------------------------------------ decoding
+
+    def _parse_controls(self) -> list[ControlSignal]:
+        text = self.query_one("#controls", Input).value
+        return [ControlSignal.parse(c) for c in text.replace(",", " ").split()]
+
+    def request_decode(self) -> None:
+        """Validate the inputs on the UI thread (cheap), then decode in a worker; a new request cancels the old."""
+        source = self.query_one("#source", Input).value
+        try:
+            controls = self._parse_controls()
+            make_example(self.ckpt.vocab, source, controls)
+            specs = [iv.spec for iv in self.interventions if iv.enabled]
+            for s in specs:
+                parse_intervention(s).neurons.check(self.ckpt.config.hidden)
+        except UserError as e:
+            self.query_one("#controls").set_class(True, "-invalid")
+            self.notify(str(e), severity="error", title="cannot run")
+            return
+        self.query_one("#controls").set_class(False, "-invalid")
+        self._request += 1
+        self.busy = True
+        self.decode_worker(source, [str(c) for c in controls], specs, self._request)
+
+    @work(thread=True, exclusive=True, group="decode")
+    def decode_worker(self, source: str, controls: list[str], specs: list[str], request: int) -> None:
+        worker = get_current_worker()
+        try:
+            ivs = [parse_intervention(s) for s in specs]
+            result = decode_one(self.ckpt, source, controls, ivs, self.stepper)
+            view = build_view(result, self.ckpt.config.hidden, self.ckpt.config.gate_names)
+        except UserError as e:
+            self.post_message(DecodeFailed(str(e), request))
+            return
+        if not worker.is_cancelled:
+            self.post_message(DecodeDone(view, request))
+
+    def on_decode_done(self, message: DecodeDone) -> None:
+        if message.request != self._request:
+            return  # a newer request is on its way
+        old_t = self.current_t
+        self.view = message.view
+        idx = message.view.clean.index_of(old_t) if old_t is not None else None
+        self.step = idx if idx is not None else len(message.view.clean.times) - 1
+        self.busy = False
+        self._redraw()
+
+    def on_decode_failed(self, message: DecodeFailed) -> None:
+        if message.request == self._request:
+            self.busy = False
+        self.notify(message.error, severity="error", title="cannot run")
+
+    @on(Input.Submitted, "#source, #controls")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.request_decode()
+        self.query_one("#strips").focus()
+
+    # ------------------------------------------------------------------ state -> widgets
+
+    @property
+    def current_t(self) -> int | None:
+        if self.view is None:
+            return None
+        return int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
+
+    def watch_busy(self, busy: bool) -> None:
+        self.query_one("#status", Static).update("⟳ decoding…" if busy else "ready")
+
+    def watch_step(self) -> None:
+        self._draw_step()
+
+    def watch_neuron(self) -> None:
+        self._draw_step()
+        self._draw_neuron()
+
+    def watch_selection(self) -> None:
+        self._draw_step()
+        self._draw_neuron()
+
+    def watch_iv_cursor(self) -> None:
+        self._refresh_ivlist()
+
+    def _redraw(self) -> None:
+        self._draw_step()
+        self._draw_neuron()
+
+    def _draw_step(self) -> None:
+        """What changes with the step: strips, timeline, top-k. Only slices cached arrays."""
+        v = self.view
+        if v is None:
+            return
+        run = v.clean
+        i = min(self.step, len(run.times) - 1)
+        t = int(run.times[i])
+        marked = frozenset(self.selection)
+        self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked)
+        for name, arr in run.gates.items():
+            self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked)
+        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, self._changed_outputs)
+        control_tok = v.controls[0].rsplit("@", 1)[0] if v.controls else ""
+        self.query_one(TopK).show(run.topk[i], control_tok, run.control[i], t)
+
+    @property
+    def _changed_outputs(self) -> dict[int, str] | None:
+        v = self.view
+        if v is None or v.changed is None:
+            return None
+        return {int(tt): o for tt, o in zip(v.changed.times, v.changed.outputs)}
+
+    def _draw_neuron(self) -> None:
+        """What changes with the neuron or the run: the plot over time and the comparison."""
+        v = self.view
+        if v is None:
+            return
+        run = v.clean
+        j = self.neuron
+        series = {f"h[{j}]": (run.times, run.h[:, j])}
+        gate = "z" if "z" in run.gates else "f"
+        series[f"{gate}[{j}]"] = (run.times, run.gates[gate][:, j])
+        if v.changed is not None:
+            series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
+        role = self.roles.get(j)
+        title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
+        self.query_one(NeuronPlot).show(series, v.positions, title)
+        delta, label = None, ""
+        if v.changed is not None:
+            neurons = list(self.selection) or [j]
+            label = f"n{neurons[0]}" if len(neurons) == 1 else f"{len(neurons)} neurons"
+            common = min(len(run.times), len(v.changed.times))
+            delta = np.abs(v.changed.h[:common][:, neurons] - run.h[:common][:, neurons]).max(axis=1)
+        self.query_one(ComparePanel).show(run.output_tokens, run.landings,
+                                          v.changed.output_tokens if v.changed else None,
+                                          v.changed.landings if v.changed else None, delta, label)
+
+    def _refresh_ivlist(self) -> None:
+        self.query_one(InterventionList).show([(iv.spec, iv.enabled) for iv in self.interventions], self.iv_cursor)
+
+    # ------------------------------------------------------------------ actions: time and neurons
+
+    def action_step_by(self, delta: int) -> None:
+        if self.view is not None:
+            self.step = max(0, min(len(self.view.clean.times) - 1, self.step + delta))
+
+    def action_step_to(self, where: str) -> None:
+        if self.view is None:
+            return
+        if where == "first":
+            self.step = 0
+        elif where == "last":
+            self.step = len(self.view.clean.times) - 1
+        elif self.view.positions:
+            idx = self.view.clean.index_of(self.view.positions[0])
+            if idx is not None:
+                self.step = idx
+
+    def action_neuron_by(self, delta: int) -> None:
+        self.neuron = (self.neuron + delta) % self.ckpt.config.hidden
+
+    def action_pick_neurons(self) -> None:
+        groups = ", ".join(self.groups) or "none yet"
+        self.push_screen(PromptScreen(f"Neurons: index, range, list, or a group ({groups})",
+                                      str(self.neuron), "e.g. 12 or 0-31 or 3,17,40"), self._picked)
+
+    def _picked(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            neurons = self.resolve_neurons(text)
+        except UserError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.selection = tuple(neurons) if len(neurons) > 1 else ()
+        self.neuron = neurons[0]
+
+    def resolve_neurons(self, text: str) -> list[int]:
+        name = text.strip()
+        if name in self.groups:
+            return list(self.groups[name])
+        ns = NeuronSet.parse(name)
+        ns.check(self.ckpt.config.hidden)
+        picked = list(range(self.ckpt.config.hidden)) if ns.indices is None else list(ns.indices)
+        if not picked:
+            raise UserError("no neurons given")
+        return picked
+
+    def action_save_group(self) -> None:
+        self.push_screen(PromptScreen("Name for the selected neurons (e.g. counting?)", "", "group name"),
+                         self._group_named)
+
+    def _group_named(self, name: str | None) -> None:
+        if not name or not name.strip():
+            return
+        neurons = list(self.selection) or [self.neuron]
+        self.groups = {**self.groups, name.strip(): neurons}
+        self.notify(f"group {name.strip()!r}: {len(neurons)} neurons")
+
+    # ------------------------------------------------------------------ actions: interventions
+
+    def action_add_intervention(self) -> None:
+        neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
+        t = self.current_t if self.current_t is not None else 0
+        self.push_screen(PromptScreen("Intervention (zero/set/keep/copy/swap/randin; ? lists the syntax)",
+                                      f"zero:{neurons}@{t}", "zero:all@T-1"), self._intervention_entered)
+
+    def _intervention_entered(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            iv = parse_intervention(text)
+            iv.neurons.check(self.ckpt.config.hidden)
+        except UserError as e:
+            self.notify(str(e), severity="error", title="intervention not added")
+            return
+        self.interventions = [*self.interventions, InterventionItem(iv.spec())]
+        self.iv_cursor = len(self.interventions) - 1
+        self._refresh_ivlist()
+        self.request_decode()
+
+    def action_toggle_intervention(self) -> None:
+        if not self.interventions:
+            return
+        k = min(self.iv_cursor, len(self.interventions) - 1)
+        items = list(self.interventions)
+        items[k] = InterventionItem(items[k].spec, not items[k].enabled)
+        self.interventions = items
+        self._refresh_ivlist()
+        self.request_decode()
+
+    def action_delete_intervention(self) -> None:
+        if not self.interventions:
+            return
+        k = min(self.iv_cursor, len(self.interventions) - 1)
+        self.interventions = [iv for n, iv in enumerate(self.interventions) if n != k]
+        self.iv_cursor = max(0, min(k, len(self.interventions) - 1))
+        self._refresh_ivlist()
+        self.request_decode()
+
+    def action_iv_cursor_by(self, delta: int) -> None:
+        if self.interventions:
+            self.iv_cursor = max(0, min(len(self.interventions) - 1, self.iv_cursor + delta))
+
+    # ------------------------------------------------------------------ actions: session and help
+
+    def action_edit_source(self) -> None:
+        self.query_one("#source", Input).focus()
+
+    def action_add_note(self) -> None:
+        self.push_screen(PromptScreen("Note for this session", "", "what you saw"), self._noted)
+
+    def _noted(self, text: str | None) -> None:
+        if text:
+            self.notes = (self.notes + "\n" + text).strip()
+
+    def current_session(self) -> Session:
+        return Session(
+            source=self.query_one("#source", Input).value,
+            controls=self.query_one("#controls", Input).value.replace(",", " ").split(),
+            groups=dict(self.groups),
+            interventions=[{"spec": iv.spec, "enabled": iv.enabled} for iv in self.interventions],
+            notes=self.notes,
+            checkpoint=str(self.ckpt.path or ""),
+        )
+
+    def action_save_session(self) -> None:
+        try:
+            save_session(self.current_session(), self.session_path)
+        except OSError as e:
+            self.notify(f"could not save {self.session_path}: {e.strerror}", severity="error")
+            return
+        self.notify(f"session saved to {self.session_path}")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    def on_key(self, event) -> None:
+        """Escape in a text box hands the keys back to stepping."""
+        if event.key == "escape" and isinstance(self.focused, Input) and self.screen is self.screen_stack[0]:
+            self.query_one("#strips").focus()
+            event.stop()

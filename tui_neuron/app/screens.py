@@ -1,0 +1,59 @@
+"""Modal screens: the help screen (built from the app's bindings) and a one-line prompt."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the explorer with what it does; generated from the bindings so nothing is missed."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help", id="help-close")]
+
+    def __init__(self, bindings: list[Binding]):
+        super().__init__()
+        self._bindings = bindings
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="tui-neuron keys", expand=True, show_lines=False)
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action", style="bold")
+        table.add_column("what it does")
+        for b in self._bindings:
+            table.add_row(b.key.replace("question_mark", "?").replace("left_square_bracket", "[")
+                          .replace("right_square_bracket", "]"), b.description, b.tooltip or "")
+        table.add_row("enter", "Run", "in the source or controls box: encode and decode (in a worker)")
+        table.add_row("tab", "Focus", "move between the source box, the controls box and the neuron view")
+        table.add_row("ctrl+p", "Commands", "the command palette reaches every action above")
+        with Vertical(id="help-box"):
+            yield Static(table, id="help-table")
+            yield Label("Interventions: zero:N@S  set:N=V@S  keep:N@S  copy:N@S<FROM  swap:N@S<sentence w@T  randin@*  "
+                        "(N: all, 3, 0-9,12; S: t, T, T-1, *)", id="help-syntax")
+            yield Label("escape closes this help", id="help-hint")
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line (a neuron set, an intervention, a group name); escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt-cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = ""):
+        super().__init__()
+        self._title, self._value, self._placeholder = title, value, placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Label(self._title, id="prompt-title")
+            yield Input(self._value, placeholder=self._placeholder, id="prompt-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

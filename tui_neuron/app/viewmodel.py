@@ -1,0 +1,77 @@
+"""Plain arrays the widgets draw, built once per decode in the worker thread.
+
+Stepping through time only indexes these arrays: no model computation happens
+on the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis.decoding import DecodeResult
+from ..model.stepper import Trace
+
+
+@dataclass
+class RunView:
+    times: np.ndarray  # [S] t of each shown step
+    inputs: list[str]  # input token of each step
+    outputs: list[str]  # output token ('' on encoder steps)
+    h: np.ndarray  # [S,H]
+    gates: dict[str, np.ndarray]  # name -> [S,H] (LSTM adds 'c')
+    topk: list[list[tuple[str, float]]]  # per step ([] on encoder steps)
+    control: list[tuple[float, int] | None]  # first control's (prob, rank) per step
+    output_tokens: list[str]
+    landings: list[dict]
+
+    def index_of(self, t: int) -> int | None:
+        hits = np.nonzero(self.times == t)[0]
+        return int(hits[0]) if len(hits) else None
+
+
+@dataclass
+class DecodeView:
+    source: list[str]
+    controls: list[str]
+    positions: list[int]
+    clean: RunView
+    changed: RunView | None
+    interventions: list[str]
+    hidden: int
+    gate_names: tuple[str, ...]
+
+
+def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: list[dict], last_t: int) -> RunView:
+    keep = [i for i, t in enumerate(trace.times) if bool(trace.valid[0, i]) and t <= last_t]
+    times = trace.times[keep]
+    tokens = trace.tokens[0, keep].tolist()
+    outputs, topk, control = [], [], []
+    for t in times:
+        if t >= 1:
+            d = t - 1
+            outputs.append(itos[int(trace.outputs[0, d])])
+            topk.append([(itos[i], float(p)) for i, p in zip(trace.top_ids[0, d].tolist(), trace.top_probs[0, d].tolist())])
+            control.append((float(trace.control_probs[0, d]), int(trace.control_ranks[0, d])))
+        else:
+            outputs.append("")
+            topk.append([])
+            control.append(None)
+    gates = {k: v[0, keep].numpy() for k, v in trace.gates.items()}
+    if trace.c is not None:
+        gates["c"] = trace.c[0, keep].numpy()
+    return RunView(times, [itos[i] for i in tokens], outputs, trace.h[0, keep].numpy(), gates, topk, control,
+                   [itos[i] for i in output_ids], landings)
+
+
+def build_view(result: DecodeResult, hidden: int, gate_names: tuple[str, ...]) -> DecodeView:
+    n_clean = len(result.output_ids) + 1
+    n_changed = len(result.changed_ids) + 1 if result.changed is not None else 0
+    last_t = max(n_clean, n_changed)
+    clean = _run_view(result.clean, result.vocab_itos, result.output_ids, result.landings(), last_t)
+    changed = None
+    if result.changed is not None:
+        changed = _run_view(result.changed, result.vocab_itos, result.changed_ids, result.landings(True), last_t)
+    return DecodeView(result.source_tokens, result.controls, [p for _, p in result.example.controls], clean, changed,
+                      [iv.spec() for iv in result.interventions], hidden, gate_names)

@@ -1,0 +1,228 @@
+"""Widgets receive arrays and draw them; they compute nothing about the model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rich.console import RenderableType
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+GLYPHS = " ▁▂▃▄▅▆▇█"
+ROLE_MARKS = {"storing": "s", "counting": "c", "triggering": "t", "outputting": "o"}
+
+
+def _color(v: float, lo: float, hi: float) -> str:
+    """Diverging blue-white-red around 0 for signed ranges, white-to-orange for [0, 1]."""
+    if lo < 0:
+        x = max(-1.0, min(1.0, v / max(abs(lo), hi)))
+        if x >= 0:
+            g = int(255 * (1 - x))
+            return f"rgb(255,{g},{g})"
+        g = int(255 * (1 + x))
+        return f"rgb({g},{g},255)"
+    x = max(0.0, min(1.0, (v - lo) / (hi - lo)))
+    return f"rgb(255,{int(255 - 120 * x)},{int(255 * (1 - x))})"
+
+
+class NeuronStrip(Widget):
+    """One vector (h, a gate) at the current step, 64 neurons a row; height glyphs survive a plain terminal.
+
+    Drawn line by line from pre-built styles (the Line API), so stepping redraws in a few milliseconds.
+    """
+
+    PER_ROW = 64
+    LEVELS = 16
+
+    DEFAULT_CSS = "NeuronStrip { height: auto; }"
+
+    def __init__(self, label: str, lo: float, hi: float, **kw):
+        super().__init__(**kw)
+        self.label, self.lo, self.hi = label, lo, hi
+        self.values: np.ndarray | None = None
+        self.selected = 0
+        self.marked: frozenset[int] = frozenset()
+        self._levels: np.ndarray | None = None
+        mid = (lo + hi) / 2 if lo < 0 else lo
+        self._styles = [
+            Style(color=_color(lo + (hi - lo) * k / (self.LEVELS - 1), lo, hi), bgcolor="grey11")
+            for k in range(self.LEVELS)
+        ]
+        self._underlined = [st + Style(underline=True) for st in self._styles]
+        self._sel_style = Style(color="yellow", bold=True, reverse=True)
+        self._dim = Style(dim=True)
+        del mid
+
+    def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset()) -> None:
+        self.values, self.selected, self.marked = values, selected, marked
+        if values is not None:
+            x = (np.clip(values, self.lo, self.hi) - self.lo) / (self.hi - self.lo)
+            self._levels = np.rint(x * (self.LEVELS - 1)).astype(int)
+        self.refresh()
+
+    @property
+    def n_rows(self) -> int:
+        n = len(self.values) if self.values is not None else 256
+        return (n + self.PER_ROW - 1) // self.PER_ROW + 1
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return self.n_rows
+
+    def render_line(self, y: int) -> Strip:
+        if self.values is None:
+            return Strip([Segment(f"{self.label:>3} (no run yet)" if y == 0 else "", self._dim)])
+        n = len(self.values)
+        row_start = y * self.PER_ROW
+        if row_start >= n:
+            sel = self.selected
+            if y == self.n_rows - 1 and 0 <= sel < n:
+                return Strip([Segment(f"    n{sel} = {float(self.values[sel]):+.3f}", Style(bold=True))])
+            return Strip.blank(0)
+        label = self.label if y == 0 else ""
+        segs = [Segment(f"{label:>3}{row_start:>4} ", self._dim)]
+        levels = self._levels
+        glyph_scale = (len(GLYPHS) - 2) / (self.LEVELS - 1)
+        for j in range(row_start, min(row_start + self.PER_ROW, n)):
+            k = int(levels[j])
+            glyph = GLYPHS[1 + int(round(k * glyph_scale))]
+            if j == self.selected:
+                style = self._sel_style
+            elif j in self.marked:
+                style = self._underlined[k]
+            else:
+                style = self._styles[k]
+            segs.append(Segment(glyph, style))
+        return Strip(segs)
+
+
+class Timeline(Static):
+    """Steps as columns: t, the input token, the output token; current step reversed, T marked."""
+
+    COL = 8
+
+    def show(self, times: np.ndarray, inputs: Sequence[str], outputs: Sequence[str], current: int,
+             positions: Sequence[int], changed_outputs: dict[int, str] | None = None) -> None:
+        self._data = (times, inputs, outputs, current, positions, changed_outputs)
+        self.update(self._render_text())
+
+    def on_resize(self) -> None:
+        if getattr(self, "_data", None):
+            self.update(self._render_text())
+
+    def _render_text(self) -> Text:
+        times, inputs, outputs, current, positions, changed = self._data
+        width = max(self.size.width - 9, self.COL)
+        n_cols = max(1, width // self.COL)
+        start = max(0, min(current - n_cols // 2, len(times) - n_cols))
+        cols = range(start, min(len(times), start + n_cols))
+        rows = {"t": Text("t       ", style="dim"), "in": Text("input   ", style="dim"),
+                "out": Text("output  ", style="dim")}
+        if changed is not None:
+            rows["chg"] = Text("changed ", style="dim")
+        for i in cols:
+            t = int(times[i])
+            base = "reverse " if i == current else ""
+            mark = "T" if t in positions else ""
+            rows["t"].append(f"{t:>+3d}{mark:<1}".ljust(self.COL)[: self.COL],
+                             style=base + ("bold magenta" if mark else "dim"))
+            rows["in"].append(inputs[i][: self.COL - 1].ljust(self.COL), style=base + ("cyan" if t <= 0 else ""))
+            out = outputs[i]
+            rows["out"].append(out[: self.COL - 1].ljust(self.COL), style=base + ("bold magenta" if mark else ""))
+            if changed is not None:
+                c = changed.get(t, "")
+                rows["chg"].append(c[: self.COL - 1].ljust(self.COL), style=base + ("bold red" if c != out else "dim"))
+        text = Text()
+        for r in rows.values():
+            text.append_text(r)
+            text.append("\n")
+        return text
+
+
+class TopK(Static):
+    """Next-token probabilities at the current step, with the control token's probability and rank."""
+
+    def show(self, rows: Sequence[tuple[str, float]], control: str, control_stat: tuple[float, int] | None,
+             t: int) -> None:
+        if not rows:
+            self.update(Text(f"t={t}: encoding step; no output distribution", style="dim"))
+            return
+        text = Text(f"next token at t={t}\n", style="bold")
+        for i, (tok, p) in enumerate(rows):
+            text.append(f"{i + 1} ", style="dim")
+            text.append(f"{tok[:14]:<14}", style="bold magenta" if tok == control else "")
+            text.append(f" {p:.3f} ")
+            text.append("█" * int(round(p * 24)) + "\n", style="green")
+        if control_stat is not None:
+            p, rank = control_stat
+            text.append(f"control {control!r}: p={p:.4f}, rank {rank + 1}", style="magenta")
+        self.update(text)
+
+
+class InterventionList(Static):
+    """The stacked interventions, with the cursor and each one's on/off state."""
+
+    def show(self, items: Sequence[tuple[str, bool]], cursor: int) -> None:
+        text = Text("interventions ", style="bold")
+        text.append("i add · x on/off · d del · [ ]\n", style="dim")
+        if not items:
+            text.append("none: press i to add one, e.g. zero:all@T-1", style="dim")
+        for k, (spec, on) in enumerate(items):
+            style = "reverse" if k == cursor else ""
+            text.append(f"{'[x]' if on else '[ ]'} {k + 1}. {spec}\n", style=style + ("" if on else " dim"))
+        self.update(text)
+
+
+class ComparePanel(Static):
+    """Original vs changed output, where each control landed, and |Δh| over time for the selected neurons."""
+
+    def show(self, original: Sequence[str], landings: Sequence[dict], changed: Sequence[str] | None,
+             changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str) -> None:
+        text = Text()
+        text.append("original ", style="bold")
+        text.append(" ".join(original) + "\n")
+        text.append(_landing_text(landings))
+        if changed is not None:
+            text.append("\nchanged  ", style="bold red")
+            text.append(" ".join(changed) + "\n")
+            text.append(_landing_text(changed_landings or []))
+            if delta is not None and len(delta):
+                peak = float(delta.max()) or 1.0
+                spark = "".join(GLYPHS[int(round(v / peak * 8))] if peak else " " for v in delta)
+                text.append(f"\n|Δh| {neurons_label}: ", style="dim")
+                text.append(spark, style="red")
+                text.append(f" max {peak:.3f}", style="dim")
+        else:
+            text.append("\nno active intervention: add one with i", style="dim")
+        self.update(text)
+
+
+def _landing_text(landings: Sequence[dict]) -> Text:
+    text = Text()
+    for d in landings:
+        where = ", ".join(map(str, d["found_at"])) or "nowhere"
+        ok = d["landed"]
+        text.append(f"  {d['control']}: {'landed ✓' if ok else 'missed ✗'} (at {where})",
+                    style="green" if ok else "red")
+    return text
+
+
+class NeuronPlot(PlotextPlot):
+    """The selected neuron's value (and a gate) across all steps, T marked; redrawn only when the neuron or run changes."""
+
+    def show(self, series: dict[str, tuple[np.ndarray, np.ndarray]], positions: Sequence[int], title: str) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for name, (xs, ys) in series.items():
+            plt.plot(xs.tolist(), ys.tolist(), label=name, marker="braille")
+        for p in positions:
+            plt.vline(p, "magenta")
+        plt.ylim(-1.05, 1.05)
+        plt.title(title)
+        self.refresh()
