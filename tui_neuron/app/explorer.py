@@ -79,7 +79,8 @@ class InterventionItem:
 
 
 def B(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
-    return Binding(key, action, description, show=show, id=action.split("(")[0], tooltip=tooltip)
+    binding_id = description.lower().replace(" ", "-").replace("+", "plus").replace("-", "-")
+    return Binding(key, action, description, show=show, id=f"explorer.{binding_id}", tooltip=tooltip)
 
 
 class ExplorerApp(App):
@@ -92,23 +93,23 @@ class ExplorerApp(App):
         B("home", "step_to('first')", "First", "jump to the first encoder step", show=False),
         B("end", "step_to('last')", "Last", "jump to the last decoder step", show=False),
         B("t", "step_to('T')", "Go to T", "jump to the first control's target step T", show=False),
-        B("up", "neuron_by(-1)", "Neuron -", "select the previous neuron", show=False),
-        B("down", "neuron_by(1)", "Neuron +", "select the next neuron", show=False),
-        B("pageup", "neuron_by(-64)", "Row -", "select the neuron one strip row up", show=False),
-        B("pagedown", "neuron_by(64)", "Row +", "select the neuron one strip row down", show=False),
+        B("up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
+        B("down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
+        B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
+        B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
         B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
         B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
         B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step)"),
         B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
         B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
-        B("left_square_bracket", "iv_cursor_by(-1)", "Iv up", "move the intervention cursor up", show=False),
-        B("right_square_bracket", "iv_cursor_by(1)", "Iv down", "move the intervention cursor down", show=False),
+        B("left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up", show=False),
+        B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
         B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
         B("question_mark", "help", "Help", "show every key"),
         B("q", "quit", "Quit", "leave the explorer"),
-        Binding("ctrl+q", "quit", "Quit", show=False, id="quit-ctrl", tooltip="leave the explorer"),
+        Binding("ctrl+q", "quit", "Quit", show=False, id="explorer.quit-ctrl", tooltip="leave the explorer"),
     ]
 
     view: reactive[DecodeView | None] = reactive(None, init=False)
@@ -197,10 +198,10 @@ class ExplorerApp(App):
             for s in specs:
                 parse_intervention(s).neurons.check(self.ckpt.config.hidden)
         except UserError as e:
-            self.query_one("#controls").set_class(True, "-invalid")
+            self.query_one("#controls").set_class(True, "bad-input")
             self.notify(str(e), severity="error", title="cannot run")
             return
-        self.query_one("#controls").set_class(False, "-invalid")
+        self.query_one("#controls").set_class(False, "bad-input")
         self._request += 1
         self.busy = True
         self.decode_worker(source, [str(c) for c in controls], specs, self._request)

@@ -17,14 +17,14 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()
-        self._bindings = bindings
+        self._key_list = bindings
 
     def compose(self) -> ComposeResult:
-        table = Table(title="tui-neuron keys", expand=True, show_lines=False)
+        self.table = table = Table(title="tui-neuron keys", expand=True, show_lines=False)
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("action", style="bold")
         table.add_column("what it does")
-        for b in self._bindings:
+        for b in self._key_list:
             table.add_row(b.key.replace("question_mark", "?").replace("left_square_bracket", "[")
                           .replace("right_square_bracket", "]"), b.description, b.tooltip or "")
         table.add_row("enter", "Run", "in the source or controls box: encode and decode (in a worker)")

@@ -14,7 +14,7 @@ from ..analysis.decoding import DecodeResult
 from ..model.stepper import Trace
 
 
-@dataclass
+@dataclass(eq=False)
 class RunView:
     times: np.ndarray  # [S] t of each shown step
     inputs: list[str]  # input token of each step
@@ -31,7 +31,7 @@ class RunView:
         return int(hits[0]) if len(hits) else None
 
 
-@dataclass
+@dataclass(eq=False)
 class DecodeView:
     source: list[str]
     controls: list[str]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from rich.console import RenderableType
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text

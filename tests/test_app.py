@@ -1,0 +1,211 @@
+"""Pilot tests: type, step, select, intervene, save; assert on what the widgets hold."""
+
+import json
+
+import pytest
+
+from tui_neuron.analysis.session import Session, load_session, save_session
+from tui_neuron.app.explorer import ExplorerApp
+from tui_neuron.app.screens import HelpScreen, PromptScreen
+from tui_neuron.app.widgets import ComparePanel, InterventionList, NeuronStrip, Timeline, TopK
+
+SIZE = (120, 40)
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(widget) -> str:
+    return str(widget.render())
+
+
+async def set_inputs(app, pilot, source: str, controls: str):
+    app.query_one("#source").value = source
+    app.query_one("#controls").value = controls
+    app.query_one("#controls").focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+@pytest.fixture
+def make_app(shipped, tmp_path):
+    def make(**kw):
+        return ExplorerApp(shipped, session_path=tmp_path / "session.json", **kw)
+    return make
+
+
+async def test_type_run_and_step(make_app, shipped):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, "the king and the queen went to the castle .", "king@4")
+        view = app.view
+        assert view.source[:2] == ["the", "king"] and view.positions == [4]
+        assert view.clean.times[0] == -(len(view.source) + 2 - 1)  # source + TOKEN <pos_T>, t=0 the last
+        last = len(view.clean.times) - 1
+        await pilot.press("home")
+        assert app.step == 0 and app.current_t == view.clean.times[0]
+        assert "encoding step" in text_of(app.query_one(TopK))
+        await pilot.press("right", "right")
+        assert app.step == 2
+        await pilot.press("left")
+        assert app.step == 1
+        await pilot.press("t")
+        assert app.current_t == 4
+        topk = text_of(app.query_one(TopK))
+        assert "next token at t=4" in topk and "control 'king'" in topk
+        # the strip shows exactly the cached h of this step
+        strip = app.query_one("#strip-h", NeuronStrip)
+        assert (strip.values == view.clean.h[app.step]).all()
+        landed = view.clean.landings[0]
+        assert landed["landed"] == (view.clean.output_tokens[3] == "king")
+        await pilot.press("end")
+        assert app.step == last
+
+
+async def test_bad_control_is_flagged_and_app_survives(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        before = app.view
+        await set_inputs(app, pilot, "the king is here", "qqqzzz@3")
+        assert app.query_one("#controls").has_class("bad-input")
+        assert app.view is before  # nothing ran
+        await set_inputs(app, pilot, "the king is here", "king@99")
+        assert app.query_one("#controls").has_class("bad-input")
+        await set_inputs(app, pilot, "the king is here", "king@2")
+        assert not app.query_one("#controls").has_class("bad-input")
+        assert app.view.positions == [2]
+
+
+async def test_select_neurons_and_groups(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "down", "down")
+        assert app.neuron == 3
+        assert app.query_one("#strip-h", NeuronStrip).selected == 3
+        await pilot.press("up")
+        assert app.neuron == 2
+        await pilot.press("n")
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one("#prompt-input").value = "10-12,40"
+        await pilot.press("enter")
+        assert app.selection == (10, 11, 12, 40) and app.neuron == 10
+        await pilot.press("g")
+        await pilot.press(*"counting?")
+        await pilot.press("enter")
+        assert app.groups == {"counting?": [10, 11, 12, 40]}
+        await pilot.press("down")
+        await pilot.press("n")
+        app.screen.query_one("#prompt-input").value = "counting?"
+        await pilot.press("enter")
+        assert app.selection == (10, 11, 12, 40)
+        assert app.query_one("#strip-z", NeuronStrip).marked == frozenset({10, 11, 12, 40})
+
+
+async def test_intervention_changes_output_and_toggles(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, "the king and the queen went to the castle .", "king@4")
+        original = list(app.view.clean.output_tokens)
+        await pilot.press("i")
+        assert isinstance(app.screen, PromptScreen)
+        assert app.screen.query_one("#prompt-input").value.startswith("zero:0@")
+        app.screen.query_one("#prompt-input").value = "zero:all@T-1"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.interventions == ["zero:all@T-1"]
+        changed = app.view.changed
+        assert changed is not None and changed.output_tokens != original
+        assert app.view.clean.output_tokens == original
+        compare = text_of(app.query_one(ComparePanel))
+        assert "changed" in compare and "|Δh|" in compare
+        assert "changed" in text_of(app.query_one(Timeline))
+        assert "zero:all@T-1" in text_of(app.query_one(InterventionList))
+        # stack a second one, toggle it off, delete it
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "copy:all@T-1<T-2"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.view.interventions == ["zero:all@T-1", "copy:all@T-1<T-2"]
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert app.view.interventions == ["zero:all@T-1"]
+        await pilot.press("left_square_bracket", "x")
+        await settle(app, pilot)
+        assert app.view.changed is None
+        await pilot.press("d", "d")
+        await settle(app, pilot)
+        assert app.interventions == []
+
+
+async def test_bad_intervention_is_a_notification(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "zap:1@2"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.interventions == []
+        assert any("not understood" in n.message for n in app._notifications)
+
+
+async def test_save_and_reopen_session(make_app, shipped, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, "the queen spoke to the king", "king@2")
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "zero:1-5@T"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("n")
+        app.screen.query_one("#prompt-input").value = "7,9"
+        await pilot.press("enter", "g", "x", "y", "enter", "s")
+    saved = load_session(tmp_path / "session.json")
+    assert saved.source == "the queen spoke to the king" and saved.controls == ["king@2"]
+    assert saved.interventions == [{"spec": "zero:1-5@T", "enabled": True}]
+    assert saved.groups == {"xy": [7, 9]}
+    again = ExplorerApp(shipped, session=saved, session_path=tmp_path / "session.json")
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        assert again.query_one("#source").value == saved.source
+        assert again.view.interventions == ["zero:1-5@T"] and again.groups == {"xy": [7, 9]}
+
+
+async def test_help_lists_every_binding(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        from rich.console import Console
+
+        console = Console(width=110, record=True, file=open("/dev/null", "w"))
+        console.print(app.screen.table)
+        shown = console.export_text()
+        for b in app.BINDINGS:
+            assert b.description in shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_too_small_terminal_gets_a_message(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.screen.has_class("-too-small")
+        assert "enlarge" in text_of(app.query_one("#too-small"))
+
+
+def test_session_json_round_trip(tmp_path):
+    s = Session("a b", ["a@1"], {"g": [1]}, [{"spec": "zero:all@1", "enabled": False}], "note", "x.safetensors")
+    save_session(s, tmp_path / "s.json")
+    assert load_session(tmp_path / "s.json") == s
+    assert json.loads((tmp_path / "s.json").read_text())["version"] == 1

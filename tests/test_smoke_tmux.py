@@ -1,0 +1,59 @@
+"""Drive the real installed `tui-neuron open` in tmux: it renders, steps, shows help, quits cleanly."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).with_name("tui-neuron")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def wait_for(session: str, needle: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-t", session, "-p")
+        if needle in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} never appeared; screen was:\n{screen}")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
+def test_open_in_tmux(tmp_path):
+    assert BIN.exists(), f"{BIN} is not installed; pip install -e . first"
+    session = f"tn-{uuid.uuid4().hex[:8]}"
+    status = tmp_path / "status"
+    cmd = f"cd {tmp_path} && TERM=xterm-256color {BIN} open; echo $? > {status}"
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
+    try:
+        screen = wait_for(session, "ready")
+        assert "Forward" in screen and "output" in screen  # footer and timeline are drawn
+        tmux("send-keys", "-t", session, "Home")
+        screen = wait_for(session, "encoding step")
+        tmux("send-keys", "-t", session, "Right", "Right", "t")
+        screen = wait_for(session, "next token at t=")
+        tmux("send-keys", "-t", session, "?")
+        wait_for(session, "tui-neuron keys")
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.5)
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status.exists(), "the explorer did not quit on q"
+        assert status.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    leftover = subprocess.run(["pgrep", "-f", f"{BIN} open"], capture_output=True, text=True).stdout.strip()
+    assert leftover == "", f"processes left behind: {leftover}"
