@@ -106,6 +106,8 @@ class Stepper:
             for part in ("encoder", "decoder")
         }
         self.w_out, self.b_out = p["output.weight"].t(), p["output.bias"]
+        # input projections of every vocabulary entry, once: a step then gathers rows instead of a matmul
+        self.in_proj = {part: torch.addmm(w[1], self.emb, w[0]) for part, w in self.w.items()}
 
     # ------------------------------------------------------------------ cell math
 
@@ -115,14 +117,12 @@ class Stepper:
         gh = torch.addmm(b_hh, h, w_hh)
         H = self.hidden
         if self.config.cell == "gru":
-            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-            z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            r, z = torch.sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H]).chunk(2, 1)
             n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
             h_new = n + z * (h - n)
             return h_new, None, (r, z, n)
         a = gi + gh
-        i = torch.sigmoid(a[:, :H])
-        f = torch.sigmoid(a[:, H : 2 * H])
+        i, f = torch.sigmoid(a[:, : 2 * H]).chunk(2, 1)
         g = torch.tanh(a[:, 2 * H : 3 * H])
         o = torch.sigmoid(a[:, 3 * H :])
         c_new = f * c + i * g
@@ -157,7 +157,11 @@ class Stepper:
         topk: int = 5,
         stop_at_eos: bool = True,
     ) -> Trace:
-        """Encode and greedily decode `examples` as one batch, applying `interventions`."""
+        """Encode and greedily decode `examples` as one batch, applying `interventions`.
+
+        topk=0 skips the output distribution statistics (top-k, control probability and rank): the
+        fast path for recording many examples.
+        """
         if not examples:
             raise UserError("nothing to run: no examples")
         for iv in interventions:
@@ -177,11 +181,12 @@ class Stepper:
         ctx = _Context()
         needs_clean = any(isinstance(iv, CopyFromStep) for iv in interventions)
         if needs_clean:
-            ctx.clean = self.run(examples, (), max_steps, record_gates=False, topk=1, stop_at_eos=False)
+            ctx.clean = self.run(examples, (), max_steps, record_gates=False, topk=0, stop_at_eos=False)
         for iv in interventions:
             if isinstance(iv, CopyFromRun) and iv.source_text not in ctx.swaps:
                 other = self._example_from_text(iv.source_text)
-                ctx.swaps[iv.source_text] = self.run([other], (), max_steps, record_gates=False, topk=1, stop_at_eos=False)
+                ctx.swaps[iv.source_text] = self.run([other], (), max_steps, record_gates=False, topk=0,
+                                                     stop_at_eos=False)
             for ref in (iv.step, getattr(iv, "source", None)):
                 if isinstance(ref, StepRef) and not ref.every:
                     ctx.steps_per_example[ref] = positions + ref.offset if ref.relative_to_t else torch.full((B,), ref.offset)
@@ -189,11 +194,20 @@ class Stepper:
         H = self.hidden
         h = torch.zeros(B, H)
         c = torch.zeros(B, H) if self.config.cell == "lstm" else None
-        hs, cs, tok_rec = [], [], []
-        gate_rec: list[tuple[Tensor, ...]] = []
+        # time-major buffers filled in place: [step, example, neuron]; exposed as [example, step, neuron] views
+        n_max = S + max_steps
+        h_buf = torch.empty(n_max, B, H)
+        c_buf = torch.empty(n_max, B, H) if c is not None else None
+        gate_bufs = [torch.empty(n_max, B, H) for _ in self.config.gate_names] if record_gates else []
 
-        w_ih, b_ih, _, _ = self.w["encoder"]
-        gi_all = torch.addmm(b_ih, self.emb[ids].reshape(B * S, -1), w_ih).reshape(B, S, -1)
+        def record(s: int, gates) -> None:
+            h_buf[s] = h
+            if c_buf is not None:
+                c_buf[s] = c
+            for buf, g in zip(gate_bufs, gates):
+                buf[s] = g
+
+        gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
         for s in range(S):
             t = s - (S - 1)
             h_new, c_new, gates = self._cell("encoder", gi_all[:, s], h, c)
@@ -202,63 +216,65 @@ class Stepper:
             if c is not None:
                 c = torch.where(m, c_new, c)
             h, c = self._intervene(interventions, ctx, t, h, c, S)
-            hs.append(h)
-            cs.append(c)
-            if record_gates:
-                gate_rec.append(gates)
+            record(s, gates)
 
-        w_ih, b_ih, _, _ = self.w["decoder"]
+        dec_proj = self.in_proj["decoder"]
+        k = min(topk, len(self.vocab))
         tok = torch.full((B,), BOS_ID, dtype=torch.long)
-        outs, top_i, top_p, logit_rec, cprob, crank = [], [], [], [], [], []
+        dec_tok = torch.empty(max_steps, B, dtype=torch.long)
+        outs = torch.empty(max_steps, B, dtype=torch.long)
+        top_i = torch.empty(max_steps, B, k, dtype=torch.long)
+        top_p = torch.empty(max_steps, B, k)
+        cprob = torch.full((max_steps, B), float("nan"))
+        crank = torch.full((max_steps, B), -1, dtype=torch.long)
+        logit_rec = []
         finished = torch.zeros(B, dtype=torch.bool)
+        n_dec = 0
         for t in range(1, max_steps + 1):
+            d = t - 1
             tok = self._random_inputs(interventions, ctx, t, tok)
-            tok_rec.append(tok)
-            gi = torch.addmm(b_ih, self.emb[tok], w_ih)
+            dec_tok[d] = tok
+            gi = dec_proj[tok]
             h, c, gates = self._cell("decoder", gi, h, c)
             h, c = self._intervene(interventions, ctx, t, h, c, S)
-            hs.append(h)
-            cs.append(c)
-            if record_gates:
-                gate_rec.append(gates)
+            record(S + d, gates)
             logits = torch.addmm(self.b_out, h, self.w_out)
-            probs = torch.softmax(logits, -1)
-            tp, ti = probs.topk(min(topk, probs.shape[1]), -1)
-            top_i.append(ti)
-            top_p.append(tp)
-            cp = probs.gather(1, control_ids[:, None])
-            cprob.append(cp[:, 0])
-            crank.append((probs > cp).sum(-1))
+            if k:
+                top_l, top_i[d] = logits.topk(k, -1)
+                lse = logits.logsumexp(-1, keepdim=True)
+                top_p[d] = (top_l - lse).exp()
+                cl = logits.gather(1, control_ids[:, None])
+                cprob[d] = (cl - lse).exp()[:, 0]
+                crank[d] = (logits > cl).sum(-1)
+                tok = top_i[d, :, 0]
+            else:  # recording mode: greedy output only, no distribution statistics
+                tok = logits.argmax(-1)
             if keep_logits:
                 logit_rec.append(logits)
-            tok = logits.argmax(-1)
-            outs.append(tok)
+            outs[d] = tok
+            n_dec = t
             finished |= tok == EOS_ID
             if stop_at_eos and bool(finished.all()):
                 break
 
-        enc_tokens = ids
-        dec_tokens = torch.stack(tok_rec, 1)
-        gates_out: dict[str, Tensor] = {}
-        if record_gates:
-            for gi_, name in enumerate(self.config.gate_names):
-                gates_out[name] = torch.stack([g[gi_] for g in gate_rec], 1)
+        n = S + n_dec
+        gates_out = {name: buf[:n].transpose(0, 1) for name, buf in zip(self.config.gate_names, gate_bufs)}
         return Trace(
             cell=self.config.cell,
             n_enc=S,
-            tokens=torch.cat([enc_tokens, dec_tokens], 1),
-            valid=torch.cat([valid_enc, torch.ones_like(dec_tokens, dtype=torch.bool)], 1),
-            h=torch.stack(hs, 1),
+            tokens=torch.cat([ids, dec_tok[:n_dec].T], 1),
+            valid=torch.cat([valid_enc, torch.ones(B, n_dec, dtype=torch.bool)], 1),
+            h=h_buf[:n].transpose(0, 1),
             gates=gates_out,
-            c=torch.stack(cs, 1) if c is not None else None,
-            outputs=torch.stack(outs, 1),
-            top_ids=torch.stack(top_i, 1),
-            top_probs=torch.stack(top_p, 1),
+            c=c_buf[:n].transpose(0, 1) if c_buf is not None else None,
+            outputs=outs[:n_dec].T,
+            top_ids=top_i[:n_dec].transpose(0, 1),
+            top_probs=top_p[:n_dec].transpose(0, 1),
             logits=torch.stack(logit_rec, 1) if keep_logits else None,
             positions=positions,
             control_ids=control_ids,
-            control_probs=torch.stack(cprob, 1),
-            control_ranks=torch.stack(crank, 1),
+            control_probs=cprob[:n_dec].T,
+            control_ranks=crank[:n_dec].T,
         )
 
     def _rows(self, iv: Intervention, ctx: _Context, t: int) -> Tensor | None:
@@ -334,7 +350,7 @@ def decode_examples(model: Seq2Seq, vocab: Vocab, examples: Sequence[Example],
     """Greedy outputs (up to <eos>) for many examples, through the stepper without recording gates."""
     stepper = Stepper(model, vocab)
     out: list[list[int]] = []
-    for trace in stepper.run_batched(examples, interventions, batch_size, record_gates=False, topk=1):
+    for trace in stepper.run_batched(examples, interventions, batch_size, record_gates=False, topk=0):
         out += [trace.output_ids(b) for b in range(trace.outputs.shape[0])]
     return out
 

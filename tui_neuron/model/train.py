@@ -208,6 +208,15 @@ class Trainer:
             return True
         return False
 
+    def train_step(self, batch) -> torch.Tensor:
+        """One teacher-forced update: cross-entropy, backward, clipping, Adam."""
+        loss = self.model.loss(batch.src, batch.src_len, batch.tgt_in, batch.tgt_out)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        return loss.detach()
+
     def run(self, resume: bool = False) -> TrainState:
         cfg, s = self.cfg, self.state
         if resume:
@@ -227,11 +236,7 @@ class Trainer:
                 cap = cfg.curriculum_len if s.step < cfg.curriculum_steps else None
                 batch = collate([self.train_source.sample(self.rng, cfg.max_position, cap)
                                  for _ in range(cfg.batch_size)], self.vocab)
-                loss = self.model.loss(batch.src, batch.src_len, batch.tgt_in, batch.tgt_out)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                self.opt.step()
+                loss = self.train_step(batch)
                 s.step += 1
                 s.elapsed = time.monotonic() - t_start
                 tokens_seen += batch.n_target_tokens + int(batch.src_len.sum())

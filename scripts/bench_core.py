@@ -1,0 +1,139 @@
+"""Core benchmarks, each against a baseline in the same run, printed as ratios.
+
+1. Training: tokens/s of the project's training step (Trainer.train_step) vs a bare
+   nn.GRU teacher-forced loop on the same batches (target ratio >= 0.9).
+2. Recording: all h and gates for N held-out examples with the stepper's batch mode vs
+   nn.GRU forward for hidden states only, on the same inputs (target <= 1.3x).
+
+Usage: python scripts/bench_core.py [CHECKPOINT] [--examples 2000] [--steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tui_neuron.analysis.evaluation import heldout_examples
+from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.model.data import collate
+from tui_neuron.model.stepper import Stepper
+from tui_neuron.model.train import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench_training(ckpt, examples, steps: int) -> None:
+    cfg = ckpt.config
+    batches = [collate(examples[i : i + 128], ckpt.vocab) for i in range(0, 128 * steps, 128)]
+    tokens = sum(b.n_target_tokens + int(b.src_len.sum()) for b in batches)
+
+    trainer = Trainer.__new__(Trainer)  # only the step: no corpus needed
+    trainer.cfg = TrainConfig(corpus=(), out="", max_steps=1)
+    torch.manual_seed(0)
+    from tui_neuron.model.seq2seq import Seq2Seq
+
+    trainer.model = Seq2Seq(cfg).train()
+    trainer.opt = torch.optim.Adam(trainer.model.parameters(), lr=2e-3)
+
+    class Bare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(cfg.vocab_size, cfg.emb_dim)
+            self.enc = nn.GRU(cfg.emb_dim, cfg.hidden, batch_first=True)
+            self.dec = nn.GRU(cfg.emb_dim, cfg.hidden, batch_first=True)
+            self.out = nn.Linear(cfg.hidden, cfg.vocab_size)
+
+        def forward(self, b):
+            _, h = self.enc(self.emb(b.src))  # no packing: the simplest possible loop
+            y, _ = self.dec(self.emb(b.tgt_in), h)
+            return nn.functional.cross_entropy(self.out(y).flatten(0, 1), b.tgt_out.flatten(), ignore_index=0)
+
+    torch.manual_seed(0)
+    bare = Bare()
+    bare_opt = torch.optim.Adam(bare.parameters(), lr=2e-3)
+
+    def bare_step(b):
+        loss = bare(b)
+        bare_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        bare_opt.step()
+
+    def timed(fn) -> float:
+        fn(batches[0])  # warm-up
+        t0 = time.perf_counter()
+        for b in batches:
+            fn(b)
+        return tokens / (time.perf_counter() - t0)
+
+    rates_ours, rates_bare = [], []
+    for _ in range(3):  # interleaved rounds, median, so machine load hits both alike
+        rates_ours.append(timed(trainer.train_step))
+        rates_bare.append(timed(bare_step))
+    ours, base = statistics.median(rates_ours), statistics.median(rates_bare)
+    print(f"training   ours {ours:9.0f} tok/s   bare nn.GRU loop {base:9.0f} tok/s   ratio {ours / base:.2f} (target >= 0.9)")
+
+
+def bench_recording(ckpt, examples) -> None:
+    stepper = Stepper(ckpt.model, ckpt.vocab)
+    model = ckpt.model
+
+    def ours():
+        return stepper.run_batched(examples, batch_size=1000, record_gates=True, topk=0)
+
+    traces = ours()
+    # the baseline gets the same encoder inputs and the decoder inputs the greedy decode produced
+    inputs = []
+    for tr, start in zip(traces, range(0, len(examples), 1000)):
+        chunk = examples[start : start + 1000]
+        b = collate(chunk, ckpt.vocab)
+        inputs.append((b.src, tr.tokens[:, tr.n_enc :]))
+
+    @torch.no_grad()
+    def baseline():
+        for src, dec_in in inputs:
+            enc_out, h = model.encoder(model.embedding(src))
+            model.decoder(model.embedding(dec_in), h)
+
+    greedy_inputs = [(b.src, b.src_len) for b in (collate(examples[i : i + 1000], ckpt.vocab)
+                                                   for i in range(0, len(examples), 1000))]
+    max_steps = max(tr.n_dec for tr in traces)
+
+    def greedy_baseline():
+        for src, src_len in greedy_inputs:
+            model.greedy_reference(src, src_len, max_steps)
+
+    t_ours, t_base, t_greedy = [], [], []
+    for _ in range(3):
+        for fn, acc in ((ours, t_ours), (baseline, t_base), (greedy_baseline, t_greedy)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    a, b, g = statistics.median(t_ours), statistics.median(t_base), statistics.median(t_greedy)
+    print(f"recording  stepper (h + gates + greedy decode) {a:6.2f} s for {len(examples)} examples")
+    print(f"           vs nn.GRU forward, h only (no output layer)  {b:6.2f} s   ratio {a / b:.2f}x (target <= 1.3x)")
+    print(f"           vs greedy decode with torch modules (h only) {g:6.2f} s   ratio {a / g:.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint", nargs="?", default=str(ROOT / "checkpoints" / "gru-positioning.safetensors"))
+    ap.add_argument("--examples", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ckpt = load_checkpoint(args.checkpoint)
+    _, examples = heldout_examples(ckpt, n=max(args.examples, 128 * args.steps), seed=99)
+    print(f"torch threads {torch.get_num_threads()}, checkpoint {args.checkpoint}")
+    bench_training(ckpt, examples, args.steps)
+    bench_recording(ckpt, examples[: args.examples])
+
+
+if __name__ == "__main__":
+    main()
