@@ -209,3 +209,16 @@ def test_session_json_round_trip(tmp_path):
     save_session(s, tmp_path / "s.json")
     assert load_session(tmp_path / "s.json") == s
     assert json.loads((tmp_path / "s.json").read_text())["version"] == 1
+
+
+async def test_command_palette_reaches_actions(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Help (")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)

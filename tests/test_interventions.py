@@ -101,3 +101,15 @@ def test_cell_state_intervention_needs_lstm(tiny_gru, tiny_lstm):
     assert run(tiny_lstm, exs, ["zero.c:all@T-1"]) != run(tiny_lstm, exs)
 
 
+
+
+def test_shipped_copy_previous_step_delays_token(shipped):
+    """On the shipped checkpoint: writing h_{T-2} into step T-1 makes the token arrive one step late."""
+    exs = [e for e in heldout(shipped, 600, seed=11) if e.controls[0][1] >= 2]
+    clean = run(shipped, exs)
+    correct = [e for e, o in zip(exs, clean) if landed(o, *e.controls[0])]
+    changed = run(shipped, correct, ["copy:all@T-1<T-2"])
+    delayed = sum(landed(o, e.controls[0][0], e.controls[0][1] + 1) for e, o in zip(correct, changed)) / len(correct)
+    zeroed = run(shipped, correct, ["zero:all@T-1"])
+    assert sum(a != b for a, b in zip(zeroed, [o for e, o in zip(exs, clean) if landed(o, *e.controls[0])])) > 0
+    assert delayed > 0.5, delayed

@@ -241,6 +241,134 @@ def decode(
             out.print(f"  {line}")
 
 
+# ----------------------------------------------------------------------------- analyze
+
+analyze_app = typer.Typer(no_args_is_help=True, help="Batch analyses: the token-positioning paper's neuron functions.")
+app.add_typer(analyze_app, name="analyze")
+
+
+def _parse_positions(text: str) -> list[int]:
+    from .model.interventions import NeuronSet
+
+    ns = NeuronSet.parse(text)
+    if ns.indices is None or not ns.indices:
+        raise UserError(f"--positions {text!r}: give a range like 1-13 or a list like 1,3,5")
+    return list(ns.indices)
+
+
+@analyze_app.command("functions")
+def analyze_functions_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    tokens: Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")] = None,
+    n_tokens: Annotated[int, typer.Option(help="How many frequent tokens when --tokens is not given")] = 50,
+    positions: Annotated[str, typer.Option(help="Positions T, e.g. 1-13")] = "",
+    per_cell: Annotated[int, typer.Option(help="Examples per (token, T)")] = 8,
+    threshold: Annotated[float, typer.Option(help="SVM accuracy for a plausible hypothesis")] = 0.95,
+    candidate_fraction: Annotated[float, typer.Option(help="Share of neurons RFE keeps as candidates")] = 0.2,
+    ig_keep: Annotated[float, typer.Option(help="Keep candidates in this top share of |IG|")] = 0.5,
+    ig_steps: Annotated[int, typer.Option(help="Integration steps")] = 32,
+    corpus_dir: Annotated[
+        Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
+    ] = None,
+    cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings")] = Path(".tui-neuron-cache"),
+    seed: Annotated[int, typer.Option(help="Seed for examples, splits and random neuron sets")] = 0,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write")] = Path("functions.json"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
+) -> None:
+    """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .analysis.functions import FunctionsConfig, analyze_functions
+    from .analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    from .model.checkpoint import atomic_write_text
+
+    ckpt = _load(checkpoint)
+    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
+    if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
+        raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
+    lines = heldout_lines(ckpt, None, corpus_dir)
+    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
+    cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
+                          ig_steps=ig_steps, seed=seed)
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        rec_task = progress.add_task("recording", total=None)
+
+        def rec_progress(done: int, total: int) -> None:
+            progress.update(rec_task, completed=done, total=total)
+
+        rec, cached = cached_record(ckpt, cache, lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
+                                    key, rec_progress)
+        progress.update(rec_task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+        tasks: dict[str, int] = {}
+
+        def stage_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        results = analyze_functions(ckpt, rec, cfg, stage_progress)
+    results["tokens_requested"] = words
+    results["positions"] = pos
+    atomic_write_text(out_file, json.dumps(results, indent=1))
+    if as_json:
+        _print_json(results)
+    _print_functions_table(results)
+    out.print(f"results written to {out_file}")
+
+
+def _print_functions_table(results: dict) -> None:
+    from .analysis.functions import format_table
+
+    table = Table("manipulation", "neurons", "with the set", "with random neurons", "paper",
+                  title=f"Table 1 — {len(results['tokens'])} tokens, {results['n_examples']} examples, "
+                        f"positioning {results['positioning_accuracy']:.1%}")
+    for row in format_table(results):
+        table.add_row(*row)
+    out.print(table)
+    s5 = results.get("section5")
+    if s5:
+        t5 = Table("h_{T-1}", "mean z over outputting neurons at T", "mean r over storing neurons at T", "n",
+                   title="Section 5: the triggering neurons' effect on the gates at T")
+        for key, label in (("clean", "unchanged"), ("with_triggering", "only triggering neurons kept"),
+                           ("without_triggering", "all masked")):
+            if key in s5:
+                t5.add_row(label, f"{s5[key]['z_outputting']:.3f}", f"{s5[key]['r_storing']:.3f}", str(s5[key]["n"]))
+        out.print(t5)
+
+
+@analyze_app.command("table")
+def analyze_table_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    results: Annotated[Path, typer.Option(help="Results JSON from analyze functions")] = Path("functions.json"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The verification table in the paper's layout (with random-neuron controls) and the Section 5 numbers."""
+    from .analysis.functions import format_table
+
+    _load(checkpoint)
+    data = _load_results(results)
+    if as_json:
+        _print_json({"table": data["table"], "section5": data.get("section5"),
+                     "rows": [dict(zip(("manipulation", "neurons", "set", "random", "paper"), r))
+                              for r in format_table(data)]})
+        return
+    _print_functions_table(data)
+
+
+def _load_results(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"results file {path} does not exist; run tui-neuron analyze functions first")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"results file {path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict) or "table" not in data or "tokens" not in data:
+        raise UserError(f"results file {path} is not an analyze functions result")
+    return data
+
+
 # ----------------------------------------------------------------------------- open
 
 
@@ -248,9 +376,11 @@ def decode(
 def open_cmd(
     checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
     session: Annotated[Optional[Path], typer.Option(help="Reopen a saved session JSON")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="Neuron-function results (analyze functions) to tag roles")] = None,
 ) -> None:
     """Open the explorer."""
     ckpt = _load(checkpoint)
+    roles = _load_results(results)["roles"] if results else None
     sess = None
     if session is not None:
         from .analysis.session import load_session
@@ -258,7 +388,7 @@ def open_cmd(
         sess = load_session(session)
     from .app.explorer import ExplorerApp
 
-    ExplorerApp(ckpt, session=sess, session_path=session).run()
+    ExplorerApp(ckpt, session=sess, session_path=session, roles=roles).run()
 
 
 def main() -> None:

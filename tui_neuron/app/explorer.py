@@ -45,6 +45,18 @@ class DecodeDone(Message):
         self.view, self.request = view, request
 
 
+class FunctionsDone(Message):
+    def __init__(self, roles: dict[str, dict[str, list[int]]], token: str, path: Path):
+        super().__init__()
+        self.roles, self.token, self.path = roles, token, path
+
+
+class FunctionsProgress(Message):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
 class DecodeFailed(Message):
     def __init__(self, error: str, request: int):
         super().__init__()
@@ -104,6 +116,18 @@ class ExplorerApp(App):
         B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
         B("left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up", show=False),
         B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
+        B("1", "select_role('storing')", "Storing", "select the storing neurons of the control token (from results)",
+          show=False),
+        B("2", "select_role('counting')", "Counting", "select the counting neurons (from results)", show=False),
+        B("3", "select_role('triggering')", "Triggering", "select the triggering neurons of the control token",
+          show=False),
+        B("4", "select_role('outputting')", "Outputting", "select the outputting neurons of the control token",
+          show=False),
+        B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
+          show=False),
+        B("f", "load_results", "Results", "load a neuron-function results file (analyze functions) to tag roles"),
+        B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker)",
+          show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
         B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
@@ -120,10 +144,13 @@ class ExplorerApp(App):
     iv_cursor: reactive[int] = reactive(0, init=False)
     interventions: var[list[InterventionItem]] = var(list, init=False)
     groups: var[dict[str, list[int]]] = var(dict, init=False)
-    roles: var[dict[int, str]] = var(dict, init=False)
+    roles: var[dict[int, str]] = var(dict, init=False)  # neuron -> role letters (s, c, t, o) for this token
 
-    def __init__(self, checkpoint: Checkpoint, session: Session | None = None, session_path: Path | None = None):
+    def __init__(self, checkpoint: Checkpoint, session: Session | None = None, session_path: Path | None = None,
+                 roles: dict[str, dict[str, list[int]]] | None = None):
         super().__init__()
+        self.role_sets: dict[str, dict[str, list[int]]] = roles or {}
+        self.selected_role: str | None = None
         self.ckpt = checkpoint
         self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
         self.session_path = Path(session_path) if session_path else Path(DEFAULT_SESSION)
@@ -227,7 +254,17 @@ class ExplorerApp(App):
         idx = message.view.clean.index_of(old_t) if old_t is not None else None
         self.step = idx if idx is not None else len(message.view.clean.times) - 1
         self.busy = False
+        self._update_roles()
         self._redraw()
+
+    def _update_roles(self) -> None:
+        """neuron -> role letters for the current control token (counting is shared by all tokens)."""
+        token = self.view.controls[0].rsplit("@", 1)[0] if self.view and self.view.controls else ""
+        tags: dict[int, str] = {}
+        for role, per_token in self.role_sets.items():
+            for j in per_token.get(token, []) + (per_token.get("*", []) if role == "counting" else []):
+                tags[j] = "".join(sorted(set(tags.get(j, "") + role[0])))
+        self.roles = tags
 
     def on_decode_failed(self, message: DecodeFailed) -> None:
         if message.request == self._request:
@@ -278,9 +315,10 @@ class ExplorerApp(App):
         i = min(self.step, len(run.times) - 1)
         t = int(run.times[i])
         marked = frozenset(self.selection)
-        self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked)
+        roles = self.roles
+        self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked, roles)
         for name, arr in run.gates.items():
-            self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked)
+            self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked, roles)
         self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, self._changed_outputs)
         control_tok = v.controls[0].rsplit("@", 1)[0] if v.controls else ""
         self.query_one(TopK).show(run.topk[i], control_tok, run.control[i], t)
@@ -304,7 +342,7 @@ class ExplorerApp(App):
         series[f"{gate}[{j}]"] = (run.times, run.gates[gate][:, j])
         if v.changed is not None:
             series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
-        role = self.roles.get(j)
+        role = ", ".join(r for r in ("storing", "counting", "triggering", "outputting") if r[0] in self.roles.get(j, ""))
         title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
         self.query_one(NeuronPlot).show(series, v.positions, title)
         delta, label = None, ""
@@ -423,6 +461,112 @@ class ExplorerApp(App):
     def action_iv_cursor_by(self, delta: int) -> None:
         if self.interventions:
             self.iv_cursor = max(0, min(len(self.interventions) - 1, self.iv_cursor + delta))
+
+    # ------------------------------------------------------------------ actions: neuron functions
+
+    def _role_neurons(self, role: str) -> list[int]:
+        token = self.view.controls[0].rsplit("@", 1)[0] if self.view and self.view.controls else ""
+        per_token = self.role_sets.get(role, {})
+        return list(per_token.get("*" if role == "counting" else token, []))
+
+    def action_select_role(self, role: str) -> None:
+        if not self.role_sets:
+            self.notify("no neuron-function results: load one with f or run the analysis with F", severity="warning")
+            return
+        neurons = self._role_neurons(role)
+        if not neurons:
+            self.notify(f"no {role} neurons for this control token in the results", severity="warning")
+            return
+        self.selected_role = role
+        self.selection = tuple(neurons)
+        self.neuron = neurons[0]
+        self.groups = {**self.groups, role: neurons}
+        self.notify(f"{len(neurons)} {role} neurons selected (group {role!r})")
+
+    def paper_spec(self, role: str, neurons: list[int], t: int) -> str:
+        """The paper's manipulation for a role at step t, in the intervention syntax."""
+        ns = str(NeuronSet.of(neurons))
+        if role == "storing" or role == "outputting":
+            return f"zero:{ns}@{t}"
+        if role == "counting":
+            return f"copy:{ns}@{t}<{t - 1}"  # counting values from one step earlier: the token comes later
+        return f"copy:{ns}@{t}<T-1"  # triggering values of T-1 at an earlier step: the token comes earlier
+
+    def action_paper_manipulation(self) -> None:
+        if self.selected_role is None or not self.selection:
+            self.notify("select a role's neurons first (1 storing, 2 counting, 3 triggering, 4 outputting)",
+                        severity="warning")
+            return
+        t = self.current_t if self.current_t is not None else 0
+        self._intervention_entered(self.paper_spec(self.selected_role, list(self.selection), t))
+
+    def action_load_results(self) -> None:
+        self.push_screen(PromptScreen("Neuron-function results file (from tui-neuron analyze functions)",
+                                      "functions.json", "path"), self._results_path)
+
+    def _results_path(self, text: str | None) -> None:
+        if not text:
+            return
+        import json
+
+        try:
+            data = json.loads(Path(text).read_text())
+            roles = data["roles"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.notify(f"cannot load {text}: {e}", severity="error")
+            return
+        self.set_roles(roles)
+        self.notify(f"roles loaded from {text}")
+
+    def set_roles(self, roles: dict[str, dict[str, list[int]]]) -> None:
+        self.role_sets = roles
+        self._update_roles()
+        self._redraw()
+
+    def action_run_functions(self) -> None:
+        if self.view is None or not self.view.controls:
+            return
+        token = self.view.controls[0].rsplit("@", 1)[0]
+        self.query_one("#status", Static).update("⟳ analysing…")
+        self.functions_worker(token)
+
+    @work(thread=True, exclusive=True, group="functions")
+    def functions_worker(self, token: str) -> None:
+        import json
+
+        from ..analysis.functions import FunctionsConfig, analyze_functions
+        from ..analysis.recording import build_examples, frequent_targets, heldout_lines, record
+        from ..model.checkpoint import atomic_write_text
+
+        worker = get_current_worker()
+        try:
+            lines = heldout_lines(self.ckpt)
+            others = [w for w in frequent_targets(self.ckpt, lines, 12) if w != token][:9]
+            exs = build_examples(self.ckpt, lines, [token, *others], range(1, self.ckpt.config.max_position + 1), 6)
+            self.post_message(FunctionsProgress(f"recording {len(exs)} examples"))
+            rec = record(self.ckpt, exs)
+            if worker.is_cancelled:
+                return
+
+            def progress(stage: str, done: int, total: int) -> None:
+                self.post_message(FunctionsProgress(f"{stage} {done}/{total}"))
+
+            results = analyze_functions(self.ckpt, rec, FunctionsConfig(), progress)
+            path = Path(f"functions-{token}.json")
+            atomic_write_text(path, json.dumps(results, indent=1))
+        except (UserError, OSError, ValueError) as e:
+            self.post_message(DecodeFailed(f"analysis failed: {e}", -1))
+            return
+        if not worker.is_cancelled:
+            self.post_message(FunctionsDone(results["roles"], token, path))
+
+    def on_functions_progress(self, message: FunctionsProgress) -> None:
+        self.query_one("#status", Static).update(f"⟳ {message.text}"[:14])
+
+    def on_functions_done(self, message: FunctionsDone) -> None:
+        self.set_roles(message.roles)
+        self.query_one("#status", Static).update("ready")
+        self.notify(f"roles for {message.token!r} saved to {message.path}")
 
     # ------------------------------------------------------------------ actions: session and help
 

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 GLYPHS = " ▁▂▃▄▅▆▇█"
-ROLE_MARKS = {"storing": "s", "counting": "c", "triggering": "t", "outputting": "o"}
+ROLE_BG = {"s": "dark_blue", "c": "dark_green", "t": "dark_magenta", "o": "dark_orange3"}  # storing, counting, …
 
 
 def _color(v: float, lo: float, hi: float) -> str:
@@ -56,10 +56,14 @@ class NeuronStrip(Widget):
         self._underlined = [st + Style(underline=True) for st in self._styles]
         self._sel_style = Style(color="yellow", bold=True, reverse=True)
         self._dim = Style(dim=True)
+        self.roles: dict[int, str] = {}
+        self._role_styles = {r: [st + Style(bgcolor=ROLE_BG[r], bold=True) for st in self._styles] for r in ROLE_BG}
         del mid
 
-    def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset()) -> None:
+    def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset(),
+             roles: dict[int, str] | None = None) -> None:
         self.values, self.selected, self.marked = values, selected, marked
+        self.roles = roles or {}
         if values is not None:
             x = (np.clip(values, self.lo, self.hi) - self.lo) / (self.hi - self.lo)
             self._levels = np.rint(x * (self.LEVELS - 1)).astype(int)
@@ -94,6 +98,8 @@ class NeuronStrip(Widget):
                 style = self._sel_style
             elif j in self.marked:
                 style = self._underlined[k]
+            elif j in self.roles:
+                style = self._role_styles[self.roles[j][0]][k]
             else:
                 style = self._styles[k]
             segs.append(Segment(glyph, style))

@@ -1,0 +1,106 @@
+"""Explorer benchmarks, each against a baseline in the same run.
+
+1. Step latency: from a step key (Pilot) to the frame that shows it, median and p95 over 200 steps
+   on the shipped checkpoint at 120x40 (target: median <= 16 ms).
+2. Launch: from process start to the first frame with the decode shown, vs `python -c "import torch, textual"`
+   (target <= 1.5x).
+
+Usage: python scripts/bench_explorer.py [CHECKPOINT] [--steps 200] [--launches 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "checkpoints" / "gru-positioning.safetensors"
+
+FIRST_FRAME = """
+import sys, time, asyncio
+t0 = time.perf_counter()
+from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.app.explorer import ExplorerApp
+app = ExplorerApp(load_checkpoint(sys.argv[1]))
+shown = asyncio.Event()
+orig = app._display
+def display(screen, renderable):
+    orig(screen, renderable)
+    if app.view is not None:
+        shown.set()
+app._display = display
+async def main():
+    async with app.run_test(size=(120, 40)) as pilot:
+        while not shown.is_set():
+            await asyncio.sleep(0.001)
+asyncio.run(main())
+"""
+
+
+async def step_latency(checkpoint: str, steps: int) -> list[float]:
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.model.checkpoint import load_checkpoint
+
+    app = ExplorerApp(load_checkpoint(checkpoint))
+    frames: list[float] = []
+    orig = app._display
+
+    def display(screen, renderable):
+        frames.append(time.perf_counter())
+        return orig(screen, renderable)
+
+    app._display = display
+    out = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("home")
+        await pilot.pause(0.2)
+        n_steps = len(app.view.clean.times)
+        direction = "right"
+        for _ in range(steps):
+            if app.step == n_steps - 1:
+                direction = "left"
+            elif app.step == 0:
+                direction = "right"
+            n0 = len(frames)
+            t0 = time.perf_counter()
+            await pilot.press(direction)
+            while len(frames) == n0:
+                await asyncio.sleep(0.0002)
+            out.append((frames[n0] - t0) * 1000)
+            await pilot.pause(0.01)
+    return out
+
+
+def timed_process(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint", nargs="?", default=str(DEFAULT))
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--launches", type=int, default=5)
+    args = ap.parse_args()
+    lat = sorted(asyncio.run(step_latency(args.checkpoint, args.steps)))
+    med, p95 = statistics.median(lat), lat[int(0.95 * (len(lat) - 1))]
+    print(f"step -> frame   median {med:6.1f} ms   p95 {p95:6.1f} ms   over {len(lat)} steps (target median <= 16 ms)")
+    bare, ours = [], []
+    for _ in range(args.launches):  # interleaved, so load hits both alike
+        bare.append(timed_process([sys.executable, "-c", "import torch, textual"]))
+        ours.append(timed_process([sys.executable, "-c", FIRST_FRAME, args.checkpoint]))
+    b, o = statistics.median(bare), statistics.median(ours)
+    print(f"launch          first frame {o:5.2f} s   bare 'import torch, textual' {b:5.2f} s   ratio {o / b:.2f}x "
+          f"(target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

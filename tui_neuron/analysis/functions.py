@@ -1,0 +1,484 @@
+"""The token-positioning paper's three-stage method (Lee et al., arXiv 2303.15072, sections 3-5).
+
+Stage 1 (candidates): linear SVMs on h_t per hypothesis; plausible at >= `threshold` held-out
+accuracy; recursive feature elimination picks a generous candidate set.
+Stage 2 (filtering): integrated gradients of P(A at T) with respect to h_t, from a function that
+takes h_t as its input (captum), averaged over examples; candidates with large attribution stay.
+Stage 3 (verification): the paper's Table 1 manipulations through the stepper, each beside the same
+number of random neurons.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_selection import RFE
+from sklearn.svm import LinearSVC
+
+from ..model.checkpoint import Checkpoint
+from ..model.data import Example
+from ..model.evaluate import landed
+from ..model.interventions import CopyFromStep, Intervention, KeepOnly, NeuronSet, RandomInput, SetValue, StepRef
+from ..model.stepper import Stepper
+from ..model.tokenizer import BOS_ID
+from .recording import FIRST_T, Recording
+
+ROLES = ("storing", "counting", "triggering", "outputting")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FunctionsConfig:
+    threshold: float = 0.95  # SVM accuracy for a plausible hypothesis
+    candidate_fraction: float = 0.2  # RFE keeps this share of the neurons (51 of 256)
+    ig_keep: float = 0.5  # keep candidates whose |IG| is in the top half of all neurons
+    ig_steps: int = 32
+    ig_baseline: float = 0.0
+    max_samples: int = 6000  # SVM training samples per hypothesis
+    seed: int = 0
+
+
+@dataclass
+class Probe:
+    accuracy: float
+    n_train: int
+    n_test: int
+    plausible: bool
+    candidates: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"accuracy": self.accuracy, "n_train": self.n_train, "n_test": self.n_test,
+                "plausible": self.plausible, "candidates": self.candidates}
+
+
+def _svm(seed: int) -> LinearSVC:
+    return LinearSVC(C=1.0, max_iter=3000, random_state=seed)
+
+
+def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsConfig) -> Probe:
+    """Linear SVM scored on held-out examples (split by example, not by step), then RFE when plausible."""
+    rng = np.random.default_rng(cfg.seed)
+    uniq = np.unique(groups)
+    test_groups = set(rng.choice(uniq, size=max(1, len(uniq) // 4), replace=False).tolist())
+    is_test = np.array([g in test_groups for g in groups])
+    tr, te = np.nonzero(~is_test)[0], np.nonzero(is_test)[0]
+    if len(tr) > cfg.max_samples:
+        tr = rng.choice(tr, cfg.max_samples, replace=False)
+    if len(np.unique(y[tr])) < 2 or len(te) == 0:
+        return Probe(float("nan"), len(tr), len(te), False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = _svm(cfg.seed).fit(X[tr], y[tr])
+        acc = float((clf.predict(X[te]) == y[te]).mean())
+        probe = Probe(acc, len(tr), len(te), acc >= cfg.threshold)
+        if probe.plausible:
+            k = max(1, int(round(cfg.candidate_fraction * X.shape[1])))
+            rfe = RFE(_svm(cfg.seed), n_features_to_select=k, step=0.1).fit(X[tr], y[tr])
+            probe.candidates = np.nonzero(rfe.support_)[0].tolist()
+    return probe
+
+
+# ----------------------------------------------------------------------------- stage 1 datasets
+
+
+def storing_data(rec: Recording, token_id: int, rng: np.random.Generator):
+    """h_t for t in [-1, T-1]: examples whose control token is A vs a same-sized sample of the others."""
+    ok = np.nonzero(rec.landed)[0]
+    pos = ok[rec.token_ids[ok] == token_id]
+    neg = ok[rec.token_ids[ok] != token_id]
+    neg = rng.choice(neg, size=min(len(neg), len(pos)), replace=False) if len(neg) else neg
+    X, y, g = [], [], []
+    for e in np.concatenate([pos, neg]):
+        T = rec.positions[e]
+        for t in range(FIRST_T, T):
+            X.append(rec.h[e, t - FIRST_T])
+            y.append(int(rec.token_ids[e] == token_id))
+            g.append(e)
+    return np.array(X), np.array(y), np.array(g)
+
+
+def counting_data(rec: Recording, examples: np.ndarray | None = None):
+    """h_t for t in [0, T-1] labelled with the steps remaining, T - t."""
+    ok = np.nonzero(rec.landed)[0] if examples is None else examples
+    X, y, g = [], [], []
+    for e in ok:
+        T = rec.positions[e]
+        for t in range(0, T):
+            X.append(rec.h[e, t - FIRST_T])
+            y.append(T - t)
+            g.append(e)
+    return np.array(X), np.array(y), np.array(g)
+
+
+def triggering_data(rec: Recording, token_id: int):
+    """h_{T-1} against h_t for 0 <= t < T-1, for examples of token A."""
+    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
+    X, y, g = [], [], []
+    for e in ok:
+        T = rec.positions[e]
+        for t in range(0, T):
+            X.append(rec.h[e, t - FIRST_T])
+            y.append(int(t == T - 1))
+            g.append(e)
+    return np.array(X), np.array(y), np.array(g)
+
+
+def outputting_scores(rec: Recording, ckpt: Checkpoint, token_id: int) -> np.ndarray:
+    """Mean contribution h_T[j] * W_A[j] to token A's logit, over correct examples of A."""
+    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
+    w = ckpt.model.output.weight.detach()[token_id].numpy()
+    if not len(ok):
+        return np.zeros(len(w))
+    return (rec.at(rec.positions[ok], ok) * w).mean(0)
+
+
+# ----------------------------------------------------------------------------- stage 2: integrated gradients
+
+
+def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
+                    c: torch.Tensor | None = None) -> torch.Tensor:
+    """P(token) at the step after h (x_next given) or at h's own step (x_next None): a function of h_t alone."""
+    model = ckpt.model
+    if x_next is not None:
+        emb = model.embedding(x_next)[:, None]
+        state = h[None] if c is None else (h[None], c[None])
+        out, _ = model.decoder(emb, state)
+        h = out[:, 0]
+    return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
+
+
+def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray, at_output_step: bool,
+                         cfg: FunctionsConfig) -> np.ndarray:
+    """Mean IG of P(A at T) w.r.t. h_{T-1} (or h_T when at_output_step), one value per neuron."""
+    from captum.attr import IntegratedGradients
+
+    if len(examples) == 0:
+        return np.zeros(ckpt.config.hidden)
+    T = rec.positions[examples]
+    t = T if at_output_step else T - 1
+    h = torch.tensor(rec.at(t, examples), dtype=torch.float32)
+    token = torch.tensor(rec.token_ids[examples])
+    c = None
+    if "c" in rec.gates and not at_output_step:
+        c = torch.tensor(rec.at(t, examples, rec.gates["c"]), dtype=torch.float32)
+    if at_output_step:
+        def fn(hh, tok):
+            return prob_from_state(ckpt, hh, None, tok)
+        extra = (token,)
+    else:
+        # x_T is the output of step T-1 (or <bos> when T = 1)
+        prev = np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], BOS_ID)
+        x_next = torch.tensor(prev)
+
+        def fn(hh, xx, tok, cc=None):
+            return prob_from_state(ckpt, hh, xx, tok, cc)
+        extra = (x_next, token) + ((c,) if c is not None else ())
+    ig = IntegratedGradients(fn)
+    baseline = torch.full_like(h, cfg.ig_baseline)
+    attr = ig.attribute(h, baselines=baseline, additional_forward_args=extra, n_steps=cfg.ig_steps,
+                        internal_batch_size=4096)
+    return attr.detach().mean(0).numpy()
+
+
+def ig_filter(candidates: Sequence[int], attribution: np.ndarray, keep: float) -> list[int]:
+    """Candidates whose |mean IG| is in the top `keep` share of all neurons."""
+    if not len(candidates):
+        return []
+    cut = np.quantile(np.abs(attribution), 1 - keep)
+    return [int(j) for j in candidates if abs(attribution[j]) >= cut]
+
+
+# ----------------------------------------------------------------------------- stage 3: verification
+
+
+@dataclass
+class Measure:
+    """A manipulation's outcome on n examples: `hits` of them show the expected effect."""
+
+    hits: int = 0
+    n: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.hits / self.n if self.n else float("nan")
+
+    def add(self, other: Measure) -> None:
+        self.hits += other.hits
+        self.n += other.n
+
+    def to_json(self) -> dict:
+        return {"rate": self.rate, "hits": self.hits, "n": self.n}
+
+
+def _abs(t: int) -> StepRef:
+    return StepRef(int(t))
+
+
+def _run_rate(stepper: Stepper, exs: list[Example], ivs: Sequence[Intervention], shift: int = 0) -> Measure:
+    """Share of examples whose control token lands at T + shift under the interventions."""
+    if not exs:
+        return Measure()
+    max_steps = max(e.controls[0][1] for e in exs) + max(shift, 0) + 2
+    tr = stepper.run(exs, ivs, max_steps=max_steps, record_gates=False, topk=0, stop_at_eos=False)
+    hits = 0
+    for b, e in enumerate(exs):
+        tok, T = e.controls[0]
+        hits += landed(tr.output_ids(b), tok, T + shift)
+    return Measure(hits, len(exs))
+
+
+def random_set(hidden: int, size: int, rng: np.random.Generator) -> list[int]:
+    return sorted(rng.choice(hidden, size=min(size, hidden), replace=False).tolist())
+
+
+def verify_token(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, list[int]],
+                 rng: np.random.Generator) -> dict[str, dict]:
+    """Table 1 for one token: each manipulation with its neuron set and with as many random neurons."""
+    H = stepper.hidden
+    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
+    by_T: dict[int, list[Example]] = {}
+    for e in ok:
+        by_T.setdefault(int(rec.positions[e]), []).append(rec.examples[e])
+    out: dict[str, dict] = {}
+
+    def measure(name: str, neurons: list[int], build, shift_of, allowed) -> None:
+        if not neurons:
+            return
+        rand = random_set(H, len(neurons), rng)
+        res = {"set": Measure(), "random": Measure(), "size": len(neurons)}
+        for T, exs in by_T.items():
+            if not allowed(T):
+                continue
+            for key, ns in (("set", neurons), ("random", rand)):
+                res[key].add(_run_rate(stepper, exs, build(NeuronSet.of(ns), T), shift_of))
+        out[name] = {"size": res["size"], "set": res["set"].to_json(), "random": res["random"].to_json()}
+
+    S, C, Tr, O = (sets.get(r, []) for r in ROLES)
+    measure("storing: zero at T-1", S, lambda ns, T: [SetValue(ns, _abs(T - 1))], 0, lambda T: True)
+    measure("storing: previous-step values before T-1", S,
+            lambda ns, T: [CopyFromStep(ns, _abs(t), source=_abs(t - 1)) for t in range(0, T - 1)], 0,
+            lambda T: T >= 2)
+    for k in (1, 2, 3):
+        measure(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later)", C,
+                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1), source=_abs(T - 1 - k))], k,
+                lambda T, k=k: T - 1 - k >= 1)
+    for k in (1, 2, 3, 4):
+        measure(f"triggering: h[T-1-{k}] <- h[T-1] (token {k} earlier)", Tr,
+                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1 - k), source=_abs(T - 1))], -k,
+                lambda T, k=k: T - 1 - k >= 0)
+    measure("outputting: zero at T", O, lambda ns, T: [SetValue(ns, _abs(T))], 0, lambda T: True)
+    measure("outputting: keep only at T", O, lambda ns, T: [KeepOnly(ns, _abs(T))], 0, lambda T: True)
+    # no neuron set: every decoder input after <bos> replaced by a random word
+    rnd = Measure()
+    clean = Measure()
+    for exs in by_T.values():
+        seed = int(rng.integers(1 << 30))
+        rnd.add(_run_rate(stepper, exs, [RandomInput(NeuronSet(None), StepRef(every=True), seed=seed)]))
+        clean.add(_run_rate(stepper, exs, []))
+    out["all: random decoder inputs"] = {"size": 0, "set": rnd.to_json(), "random": None}
+    out["none: clean run"] = {"size": 0, "set": clean.to_json(), "random": None}
+    return out
+
+
+def section5(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, list[int]]) -> dict | None:
+    """Gates at step T with only the triggering neurons kept in h_{T-1}, vs all of h_{T-1} masked."""
+    Tr, O, S = sets.get("triggering", []), sets.get("outputting", []), sets.get("storing", [])
+    if not Tr or not O or not S or stepper.config.cell != "gru":
+        return None
+    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
+    acc = {"with_triggering": [], "without_triggering": [], "clean": []}
+    for e in ok:
+        ex = rec.examples[e]
+        T = ex.controls[0][1]
+        for key, ivs in (("with_triggering", [KeepOnly(NeuronSet.of(Tr), _abs(T - 1))]),
+                         ("without_triggering", [SetValue(NeuronSet(None), _abs(T - 1))]),
+                         ("clean", [])):
+            tr = stepper.run([ex], ivs, max_steps=T + 1, topk=0, stop_at_eos=False)
+            i = tr.index(T)
+            acc[key].append((float(tr.gates["z"][0, i, O].mean()), float(tr.gates["r"][0, i, S].mean())))
+    if not ok.size:
+        return None
+    return {key: {"z_outputting": float(np.mean([a for a, _ in v])), "r_storing": float(np.mean([b for _, b in v])),
+                  "n": len(v)} for key, v in acc.items()}
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figure2_pca(rec: Recording, storing_union: list[int], tokens: list[int]) -> list[dict]:
+    """PCA of the storing neurons' h_t, t in [-1, T-1], for a few tokens (the paper's Figure 2)."""
+    if not storing_union:
+        return []
+    rows, X = [], []
+    for tid in tokens:
+        for e in np.nonzero(rec.landed & (rec.token_ids == tid))[0][:20]:
+            for t in range(FIRST_T, int(rec.positions[e])):
+                X.append(rec.h[e, t - FIRST_T, storing_union])
+                rows.append({"token": rec.itos[tid], "example": int(e), "t": t})
+    if len(X) < 3:
+        return []
+    pcs = PCA(n_components=2, random_state=0).fit_transform(np.array(X))
+    for r, (a, b) in zip(rows, pcs):
+        r["pc1"], r["pc2"] = float(a), float(b)
+    return rows
+
+
+def figure3_counting(rec: Recording, counting: list[int]) -> list[dict]:
+    """Mean of the counting neurons (each signed to rise with steps remaining) against t, per T (Figure 3)."""
+    if not counting:
+        return []
+    X, y, _ = counting_data(rec)
+    if len(X) < 3:
+        return []
+    corr = np.array([np.corrcoef(X[:, j], y)[0, 1] if X[:, j].std() > 0 else 0.0 for j in counting])
+    sign = np.where(corr >= 0, 1.0, -1.0)
+    rows = []
+    for T in sorted(set(rec.positions[rec.landed].tolist())):
+        ex = np.nonzero(rec.landed & (rec.positions == T))[0]
+        for t in range(0, T + 1):
+            v = rec.h[ex, t - FIRST_T][:, counting] * sign
+            rows.append({"T": int(T), "t": t, "mean": float(v.mean())})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the whole method
+
+
+def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | None = None,
+                      progress: Progress | None = None) -> dict:
+    """All three stages for every token in the recording; returns the results document (JSON-ready)."""
+    cfg = cfg or FunctionsConfig()
+    progress = progress or (lambda stage, i, n: None)
+    rng = np.random.default_rng(cfg.seed)
+    H = ckpt.config.hidden
+    token_ids = list(dict.fromkeys(rec.token_ids.tolist()))
+    stepper = Stepper(ckpt.model, ckpt.vocab)
+    k_out = max(1, int(round(cfg.candidate_fraction * H)))
+
+    # counting: one probe shared across tokens
+    progress("counting probe", 0, 1)
+    Xc, yc, gc = counting_data(rec)
+    counting_probe = fit_probe(Xc, yc, gc, cfg) if len(Xc) else Probe(float("nan"), 0, 0, False)
+    if not counting_probe.plausible and len(Xc):
+        # below threshold: still rank neurons, so the verification can say whether they count
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            rfe = RFE(_svm(cfg.seed), n_features_to_select=k_out, step=0.1).fit(Xc[: cfg.max_samples], yc[: cfg.max_samples])
+        counting_probe.candidates = np.nonzero(rfe.support_)[0].tolist()
+    progress("counting probe", 1, 1)
+
+    tokens_out: dict[str, dict] = {}
+    for n_done, tid in enumerate(token_ids):
+        word = rec.itos[tid]
+        progress("tokens", n_done, len(token_ids))
+        ok = np.nonzero(rec.landed & (rec.token_ids == tid))[0]
+        entry: dict = {"token": word, "examples": int((rec.token_ids == tid).sum()), "correct": len(ok)}
+        if len(ok) < 4:
+            entry["skipped"] = "fewer than 4 correctly positioned examples"
+            tokens_out[word] = entry
+            continue
+        probes = {"storing": fit_probe(*storing_data(rec, tid, rng), cfg),
+                  "triggering": fit_probe(*triggering_data(rec, tid), cfg),
+                  "counting": counting_probe}
+        out_scores = outputting_scores(rec, ckpt, tid)
+        out_cands = np.argsort(-out_scores)[:k_out].tolist()
+        ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg)
+        ig_out = integrated_gradients(ckpt, rec, ok, True, cfg)
+        stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
+        stage1["outputting"] = out_cands
+        attributions = {"storing": ig_prev, "counting": ig_prev, "triggering": ig_prev, "outputting": ig_out}
+        stage2 = {r: ig_filter(stage1[r], attributions[r], cfg.ig_keep) for r in ROLES}
+        entry["probes"] = {r: p.to_json() for r, p in probes.items()}
+        entry["outputting_contribution"] = {str(j): float(out_scores[j]) for j in out_cands}
+        entry["stage1"] = stage1
+        entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
+        entry["neurons"] = stage2
+        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng)
+        entry["section5"] = section5(stepper, rec, tid, stage2)
+        tokens_out[word] = entry
+    progress("tokens", len(token_ids), len(token_ids))
+
+    analysed = [e for e in tokens_out.values() if "neurons" in e]
+    storing_union = sorted({j for e in analysed for j in e["neurons"]["storing"]})
+    counting = sorted({j for e in analysed[:1] for j in e["neurons"]["counting"]})
+    return {
+        "checkpoint": str(ckpt.path),
+        "config": cfg.__dict__,
+        "n_examples": int(len(rec.landed)),
+        "positioning_accuracy": float(rec.landed.mean()),
+        "counting_probe": counting_probe.to_json(),
+        "tokens": tokens_out,
+        "table": aggregate_table(tokens_out),
+        "section5": aggregate_section5(tokens_out),
+        "figure2": figure2_pca(rec, storing_union, token_ids[:10]),
+        "figure3": figure3_counting(rec, counting),
+        "roles": role_summary(tokens_out),
+    }
+
+
+def aggregate_table(tokens: dict[str, dict]) -> dict[str, dict]:
+    """Sum each manipulation's hits and n over tokens (each token with its own neuron sets)."""
+    table: dict[str, dict] = {}
+    for entry in tokens.values():
+        for name, res in entry.get("verification", {}).items():
+            row = table.setdefault(name, {"set": Measure(), "random": Measure() if res["random"] else None,
+                                          "sizes": []})
+            row["set"].add(Measure(res["set"]["hits"], res["set"]["n"]))
+            if res["random"] and row["random"] is not None:
+                row["random"].add(Measure(res["random"]["hits"], res["random"]["n"]))
+            row["sizes"].append(res["size"])
+    return {name: {"set": r["set"].to_json(), "random": r["random"].to_json() if r["random"] else None,
+                   "mean_size": float(np.mean(r["sizes"])) if r["sizes"] else 0.0} for name, r in table.items()}
+
+
+def aggregate_section5(tokens: dict[str, dict]) -> dict | None:
+    rows = [e["section5"] for e in tokens.values() if e.get("section5")]
+    if not rows:
+        return None
+    out = {}
+    for key in rows[0]:
+        n = sum(r[key]["n"] for r in rows)
+        out[key] = {m: sum(r[key][m] * r[key]["n"] for r in rows) / n for m in ("z_outputting", "r_storing")}
+        out[key]["n"] = n
+    return out
+
+
+def role_summary(tokens: dict[str, dict]) -> dict[str, dict[str, list[int]]]:
+    """role -> token -> neurons (counting is shared, listed under '*')."""
+    roles: dict[str, dict[str, list[int]]] = {r: {} for r in ROLES}
+    for word, e in tokens.items():
+        for r in ROLES:
+            if "neurons" in e and e["neurons"][r]:
+                key = "*" if r == "counting" else word
+                roles[r][key] = e["neurons"][r]
+    return roles
+
+
+PAPER = {
+    "storing: zero at T-1": "10.7%",
+    "outputting: zero at T": "near 0%",
+    "outputting: keep only at T": "near 99.9%",
+    "all: random decoder inputs": "98.0%",
+}
+
+
+def format_table(results: dict) -> list[tuple[str, str, str, str, str]]:
+    """Rows of (manipulation, mean set size, rate with the set (n), rate with random neurons, paper)."""
+    rows = []
+    for name, r in results["table"].items():
+        s = r["set"]
+        rand = r["random"]
+        rows.append((name, f"{r['mean_size']:.0f}" if r["mean_size"] else "-",
+                     f"{s['rate']:.1%} (n={s['n']})" if s["n"] else "-",
+                     f"{rand['rate']:.1%} (n={rand['n']})" if rand and rand["n"] else "-", PAPER.get(name, "")))
+    return rows
+
+
+__all__ = ["ROLES", "FunctionsConfig", "analyze_functions", "fit_probe", "format_table", "integrated_gradients",
+           "prob_from_state", "verify_token"]
