@@ -369,6 +369,234 @@ def _load_results(path: Path) -> dict:
     return data
 
 
+# ----------------------------------------------------------------------------- probes, rankings, memory
+
+_TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TAG corpus (e.g. gutenberg_pos)")]
+
+
+def _write_out(out_path: Optional[Path], data: dict) -> None:
+    if out_path is not None:
+        from .model.checkpoint import atomic_write_text
+
+        atomic_write_text(out_path, json.dumps(data, indent=1))
+        out.print(f"results written to {out_path}")
+
+
+def _percents(text: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--percents {text!r}: give whole numbers like 10,15,20") from None
+    if not vals or any(not 0 <= v <= 100 for v in vals):
+        raise UserError(f"--percents {text!r}: each must be between 0 and 100")
+    return vals
+
+
+@analyze_app.command("probe")
+def probe_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    hypothesis: Annotated[str, typer.Option(help="pos, position, token, word-set, steps-remaining, is-control, "
+                                                 "decoder-position, or a .py file defining label(words, tags, index)")],
+    tagged: _TAGGED = None,
+    words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
+    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
+    most responsible neurons, control-task selectivity."""
+    from .analysis.probes import probe
+    from .analysis.probing import labelled
+
+    ckpt = _load(checkpoint)
+    with err.status(f"recording states for {hypothesis}"):
+        X, y, g, w, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
+    with err.status("training probes"):
+        res = probe(X, y, g, w, seed)
+    res["hypothesis"] = hypothesis
+    _write_out(out_path, res)
+    if as_json:
+        _print_json(res)
+        return
+    table = Table("probe", "accuracy", "precision", "recall", "F1 (macro)", "majority", "top neurons",
+                  title=f"{hypothesis}: {res['n_train']} train / {res['n_test']} test tokens, {res['classes']} classes")
+    for name in ("plain", "balanced"):
+        r = res[name]
+        table.add_row(name, f"{r['accuracy']:.3f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                      f"{r['majority_baseline']:.3f}", ", ".join(map(str, r["top_neurons"][:5])))
+    out.print(table)
+    if "selectivity" in res:
+        out.print(f"control task accuracy {res['control_accuracy']:.3f}; selectivity {res['selectivity']:+.3f}")
+    if "ridge" in res:
+        out.print(f"ridge R² {res['ridge']['r2']:.3f}; top neurons {res['ridge']['top_neurons'][:5]}")
+    out.print(f"most responsible neuron: {res['most_responsible_neuron']}")
+
+
+@analyze_app.command("rank")
+def rank_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    hypothesis: Annotated[str, typer.Option(help="As for probe")],
+    tagged: _TAGGED = None,
+    words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
+    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    l1: Annotated[float, typer.Option(help="Elastic-net λ1")] = 1e-5,
+    l2: Annotated[float, typer.Option(help="Elastic-net λ2")] = 1e-5,
+    stride: Annotated[float, typer.Option(help="Weight-mass step of the ranking search")] = 0.01,
+    percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
+    ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
+    seed: Annotated[int, typer.Option(help="Seed")] = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """NeuroX: elastic-net probe, neuron ranking by weight mass, salient neurons, top/bottom masking and retraining,
+    and (with --ablate) positioning accuracy as the top / bottom / random N% are zeroed in the model."""
+    from .analysis.probes import ablation_curve, rank
+    from .analysis.probing import labelled
+
+    ckpt = _load(checkpoint)
+    pcts = _percents(percents)
+    with err.status(f"recording states for {hypothesis}"):
+        X, y, g, _, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
+    with err.status("elastic-net probe and ranking"):
+        res = rank(X, y, g, l1, l2, stride, pcts, seed)
+    res["hypothesis"] = hypothesis
+    if ablate:
+        res["ablation"] = _ablation(ckpt, res["ranking"], seed, ablation_curve)
+    _write_out(out_path, res)
+    if as_json:
+        _print_json(res)
+        return
+    out.print(f"elastic-net probe accuracy {res['accuracy']:.3f}; top neurons {res['ranking'][:10]}")
+    table = Table("neurons kept", "masked (trained probe)", "retrained", title="NeuroX Table 2/4: keep only N% of neurons")
+    table.add_row("all", f"{res['masking']['all']:.3f}", "-")
+    for key, v in res["masking"].items():
+        if key != "all":
+            table.add_row(key, f"{v['masked']:.3f}", f"{v['retrained']:.3f}")
+    out.print(table)
+    if ablate:
+        _print_ablation(res["ablation"])
+
+
+def _ablation(ckpt, ranking, seed, ablation_curve):
+    from rich.progress import Progress
+
+    from .analysis.evaluation import heldout_examples
+
+    _, examples = heldout_examples(ckpt, n=600, seed=seed + 7)
+    with Progress(console=err) as progress:
+        task = progress.add_task("ablating in the model", total=None)
+        return ablation_curve(ckpt, examples, ranking, seed=seed,
+                              progress=lambda d, t: progress.update(task, completed=d, total=t))
+
+
+def _print_ablation(curves: dict) -> None:
+    table = Table("% zeroed", "ranking", "reverse", "random",
+                  title="positioning accuracy with neurons zeroed at every decoder step")
+    for i, row in enumerate(curves["ranking"]):
+        table.add_row(str(row["percent"]), *(f"{curves[k][i]['accuracy']:.3f}" for k in ("ranking", "reverse", "random")))
+    out.print(table)
+
+
+@analyze_app.command("crossmodel")
+def crossmodel_cmd(
+    checkpoints: Annotated[list[Path], typer.Argument(help="Two or more checkpoints of one configuration (different seeds)")],
+    sentences: Annotated[int, typer.Option(help="Held-out sentences to record (of the first checkpoint)")] = 1000,
+    ablate: Annotated[bool, typer.Option(help="Ablation curve of the first model for its ranking")] = False,
+    seed: Annotated[int, typer.Option(help="Seed")] = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model."""
+    from .analysis.probes import ablation_curve, cross_model_correlation, encoder_states
+    from .analysis.recording import heldout_lines
+
+    if len(checkpoints) < 2:
+        raise UserError("crossmodel needs at least two checkpoints")
+    ckpts = [_load(c) for c in checkpoints]
+    if any(c.config != ckpts[0].config for c in ckpts[1:]) or any(c.vocab.itos != ckpts[0].vocab.itos for c in ckpts[1:]):
+        raise UserError("crossmodel needs checkpoints of the same configuration and vocabulary")
+    lines = heldout_lines(ckpts[0])[:sentences]
+    with err.status("recording the same tokens in every model"):
+        acts = [encoder_states(c, lines).X for c in ckpts]
+    scores = cross_model_correlation(acts)
+    res = {"checkpoints": [str(c) for c in checkpoints], "tokens": int(len(acts[0])), "models": scores}
+    if ablate:
+        res["ablation"] = _ablation(ckpts[0], scores[0]["ranking"], seed, ablation_curve)
+    _write_out(out_path, res)
+    if as_json:
+        _print_json(res)
+        return
+    for path, s in zip(checkpoints, scores):
+        top = s["ranking"][:10]
+        best = ", ".join(f"{s['score'][j]:.2f}" for j in top[:5])
+        out.print(f"{path}: top neurons {top} (max |r| {best})")
+    if ablate:
+        _print_ablation(res["ablation"])
+
+
+@analyze_app.command("top-words")
+def top_words_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    neuron: Annotated[int, typer.Option(help="Neuron index")],
+    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
+    from .analysis.probes import encoder_states, top_activating
+    from .analysis.recording import heldout_lines
+
+    ckpt = _load(checkpoint)
+    if not 0 <= neuron < ckpt.config.hidden:
+        raise UserError(f"neuron {neuron} does not exist: the model has neurons 0..{ckpt.config.hidden - 1}")
+    res = top_activating(encoder_states(ckpt, heldout_lines(ckpt)[:sentences]), neuron)
+    if as_json:
+        _print_json(res)
+        return
+    out.print(f"neuron {neuron} top: " + ", ".join(f"{d['word']} ({d['mean']:+.2f})" for d in res["top"]))
+    out.print(f"neuron {neuron} bottom: " + ", ".join(f"{d['word']} ({d['mean']:+.2f})" for d in res["bottom"]))
+
+
+@analyze_app.command("memory")
+def memory_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    part: Annotated[str, typer.Option(help="encoder or decoder")] = "encoder",
+    state: Annotated[str, typer.Option(help="h, or c for an LSTM")] = "h",
+    max_delay: Annotated[int, typer.Option(help="Largest delay τ")] = 20,
+    sequences: Annotated[int, typer.Option(help="Held-out windows to average over")] = 64,
+    tagged: _TAGGED = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
+    with exponential fits, overall and per part of speech with --tagged."""
+    from rich.progress import Progress
+
+    from .analysis.probing import memory_for
+
+    ckpt = _load(checkpoint)
+    if max_delay < 1:
+        raise UserError("--max-delay must be at least 1")
+    with Progress(console=err) as progress:
+        task = progress.add_task("state gradients", total=None)
+        res = memory_for(ckpt, part, state, max_delay, sequences, tagged,
+                         progress=lambda d, t: progress.update(task, completed=d, total=t))
+    _write_out(out_path, res)
+    if as_json:
+        _print_json(res)
+        return
+    curves = res["curves"]
+    table = Table("class", "n", *(f"τ={t}" for t in (0, 1, 2, 5, 10, max_delay)), "fit a·e^-bτ",
+                  title=f"σ1 of the normalised state gradient ({part}, {state})")
+    for key, c in curves.items():
+        s1 = c["sigma1"]
+        table.add_row(key, str(c["count"]), *(f"{s1[t]:.3f}" if t < len(s1) else "-" for t in (0, 1, 2, 5, 10, max_delay)),
+                      f"a={c['fit']['a']:.2f} b={c['fit']['b']:.3f}")
+    out.print(table)
+    a = curves["all"]
+    out.print("σ1/Σσ by τ: " + " ".join(f"{x:.2f}" for x in a["sigma1_share"]))
+
+
 # ----------------------------------------------------------------------------- open
 
 

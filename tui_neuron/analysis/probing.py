@@ -1,0 +1,98 @@
+"""Glue from checkpoints and corpora to the probes, rankings and memory analyses (shared by CLI and explorer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..model.checkpoint import Checkpoint
+from ..model.tokenizer import tokenize
+from . import memory, probes
+from .recording import build_examples, frequent_targets, heldout_lines, record
+
+
+def tagged_tail(paths: Sequence[Path], fraction: float = 0.05, max_sentences: int = 2000) -> list[list[tuple[str, str]]]:
+    """The last `fraction` of each tagged file (the same tail the checkpoints hold out), up to max_sentences."""
+    from ..model.data import corpus_files
+
+    out: list[list[tuple[str, str]]] = []
+    files = corpus_files(paths)
+    per_file = max(1, max_sentences // max(len(files), 1))
+    for f in files:
+        sents = probes.read_tagged([f])
+        tail = sents[len(sents) - max(1, int(len(sents) * fraction)) :]
+        out += tail[:per_file]
+    return out[:max_sentences]
+
+
+def sentence_states(ckpt: Checkpoint, tagged: Sequence[Path] | None, sentences: int, corpus_dir=None):
+    """Encoder token states for held-out sentences (tagged ones when a tagged corpus is given)."""
+    if tagged:
+        sents = tagged_tail(tagged, max_sentences=sentences)
+        words = [[w for w, _ in s] for s in sents]
+        # the tagger's tokens, re-tokenized the model's way; keep tokens that stay one word
+        keep_words, keep_tags = [], []
+        for s in sents:
+            ws, ts = [], []
+            for w, t in s:
+                toks = tokenize(w)
+                if len(toks) == 1:
+                    ws.append(toks[0])
+                    ts.append(t)
+            if ws:
+                keep_words.append(ws)
+                keep_tags.append(ts)
+        words = keep_words
+        return probes.encoder_states(ckpt, words, keep_tags)
+    lines = heldout_lines(ckpt, None, corpus_dir)[:sentences]
+    return probes.encoder_states(ckpt, lines)
+
+
+def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 2000, words: Sequence[str] = (),
+             per_cell: int = 6, corpus_dir=None):
+    """(X, y, groups, words-or-None, states-or-None) for a hypothesis on the encoder or the decoder."""
+    if hypothesis in probes.DECODER_HYPOTHESES:
+        lines = heldout_lines(ckpt, None, corpus_dir)
+        toks = frequent_targets(ckpt, lines, 20)
+        rec = record(ckpt, build_examples(ckpt, lines, toks, range(1, ckpt.config.max_position + 1), per_cell),
+                     gates=False)
+        name = "position" if hypothesis == "decoder-position" else hypothesis
+        X, y, g = probes.decoder_states(rec, name)
+        return X, y, g, None, None
+    states = sentence_states(ckpt, tagged, sentences, corpus_dir)
+    y = probes.encoder_labels(states, hypothesis, words)
+    return states.X, y, states.sentence, states.words, states
+
+
+def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_delay: int = 20, sequences: int = 64,
+               tagged=None, corpus_dir=None, progress: Callable[[int, int], None] | None = None) -> dict:
+    """σ curves of the encoder or decoder over held-out windows of max_delay + 4 tokens, per POS tag if tagged."""
+    if part not in ("encoder", "decoder"):
+        raise UserError("--part must be encoder or decoder")
+    if state == "c" and ckpt.config.cell != "lstm":
+        raise UserError("--state c needs an LSTM checkpoint")
+    cell = memory.Cell.from_module(getattr(ckpt.model, part))
+    emb = ckpt.model.embedding.weight.detach().numpy()
+    length = max_delay + 4
+    if tagged:
+        sents = tagged_tail(tagged, max_sentences=20000)
+        stream = [(tokenize(w), t) for s in sents for w, t in s]
+        ids = np.array([ckpt.vocab.stoi.get(toks[0], 1) for toks, _ in stream if len(toks) == 1])
+        tags = np.array([t for toks, t in stream if len(toks) == 1], dtype=object)
+    else:
+        lines = heldout_lines(ckpt, None, corpus_dir)
+        ids = np.array([i for line in lines for i in ckpt.vocab.encode(line)])
+        tags = None
+    if len(ids) < length:
+        raise UserError("not enough held-out text for state gradients")
+    starts = np.linspace(0, len(ids) - length, num=min(sequences, len(ids) // length)).astype(int)
+    seqs = [ids[s : s + length] for s in starts]
+    classes = [tags[s : s + length] for s in starts] if tags is not None else None
+    rep = memory.memory_report(cell, emb, seqs, max_delay, state, classes, progress=progress)
+    rep.pop("_G")
+    rep.pop("_D")
+    rep.update(part=part, sequences=len(seqs), length=length)
+    return rep
