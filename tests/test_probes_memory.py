@@ -153,3 +153,22 @@ def test_trained_copy_task_remembers_longer_than_untrained_tanh():
         s1 = rep["curves"]["all"]["sigma1"]
         decay[name] = s1[delay] / s1[0]
     assert decay["trained"] > decay["untrained"]
+
+
+async def test_probe_panel_in_explorer_selects_top_neurons(tiny_gru, tmp_path):
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.widgets import NeuronStrip
+
+    app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("b")
+        app.screen.query_one("#prompt-input").value = "position"
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        group = app.groups["probe:position"]
+        assert len(group) == 10 and app.selection == tuple(group)
+        assert app.query_one("#strip-h", NeuronStrip).marked == frozenset(group)

@@ -51,6 +51,12 @@ class FunctionsDone(Message):
         self.roles, self.token, self.path = roles, token, path
 
 
+class ProbeDone(Message):
+    def __init__(self, hypothesis: str, result: dict):
+        super().__init__()
+        self.hypothesis, self.result = hypothesis, result
+
+
 class FunctionsProgress(Message):
     def __init__(self, text: str):
         super().__init__()
@@ -128,6 +134,8 @@ class ExplorerApp(App):
         B("f", "load_results", "Results", "load a neuron-function results file (analyze functions) to tag roles"),
         B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker)",
           show=False),
+        B("b", "run_probe", "Probe", "run a diagnostic probe (pos DIR, position, token, steps-remaining, is-control) "
+          "in a worker and select its top neurons", show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
         B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
@@ -319,7 +327,8 @@ class ExplorerApp(App):
         self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked, roles)
         for name, arr in run.gates.items():
             self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked, roles)
-        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, self._changed_outputs)
+        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, self._changed_outputs,
+                                      run.h[:, self.neuron])
         control_tok = v.controls[0].rsplit("@", 1)[0] if v.controls else ""
         self.query_one(TopK).show(run.topk[i], control_tok, run.control[i], t)
 
@@ -505,18 +514,69 @@ class ExplorerApp(App):
                                       "functions.json", "path"), self._results_path)
 
     def _results_path(self, text: str | None) -> None:
+        """Reopen a results file: neuron functions (roles), a probe (top neurons) or a ranking (top 10%)."""
         if not text:
             return
         import json
 
         try:
             data = json.loads(Path(text).read_text())
-            roles = data["roles"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            if "roles" in data:
+                self.set_roles(data["roles"])
+                self.notify(f"roles loaded from {text}")
+            elif "ranking" in data and "masking" in data:
+                k = max(1, self.ckpt.config.hidden // 10)
+                self._select_group(f"rank:{data.get('hypothesis', 'ranking')}", data["ranking"][:k])
+            elif "plain" in data:
+                self._select_group(f"probe:{data.get('hypothesis', 'probe')}", data["plain"]["top_neurons"])
+            elif "models" in data:
+                k = max(1, self.ckpt.config.hidden // 10)
+                self._select_group("crossmodel", data["models"][0]["ranking"][:k])
+            else:
+                raise KeyError("no roles, ranking or probe in it")
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
             self.notify(f"cannot load {text}: {e}", severity="error")
+
+    def _select_group(self, name: str, neurons: list[int]) -> None:
+        neurons = [int(j) for j in neurons if 0 <= int(j) < self.ckpt.config.hidden]
+        if not neurons:
+            self.notify(f"{name}: no neurons", severity="warning")
             return
-        self.set_roles(roles)
-        self.notify(f"roles loaded from {text}")
+        self.groups = {**self.groups, name: neurons}
+        self.selection = tuple(neurons)
+        self.neuron = neurons[0]
+        self.notify(f"group {name!r}: {len(neurons)} neurons selected")
+
+    def action_run_probe(self) -> None:
+        self.push_screen(PromptScreen("Probe hypothesis (position, token, steps-remaining, is-control, or pos TAGGED_DIR)",
+                                      "position", "hypothesis [tagged corpus]"), self._probe_entered)
+
+    def _probe_entered(self, text: str | None) -> None:
+        if not text or not text.split():
+            return
+        parts = text.split()
+        self.query_one("#status", Static).update("⟳ probing…")
+        self.probe_worker(parts[0], parts[1:])
+
+    @work(thread=True, exclusive=True, group="probe")
+    def probe_worker(self, hypothesis: str, tagged: list[str]) -> None:
+        from ..analysis.probes import probe
+        from ..analysis.probing import labelled
+
+        try:
+            X, y, g, w, _ = labelled(self.ckpt, hypothesis, [Path(t) for t in tagged] or None, 500)
+            res = probe(X, y, g, w)
+        except (UserError, OSError, ValueError) as e:
+            self.post_message(DecodeFailed(f"probe failed: {e}", -1))
+            return
+        self.post_message(ProbeDone(hypothesis, res))
+
+    def on_probe_done(self, message: ProbeDone) -> None:
+        self.query_one("#status", Static).update("ready")
+        r = message.result["plain"]
+        self._select_group(f"probe:{message.hypothesis}", r["top_neurons"])
+        self.notify(f"probe {message.hypothesis}: accuracy {r['accuracy']:.3f} (majority {r['majority_baseline']:.3f}); "
+                    f"most responsible neuron {message.result['most_responsible_neuron']}")
 
     def set_roles(self, roles: dict[str, dict[str, list[int]]]) -> None:
         self.role_sets = roles

@@ -112,8 +112,10 @@ class Timeline(Static):
     COL = 8
 
     def show(self, times: np.ndarray, inputs: Sequence[str], outputs: Sequence[str], current: int,
-             positions: Sequence[int], changed_outputs: dict[int, str] | None = None) -> None:
-        self._data = (times, inputs, outputs, current, positions, changed_outputs)
+             positions: Sequence[int], changed_outputs: dict[int, str] | None = None,
+             activations: np.ndarray | None = None) -> None:
+        """`activations`: the selected neuron's value at each step, shown as the input token's colour."""
+        self._data = (times, inputs, outputs, current, positions, changed_outputs, activations)
         self.update(self._render_text())
 
     def on_resize(self) -> None:
@@ -121,12 +123,12 @@ class Timeline(Static):
             self.update(self._render_text())
 
     def _render_text(self) -> Text:
-        times, inputs, outputs, current, positions, changed = self._data
+        times, inputs, outputs, current, positions, changed, acts = self._data
         width = max(self.size.width - 9, self.COL)
         n_cols = max(1, width // self.COL)
         start = max(0, min(current - n_cols // 2, len(times) - n_cols))
         cols = range(start, min(len(times), start + n_cols))
-        rows = {"t": Text("t       ", style="dim"), "in": Text("input   ", style="dim"),
+        rows = {"t": Text("t       ", style="dim"), "in": Text("input h ", style="dim"),
                 "out": Text("output  ", style="dim")}
         if changed is not None:
             rows["chg"] = Text("changed ", style="dim")
@@ -136,7 +138,11 @@ class Timeline(Static):
             mark = "T" if t in positions else ""
             rows["t"].append(f"{t:>+3d}{mark:<1}".ljust(self.COL)[: self.COL],
                              style=base + ("bold magenta" if mark else "dim"))
-            rows["in"].append(inputs[i][: self.COL - 1].ljust(self.COL), style=base + ("cyan" if t <= 0 else ""))
+            in_style = base + ("cyan" if t <= 0 else "")
+            if acts is not None and i < len(acts):
+                in_style = base + f"black on {_color(float(acts[i]), -1.0, 1.0)}"
+            rows["in"].append(inputs[i][: self.COL - 1].ljust(self.COL - 1), style=in_style)
+            rows["in"].append(" ")
             out = outputs[i]
             rows["out"].append(out[: self.COL - 1].ljust(self.COL), style=base + ("bold magenta" if mark else ""))
             if changed is not None:
