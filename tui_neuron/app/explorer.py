@@ -131,7 +131,8 @@ class ExplorerApp(App):
           show=False),
         B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
           show=False),
-        B("f", "load_results", "Results", "load a neuron-function results file (analyze functions) to tag roles"),
+        B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
+          "crossmodel (selects the top neurons)"),
         B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker)",
           show=False),
         B("b", "run_probe", "Probe", "run a diagnostic probe (pos DIR, position, token, steps-remaining, is-control) "

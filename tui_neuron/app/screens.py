@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -30,7 +30,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("enter", "Run", "in the source or controls box: encode and decode (in a worker)")
         table.add_row("tab", "Focus", "move between the source box, the controls box and the neuron view")
         table.add_row("ctrl+p", "Commands", "the command palette reaches every action above")
-        with Vertical(id="help-box"):
+        with VerticalScroll(id="help-box"):
             yield Static(table, id="help-table")
             yield Label("Interventions: zero:N@S  set:N=V@S  keep:N@S  copy:N@S<FROM  swap:N@S<sentence w@T  randin@*  "
                         "(N: all, 3, 0-9,12; S: t, T, T-1, *)", id="help-syntax")
