@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 .venv/bin/tui-neuron train "$DATA/tinyshakespeare.txt" "$DATA/gutenberg" \
-  --out checkpoints/gru-positioning.safetensors \
+  --out "${OUT:-checkpoints/gru-positioning.safetensors}" \
   --cell gru --emb 128 --hidden 256 --vocab-size 2000 --max-position 13 --signals 1 \
   --mode spans --min-len 4 --max-len 16 --batch-size 128 --lr 2e-3 --seed 0 \
-  --minutes 50 --threads 1 --eval-every 250 --eval-examples 1000 --patience 16 \
+  --minutes 55 --threads 2 --eval-every 250 --eval-examples 2000 --patience 24 \
   --curriculum-steps 1500 --curriculum-len 6 "$@"

@@ -172,3 +172,29 @@ async def test_probe_panel_in_explorer_selects_top_neurons(tiny_gru, tmp_path):
         group = app.groups["probe:position"]
         assert len(group) == 10 and app.selection == tuple(group)
         assert app.query_one("#strip-h", NeuronStrip).marked == frozenset(group)
+
+
+async def test_rank_and_memory_panels_in_explorer(tiny_gru, tmp_path):
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.screens import MemoryScreen
+
+    app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("b")
+        app.screen.query_one("#prompt-input").value = "rank position"
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(app.groups["rank:position"]) == 6  # 10% of 64 neurons
+        await pilot.press("M")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, MemoryScreen)
+        curve = app.screen.result["curves"]["all"]
+        assert len(curve["sigma1"]) == 21 and curve["sigma1"][0] > curve["sigma1"][20]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, MemoryScreen)

@@ -357,6 +357,52 @@ def analyze_table_cmd(
     _print_functions_table(data)
 
 
+@analyze_app.command("figures")
+def analyze_figures_cmd(
+    results: Annotated[Path, typer.Option(help="Results JSON from analyze functions")] = Path("functions.json"),
+    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write figure2.csv and figure3.csv here")] = None,
+    width: Annotated[int, typer.Option(help="Plot width in columns")] = 100,
+) -> None:
+    """The paper's Figure 2 (PCA of storing neurons over t, per token) and Figure 3 (counting neurons' mean
+    against t, per T) as terminal plots (plotext) and as CSV."""
+    import csv
+    import io
+
+    import plotext as plt
+
+    data = _load_results(results)
+    fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
+    if out_dir is not None:
+        from .model.checkpoint import atomic_write_text
+
+        for name, rows in (("figure2.csv", fig2), ("figure3.csv", fig3)):
+            if rows:
+                buf = io.StringIO()
+                writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+                atomic_write_text(out_dir / name, buf.getvalue())
+        out.print(f"CSV written to {out_dir}")
+    if fig2:
+        plt.clear_figure()
+        plt.plotsize(width, 25)
+        for tok in list(dict.fromkeys(r["token"] for r in fig2))[:10]:
+            rows = [r for r in fig2 if r["token"] == tok]
+            plt.scatter([r["pc1"] for r in rows], [r["pc2"] for r in rows], label=tok, marker="dot")
+        plt.title("Figure 2: storing neurons, PCA of h_t for t in [-1, T-1], by control token")
+        sys.stdout.write(plt.build() + "\n")
+    if fig3:
+        plt.clear_figure()
+        plt.plotsize(width, 25)
+        for T in sorted({r["T"] for r in fig3}):
+            rows = [r for r in fig3 if r["T"] == T]
+            plt.plot([r["t"] for r in rows], [r["mean"] for r in rows], label=f"T={T}", marker="braille")
+        plt.title("Figure 3: mean of the counting neurons (signed to rise with T - t) against t, per T")
+        sys.stdout.write(plt.build() + "\n")
+    if not fig2 and not fig3:
+        raise UserError(f"{results} holds no figure data (no plausible storing or counting neurons)")
+
+
 def _load_results(path: Path) -> dict:
     if not path.is_file():
         raise UserError(f"results file {path} does not exist; run tui-neuron analyze functions first")

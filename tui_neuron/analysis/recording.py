@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import UserError
 from ..model.checkpoint import Checkpoint, atomic_write_bytes, atomic_write_text
@@ -186,5 +185,4 @@ def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
     return Corpus.from_heldout_record(ckpt.heldout, corpus_dir).lines("heldout")
 
 
-__all__ = ["FIRST_T", "Recording", "build_examples", "cached_record", "frequent_targets", "heldout_lines", "record",
-           "torch"]
+__all__ = ["FIRST_T", "Recording", "build_examples", "cached_record", "frequent_targets", "heldout_lines", "record"]

@@ -27,7 +27,7 @@ from ..model.checkpoint import Checkpoint
 from ..model.data import ControlSignal, make_example
 from ..model.interventions import NeuronSet, parse_intervention
 from ..model.stepper import Stepper
-from .screens import HelpScreen, PromptScreen
+from .screens import HelpScreen, MemoryScreen, PromptScreen
 from .viewmodel import DecodeView, build_view
 from .widgets import ComparePanel, InterventionList, NeuronPlot, NeuronStrip, Timeline, TopK
 
@@ -55,6 +55,12 @@ class ProbeDone(Message):
     def __init__(self, hypothesis: str, result: dict):
         super().__init__()
         self.hypothesis, self.result = hypothesis, result
+
+
+class MemoryDone(Message):
+    def __init__(self, result: dict):
+        super().__init__()
+        self.result = result
 
 
 class FunctionsProgress(Message):
@@ -135,8 +141,10 @@ class ExplorerApp(App):
           "crossmodel (selects the top neurons)"),
         B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker)",
           show=False),
-        B("b", "run_probe", "Probe", "run a diagnostic probe (pos DIR, position, token, steps-remaining, is-control) "
-          "in a worker and select its top neurons", show=False),
+        B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
+          "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
+        B("M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
+          show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
         B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
@@ -556,17 +564,23 @@ class ExplorerApp(App):
         if not text or not text.split():
             return
         parts = text.split()
-        self.query_one("#status", Static).update("⟳ probing…")
-        self.probe_worker(parts[0], parts[1:])
+        ranking = parts[0] == "rank"
+        if ranking:
+            parts = parts[1:]
+            if not parts:
+                self.notify("rank needs a hypothesis, e.g. rank position", severity="warning")
+                return
+        self.query_one("#status", Static).update("⟳ ranking…" if ranking else "⟳ probing…")
+        self.probe_worker(parts[0], parts[1:], ranking)
 
     @work(thread=True, exclusive=True, group="probe")
-    def probe_worker(self, hypothesis: str, tagged: list[str]) -> None:
-        from ..analysis.probes import probe
+    def probe_worker(self, hypothesis: str, tagged: list[str], ranking: bool = False) -> None:
+        from ..analysis.probes import probe, rank
         from ..analysis.probing import labelled
 
         try:
             X, y, g, w, _ = labelled(self.ckpt, hypothesis, [Path(t) for t in tagged] or None, 500)
-            res = probe(X, y, g, w)
+            res = rank(X, y, g, percents=(10,)) if ranking else probe(X, y, g, w)
         except (UserError, OSError, ValueError) as e:
             self.post_message(DecodeFailed(f"probe failed: {e}", -1))
             return
@@ -574,6 +588,11 @@ class ExplorerApp(App):
 
     def on_probe_done(self, message: ProbeDone) -> None:
         self.query_one("#status", Static).update("ready")
+        if "ranking" in message.result:
+            k = max(1, self.ckpt.config.hidden // 10)
+            self._select_group(f"rank:{message.hypothesis}", message.result["ranking"][:k])
+            self.notify(f"ranking {message.hypothesis}: elastic-net accuracy {message.result['accuracy']:.3f}")
+            return
         r = message.result["plain"]
         self._select_group(f"probe:{message.hypothesis}", r["top_neurons"])
         self.notify(f"probe {message.hypothesis}: accuracy {r['accuracy']:.3f} (majority {r['majority_baseline']:.3f}); "
@@ -628,6 +647,25 @@ class ExplorerApp(App):
         self.set_roles(message.roles)
         self.query_one("#status", Static).update("ready")
         self.notify(f"roles for {message.token!r} saved to {message.path}")
+
+    def action_run_memory(self) -> None:
+        self.query_one("#status", Static).update("⟳ gradients…")
+        self.memory_worker()
+
+    @work(thread=True, exclusive=True, group="memory")
+    def memory_worker(self) -> None:
+        from ..analysis.probing import memory_for
+
+        try:
+            res = memory_for(self.ckpt, "encoder", "h", 20, 24)
+        except (UserError, OSError, ValueError) as e:
+            self.post_message(DecodeFailed(f"state gradients failed: {e}", -1))
+            return
+        self.post_message(MemoryDone(res))
+
+    def on_memory_done(self, message: MemoryDone) -> None:
+        self.query_one("#status", Static).update("ready")
+        self.push_screen(MemoryScreen(message.result))
 
     # ------------------------------------------------------------------ actions: session and help
 

@@ -57,3 +57,34 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class MemoryScreen(ModalScreen[None]):
+    """State-gradient curves over delay τ: σ1 and σ1/Σσ (Verwimp et al.), drawn with plotext."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="memory-close")]
+
+    def __init__(self, result: dict):
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot
+
+        with Vertical(id="memory-box"):
+            yield PlotextPlot(id="memory-sigma1")
+            yield PlotextPlot(id="memory-share")
+            curve = self.result["curves"]["all"]
+            fit = curve["fit"]
+            yield Label(f"{self.result['part']} state {self.result['state']}, {self.result['sequences']} windows; "
+                        f"fit σ1 = {fit['a']:.2f}·e^(-{fit['b']:.3f}τ); escape closes", id="memory-hint")
+
+    def on_mount(self) -> None:
+        curve = self.result["curves"]["all"]
+        taus = list(range(len(curve["sigma1"])))
+        for wid, key, title in (("#memory-sigma1", "sigma1", "σ1 of the normalised state gradient over τ"),
+                                ("#memory-share", "sigma1_share", "σ1 / Σσ over τ")):
+            plot = self.query_one(wid)
+            plot.plt.plot(taus, curve[key], marker="braille")
+            plot.plt.title(title)
+            plot.refresh()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -274,4 +274,4 @@ def train(cfg: TrainConfig, resume: bool = False, progress: ProgressFn | None = 
     return Trainer(cfg, progress).run(resume)
 
 
-__all__ = ["TrainConfig", "Trainer", "train", "resume_path", "replace"]
+__all__ = ["TrainConfig", "Trainer", "train", "resume_path"]
