@@ -198,3 +198,14 @@ async def test_rank_and_memory_panels_in_explorer(tiny_gru, tmp_path):
         assert len(curve["sigma1"]) == 21 and curve["sigma1"][0] > curve["sigma1"][20]
         await pilot.press("escape")
         assert not isinstance(app.screen, MemoryScreen)
+
+
+def test_relative_memory_is_one_along_the_top_direction_and_bounded():
+    rng = np.random.default_rng(0)
+    G = rng.normal(size=(2, 8, 5))
+    D = np.eye(5)
+    _, _, Vt = np.linalg.svd(G[0])
+    top = memory.relative_memory(G, D, Vt[0] * 3.0, top_n=1)
+    assert top["relative_memory"][0] == pytest.approx(1.0) and top["cosine_top_n"][0] == pytest.approx(1.0)
+    other = memory.relative_memory(G, D, rng.normal(size=5), top_n=2)
+    assert all(0 <= m <= 1 + 1e-9 for m in other["relative_memory"])

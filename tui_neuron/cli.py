@@ -267,6 +267,7 @@ def analyze_functions_cmd(
     candidate_fraction: Annotated[float, typer.Option(help="Share of neurons RFE keeps as candidates")] = 0.2,
     ig_keep: Annotated[float, typer.Option(help="Keep candidates in this top share of |IG|")] = 0.5,
     ig_steps: Annotated[int, typer.Option(help="Integration steps")] = 32,
+    ig_baseline: Annotated[float, typer.Option(help="Integrated-gradients baseline value for every neuron")] = 0.0,
     corpus_dir: Annotated[
         Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
     ] = None,
@@ -289,7 +290,7 @@ def analyze_functions_cmd(
     lines = heldout_lines(ckpt, None, corpus_dir)
     words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
     cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
-                          ig_steps=ig_steps, seed=seed)
+                          ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
     key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
@@ -611,6 +612,8 @@ def memory_cmd(
     max_delay: Annotated[int, typer.Option(help="Largest delay τ")] = 20,
     sequences: Annotated[int, typer.Option(help="Held-out windows to average over")] = 64,
     tagged: _TAGGED = None,
+    diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
+                                                     "embeddings (needs --tagged)")] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
@@ -625,8 +628,11 @@ def memory_cmd(
         raise UserError("--max-delay must be at least 1")
     with Progress(console=err) as progress:
         task = progress.add_task("state gradients", total=None)
+        pair = tuple(diff.split(",")) if diff else None
+        if pair is not None and (len(pair) != 2 or not tagged):
+            raise UserError("--diff takes two tags, TAG1,TAG2, and needs --tagged")
         res = memory_for(ckpt, part, state, max_delay, sequences, tagged,
-                         progress=lambda d, t: progress.update(task, completed=d, total=t))
+                         progress=lambda d, t: progress.update(task, completed=d, total=t), diff=pair)
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
@@ -641,6 +647,10 @@ def memory_cmd(
     out.print(table)
     a = curves["all"]
     out.print("σ1/Σσ by τ: " + " ".join(f"{x:.2f}" for x in a["sigma1_share"]))
+    if "relative_memory" in res:
+        rm = res["relative_memory"]
+        out.print(f"relative memory of {rm['diff']}: " + " ".join(f"{x:.2f}" for x in rm["relative_memory"]))
+        out.print(f"cosine with the top-{rm['top_n']} span: " + " ".join(f"{x:.2f}" for x in rm["cosine_top_n"]))
 
 
 # ----------------------------------------------------------------------------- open

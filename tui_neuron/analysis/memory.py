@@ -201,9 +201,11 @@ def exp_fit(sigma1: Sequence[float]) -> dict[str, float]:
 
 
 def relative_memory(G: np.ndarray, D: np.ndarray, d: np.ndarray, top_n: int = 5) -> dict[str, list[float]]:
-    """For a difference vector d between two token classes (embedding space): per τ, m = ‖G·d‖/σ1 and the cosine
-    of D⁻¹d with the span of the top-n right singular vectors of G·D."""
+    """For a difference vector d between two token classes (embedding space): per τ, the relative memory
+    m = ‖G·D·u‖/σ1 of the unit vector u along D⁻¹d (1: remembered as well as the best direction, 0: forgotten),
+    and the cosine of u with the span of the top-n right singular vectors of G·D."""
     dw = np.linalg.solve(D, d)
+    dw = dw / (np.linalg.norm(dw) or 1.0)
     m, cos = [], []
     for Gt in G:
         GD = Gt @ D

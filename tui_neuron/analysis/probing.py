@@ -68,7 +68,8 @@ def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 20
 
 
 def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_delay: int = 20, sequences: int = 64,
-               tagged=None, corpus_dir=None, progress: Callable[[int, int], None] | None = None) -> dict:
+               tagged=None, corpus_dir=None, progress: Callable[[int, int], None] | None = None,
+               diff: tuple[str, str] | None = None) -> dict:
     """σ curves of the encoder or decoder over held-out windows of max_delay + 4 tokens, per POS tag if tagged."""
     if part not in ("encoder", "decoder"):
         raise UserError("--part must be encoder or decoder")
@@ -92,7 +93,14 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     seqs = [ids[s : s + length] for s in starts]
     classes = [tags[s : s + length] for s in starts] if tags is not None else None
     rep = memory.memory_report(cell, emb, seqs, max_delay, state, classes, progress=progress)
-    rep.pop("_G")
-    rep.pop("_D")
+    G, D = rep.pop("_G"), rep.pop("_D")
+    if diff is not None and tags is not None:
+        means = []
+        for tag in diff:
+            sel = ids[tags == tag]
+            if not len(sel):
+                raise UserError(f"--diff: tag {tag!r} does not occur in the tagged corpus")
+            means.append(emb[sel].mean(0))
+        rep["relative_memory"] = {"diff": f"{diff[0]} - {diff[1]}", **memory.relative_memory(G, D, means[0] - means[1])}
     rep.update(part=part, sequences=len(seqs), length=length)
     return rep

@@ -75,6 +75,10 @@ class Trace:
         i = self.index(t)
         return self.h[:, i - 1] if i > 0 else torch.zeros_like(self.h[:, 0])
 
+    def x(self, embedding: Tensor) -> Tensor:
+        """x_t, the input embedding of every step [B,S,E] (rows of the checkpoint's embedding)."""
+        return embedding[self.tokens]
+
     def output_ids(self, b: int) -> list[int]:
         ids = self.outputs[b].tolist()
         return ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
