@@ -29,16 +29,18 @@ def wait_for(session: str, needle: str, timeout: float = 60) -> str:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
-def test_open_in_tmux(tmp_path):
+@pytest.mark.parametrize("term", ["TERM=xterm-256color", "TERM=xterm NO_COLOR=1"], ids=["256-colour", "plain"])
+def test_open_in_tmux(tmp_path, term):
     assert BIN.exists(), f"{BIN} is not installed; pip install -e . first"
     session = f"tn-{uuid.uuid4().hex[:8]}"
     status = tmp_path / "status"
-    cmd = f"cd {tmp_path} && TERM=xterm-256color {BIN} open; echo $? > {status}"
+    cmd = f"cd {tmp_path} && {term} {BIN} open; echo $? > {status}"
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
     try:
         screen = wait_for(session, "ready")
         assert "Forward" in screen and "output" in screen  # footer and timeline are drawn
+        assert any(g in screen for g in "▂▃▄▅▆▇█")  # the neuron strips' height glyphs, colour or not
         tmux("send-keys", "-t", session, "Home")
         screen = wait_for(session, "encoding step")
         tmux("send-keys", "-t", session, "Right", "Right", "t")

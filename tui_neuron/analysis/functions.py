@@ -385,12 +385,15 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
             continue
         probes = {"storing": fit_probe(*storing_data(rec, tid, rng), cfg),
                   "triggering": fit_probe(*triggering_data(rec, tid), cfg),
-                  "counting": counting_probe}
+                  "counting": counting_probe,
+                  # the counting hypothesis for this token alone (the shared probe above picks the neurons)
+                  "counting_token": fit_probe(*counting_data(rec, ok), cfg)}
         out_scores = outputting_scores(rec, ckpt, tid)
         out_cands = np.argsort(-out_scores)[:k_out].tolist()
         ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg)
         ig_out = integrated_gradients(ckpt, rec, ok, True, cfg)
         stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
+        stage1["counting_token"] = probes["counting_token"].candidates
         stage1["outputting"] = out_cands
         attributions = {"storing": ig_prev, "counting": ig_prev, "triggering": ig_prev, "outputting": ig_out}
         stage2 = {r: ig_filter(stage1[r], attributions[r], cfg.ig_keep) for r in ROLES}
