@@ -73,6 +73,7 @@ def train(
     fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
     threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
+    reset_lr: Annotated[bool, typer.Option(help="With --resume: restart at --lr with fresh patience")] = False,
 ) -> None:
     """Train a token-positioning Seq2Seq; the best checkpoint is kept, Ctrl-C is safe, --resume continues."""
     import signal
@@ -118,7 +119,7 @@ def train(
         trainer = Trainer(cfg, report)
         progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
         try:
-            state = trainer.run(resume=resume)
+            state = trainer.run(resume=resume, reset_lr=reset_lr)
         except KeyboardInterrupt:
             err.print(f"interrupted at step {trainer.state.step}; continue with the same command plus --resume")
             raise typer.Exit(130) from None

@@ -97,6 +97,20 @@ def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def _find_default(name: str) -> Path | None:
+    """A moved corpus file looked up by name in $TUI_NEURON_DATA and in ../shared/data beside the checkout."""
+    import os
+
+    roots = [Path(p) for p in os.environ.get("TUI_NEURON_DATA", "").split(os.pathsep) if p]
+    roots.append(Path(__file__).resolve().parents[3] / "shared" / "data")
+    for root in roots:
+        if root.is_dir():
+            for hit in root.rglob(name):
+                if hit.is_file() and "_pos" not in hit.parent.name:
+                    return hit
+    return None
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -143,6 +157,8 @@ class Corpus:
         by_name = {c.name: c for c in candidates}
         for entry in record["files"]:
             path = Path(entry["path"])
+            if not search and not path.is_file():
+                path = _find_default(entry["name"]) or path
             if search:
                 if entry["name"] not in by_name:
                     raise UserError(f"corpus file {entry['name']} (from the checkpoint) is not under {list(search)}")

@@ -217,11 +217,15 @@ class Trainer:
         self.opt.step()
         return loss.detach()
 
-    def run(self, resume: bool = False) -> TrainState:
+    def run(self, resume: bool = False, reset_lr: bool = False) -> TrainState:
         cfg, s = self.cfg, self.state
         if resume:
             self.load_resume()
             s = self.state
+            if reset_lr:  # a warm restart: the given learning rate, and patience counted afresh
+                s.lr, s.since_best, s.stopped = cfg.lr, 0, ""
+                for g in self.opt.param_groups:
+                    g["lr"] = cfg.lr
         self.model.train()
         t_start = time.monotonic() - s.elapsed
         tokens_seen, tok_t0 = 0, time.monotonic()
