@@ -1,8 +1,8 @@
 """State gradients (Verwimp et al.): how much of the input τ steps back the state still holds.
 
 G_τ = ∂s_t/∂x_{t-τ} (s = h, or c for an LSTM), averaged over positions (or over positions whose input
-at t-τ belongs to a class), computed with batched Jacobians (torch.func.jacfwd under vmap) of a
-differentiable unroll of the checkpoint's own weights. Normalised by the Cholesky factor D of the
+at t-τ belongs to a class), computed from per-step Jacobians (torch.func.jacrev under vmap) of the
+checkpoint's own cell, chained with batched matrix products. Normalised by the Cholesky factor D of the
 embedding covariance (G·D), whose singular values give σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ per τ.
 """
 
@@ -63,36 +63,14 @@ class Cell:
         return 2 * self.hidden if self.kind == "lstm" else self.hidden
 
     def unroll(self, X: torch.Tensor, state: str = "h") -> torch.Tensor:
-        """X [n,E] -> the state after every step [n,H]; plain ops, so forward-mode AD and vmap work."""
+        """X [n,E] -> the state (h, or c) after every step [n,H], through `step`."""
         H = self.hidden
-        h = X.new_zeros(H)
-        c = X.new_zeros(H)
+        s = X.new_zeros(self.state_size)
         out = []
-        gi_all = X @ self.w_ih.T + self.b_ih
         for t in range(X.shape[0]):
-            gi, gh = gi_all[t], h @ self.w_hh.T + self.b_hh
-            if self.kind == "gru":
-                r = torch.sigmoid(gi[:H] + gh[:H])
-                z = torch.sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
-                n = torch.tanh(gi[2 * H :] + r * gh[2 * H :])
-                h = (1 - z) * n + z * h
-            elif self.kind == "lstm":
-                i, f = torch.sigmoid(gi[: 2 * H] + gh[: 2 * H]).chunk(2)
-                g = torch.tanh(gi[2 * H : 3 * H] + gh[2 * H : 3 * H])
-                o = torch.sigmoid(gi[3 * H :] + gh[3 * H :])
-                c = f * c + i * g
-                h = o * torch.tanh(c)
-            else:
-                h = torch.tanh(gi + gh)
-            out.append(c if state == "c" else h)
+            s = self.step(s, X[t])
+            out.append(s[H:] if state == "c" else s[:H])
         return torch.stack(out)
-
-
-def batched_jacobians(cell: Cell, X: torch.Tensor, state: str = "h") -> torch.Tensor:
-    """X [B,n,E] -> J [B, n_t, H, n_s, E] = ∂s_t/∂x_s, all at once (jacfwd: n·E columns, vmapped over B)."""
-    from torch.func import jacfwd, vmap
-
-    return vmap(jacfwd(lambda x: cell.unroll(x, state)))(X)
 
 
 @torch.no_grad()
