@@ -209,3 +209,21 @@ def test_relative_memory_is_one_along_the_top_direction_and_bounded():
     assert top["relative_memory"][0] == pytest.approx(1.0) and top["cosine_top_n"][0] == pytest.approx(1.0)
     other = memory.relative_memory(G, D, rng.normal(size=5), top_n=2)
     assert all(0 <= m <= 1 + 1e-9 for m in other["relative_memory"])
+
+
+def test_span_hypothesis_labels_tokens_between_delimiters():
+    from tui_neuron.analysis.probes import TokenStates
+
+    words = ["a", "(", "b", "c", ")", "d", "(", "e"]
+    states = TokenStates(np.zeros((8, 2)), words, [None] * 8, np.arange(1, 9), np.zeros(8, dtype=int))
+    labels = encoder_labels(states, "span", ["(", ")"]).tolist()
+    assert labels == ["out", "out", "in", "in", "out", "out", "out", "in"]
+
+
+def test_memory_by_word_list(tiny_gru):
+    from tui_neuron.analysis.probing import memory_for
+
+    rep = memory_for(tiny_gru, max_delay=4, sequences=16, words=SET_WORDS)
+    assert set(rep["curves"]) == {"all", "in-list"}
+    assert 50 <= rep["curves"]["in-list"]["count"] < rep["curves"]["all"]["count"]
+    assert len(rep["curves"]["all"]["sigma1"]) == 5

@@ -443,8 +443,9 @@ def _percents(text: str) -> list[int]:
 @analyze_app.command("probe")
 def probe_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    hypothesis: Annotated[str, typer.Option(help="pos, position, token, word-set, steps-remaining, is-control, "
-                                                 "decoder-position, or a .py file defining label(words, tags, index)")],
+    hypothesis: Annotated[str, typer.Option(help="pos, position, token, word-set, span (--words OPEN,CLOSE), "
+                                                 "steps-remaining, is-control, decoder-position, or a .py file "
+                                                 "defining label(words, tags, index)")],
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
     sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
@@ -615,6 +616,7 @@ def memory_cmd(
     tagged: _TAGGED = None,
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
                                                      "embeddings (needs --tagged)")] = None,
+    words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
@@ -633,7 +635,8 @@ def memory_cmd(
         if pair is not None and (len(pair) != 2 or not tagged):
             raise UserError("--diff takes two tags, TAG1,TAG2, and needs --tagged")
         res = memory_for(ckpt, part, state, max_delay, sequences, tagged,
-                         progress=lambda d, t: progress.update(task, completed=d, total=t), diff=pair)
+                         progress=lambda d, t: progress.update(task, completed=d, total=t), diff=pair,
+                         words=[w for w in words.split(",") if w])
     _write_out(out_path, res)
     if as_json:
         _print_json(res)

@@ -105,7 +105,7 @@ def decoder_states(rec: Recording, label: str) -> tuple[np.ndarray, np.ndarray, 
 
 # ----------------------------------------------------------------------------- hypotheses
 
-ENCODER_HYPOTHESES = ("pos", "position", "token", "word-set")
+ENCODER_HYPOTHESES = ("pos", "position", "token", "word-set", "span")
 DECODER_HYPOTHESES = ("steps-remaining", "is-control", "decoder-position")
 
 
@@ -125,10 +125,34 @@ def encoder_labels(states: TokenStates, hypothesis: str, words: Sequence[str] = 
             raise UserError("the word-set hypothesis needs --words w1,w2,...")
         ws = set(words)
         return np.array(["in" if w in ws else "out" for w in states.words], dtype=object)
+    if hypothesis == "span":
+        return span_labels(states, words)
     if hypothesis.endswith(".py"):
         return user_labels(Path(hypothesis), states)
     raise UserError(f"hypothesis {hypothesis!r} is unknown; use one of {', '.join(ENCODER_HYPOTHESES + DECODER_HYPOTHESES)}"
                     " or a .py file defining label(words, tags, index)")
+
+
+def span_labels(states: TokenStates, words: Sequence[str]) -> np.ndarray:
+    """'in' for tokens inside a span opened by words[0] and closed by words[1] (e.g. ( and ), or ` and '), else 'out';
+    the delimiters themselves are 'out'. The state must remember an unclosed opener across the sentence."""
+    if len(words) != 2:
+        raise UserError("the span hypothesis needs --words OPEN,CLOSE, e.g. --words '(,)'")
+    opener, closer = words
+    out = []
+    for s in np.unique(states.sentence):
+        inside = False
+        for r in np.nonzero(states.sentence == s)[0]:
+            w = states.words[r]
+            if w == opener:
+                inside = True
+                out.append("out")
+            elif w == closer:
+                inside = False
+                out.append("out")
+            else:
+                out.append("in" if inside else "out")
+    return np.array(out, dtype=object)
 
 
 def user_labels(path: Path, states: TokenStates) -> np.ndarray:

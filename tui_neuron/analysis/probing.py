@@ -69,7 +69,7 @@ def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 20
 
 def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_delay: int = 20, sequences: int = 64,
                tagged=None, corpus_dir=None, progress: Callable[[int, int], None] | None = None,
-               diff: tuple[str, str] | None = None) -> dict:
+               diff: tuple[str, str] | None = None, words: Sequence[str] = ()) -> dict:
     """σ curves of the encoder or decoder over held-out windows of max_delay + 4 tokens, per POS tag if tagged."""
     if part not in ("encoder", "decoder"):
         raise UserError("--part must be encoder or decoder")
@@ -92,6 +92,11 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     starts = np.linspace(0, len(ids) - length, num=min(sequences, len(ids) // length)).astype(int)
     seqs = [ids[s : s + length] for s in starts]
     classes = [tags[s : s + length] for s in starts] if tags is not None else None
+    if words:  # a word-list class instead of (or without) tags: 'in-list' where the input is one of the words
+        wanted = {ckpt.vocab.stoi[w] for w in words if w in ckpt.vocab.stoi}
+        if not wanted:
+            raise UserError("--words: none of these words is in the model's vocabulary")
+        classes = [np.array(["in-list" if i in wanted else None for i in seq], dtype=object) for seq in seqs]
     rep = memory.memory_report(cell, emb, seqs, max_delay, state, classes, progress=progress)
     G, D = rep.pop("_G"), rep.pop("_D")
     if diff is not None and tags is not None:
