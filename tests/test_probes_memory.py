@@ -155,20 +155,28 @@ def test_trained_copy_task_remembers_longer_than_untrained_tanh():
     assert decay["trained"] > decay["untrained"]
 
 
+async def _settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _prompt(app, pilot, key: str, text: str):
+    """Press `key`, type `text` into the prompt it opens, submit, and wait for the worker."""
+    await pilot.press(key)
+    app.screen.query_one("#prompt-input").value = text
+    await pilot.press("enter")
+    await _settle(app, pilot)
+
+
 async def test_probe_panel_in_explorer_selects_top_neurons(tiny_gru, tmp_path):
     from tui_neuron.app.explorer import ExplorerApp
     from tui_neuron.app.widgets import NeuronStrip
 
     app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.press("b")
-        app.screen.query_one("#prompt-input").value = "position"
-        await pilot.press("enter")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(app, pilot)
+        await _prompt(app, pilot, "b", "position")
         group = app.groups["probe:position"]
         assert len(group) == 10 and app.selection == tuple(group)
         assert app.query_one("#strip-h", NeuronStrip).marked == frozenset(group)
@@ -180,19 +188,11 @@ async def test_rank_and_memory_panels_in_explorer(tiny_gru, tmp_path):
 
     app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.press("b")
-        app.screen.query_one("#prompt-input").value = "rank position"
-        await pilot.press("enter")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(app, pilot)
+        await _prompt(app, pilot, "b", "rank position")
         assert len(app.groups["rank:position"]) == 6  # 10% of 64 neurons
         await pilot.press("M")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(app, pilot)
         assert isinstance(app.screen, MemoryScreen)
         curve = app.screen.result["curves"]["all"]
         assert len(curve["sigma1"]) == 21 and curve["sigma1"][0] > curve["sigma1"][20]
