@@ -143,3 +143,24 @@ async def test_results_reopen_in_explorer_with_roles(tiny_gru, results, tmp_path
             await pilot.pause()
             assert app.view.interventions and app.view.interventions[0].startswith("zero:")
             assert app.view.changed is not None
+
+
+async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
+    path = tmp_path / "functions.json"
+    path.write_text(json.dumps(results))
+    app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("f")
+        app.screen.query_one("#prompt-input").value = str(path)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.role_sets == results["roles"]
+        await pilot.press("2")  # counting neurons are shared by every token
+        assert set(app.selection) == set(results["roles"]["counting"]["*"])
+        await pilot.press("f")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "missing.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.is_running and any("cannot load" in n.message for n in app._notifications)
