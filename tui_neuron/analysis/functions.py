@@ -23,7 +23,7 @@ from sklearn.svm import LinearSVC
 
 from ..model.checkpoint import Checkpoint
 from ..model.data import Example
-from ..model.evaluate import landed
+from ..model.evaluate import Accuracy, landed
 from ..model.interventions import CopyFromStep, Intervention, KeepOnly, NeuronSet, RandomInput, SetValue, StepRef
 from ..model.stepper import Stepper
 from ..model.tokenizer import BOS_ID
@@ -197,23 +197,15 @@ def ig_filter(candidates: Sequence[int], attribution: np.ndarray, keep: float) -
 # ----------------------------------------------------------------------------- stage 3: verification
 
 
-@dataclass
-class Measure:
-    """A manipulation's outcome on n examples: `hits` of them show the expected effect."""
-
-    hits: int = 0
-    n: int = 0
+class Measure(Accuracy):
+    """A manipulation's outcome: `correct` of `total` examples show the expected effect (saved as rate/hits/n)."""
 
     @property
     def rate(self) -> float:
-        return self.hits / self.n if self.n else float("nan")
-
-    def add(self, other: Measure) -> None:
-        self.hits += other.hits
-        self.n += other.n
+        return self.value
 
     def to_json(self) -> dict:
-        return {"rate": self.rate, "hits": self.hits, "n": self.n}
+        return {"rate": self.rate, "hits": self.correct, "n": self.total}
 
 
 def _abs(t: int) -> StepRef:

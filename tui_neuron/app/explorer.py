@@ -309,12 +309,10 @@ class ExplorerApp(App):
         self._draw_step()
 
     def watch_neuron(self) -> None:
-        self._draw_step()
-        self._draw_neuron()
+        self._redraw()
 
     def watch_selection(self) -> None:
-        self._draw_step()
-        self._draw_neuron()
+        self._redraw()
 
     def watch_iv_cursor(self) -> None:
         self._refresh_ivlist()
@@ -336,17 +334,10 @@ class ExplorerApp(App):
         self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked, roles)
         for name, arr in run.gates.items():
             self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked, roles)
-        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, self._changed_outputs,
+        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, v.changed_outputs,
                                       run.h[:, self.neuron])
         control_tok = v.controls[0].rsplit("@", 1)[0] if v.controls else ""
         self.query_one(TopK).show(run.topk[i], control_tok, run.control[i], t)
-
-    @property
-    def _changed_outputs(self) -> dict[int, str] | None:
-        v = self.view
-        if v is None or v.changed is None:
-            return None
-        return {int(tt): o for tt, o in zip(v.changed.times, v.changed.outputs)}
 
     def _draw_neuron(self) -> None:
         """What changes with the neuron or the run: the plot over time and the comparison."""

@@ -41,6 +41,7 @@ class DecodeView:
     interventions: list[str]
     hidden: int
     gate_names: tuple[str, ...]
+    changed_outputs: dict[int, str] | None = None  # t -> the changed run's output, for the timeline
 
 
 def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: list[dict], last_t: int) -> RunView:
@@ -73,5 +74,6 @@ def build_view(result: DecodeResult, hidden: int, gate_names: tuple[str, ...]) -
     changed = None
     if result.changed is not None:
         changed = _run_view(result.changed, result.vocab_itos, result.changed_ids, result.landings(True), last_t)
+    changed_outputs = {int(t): o for t, o in zip(changed.times, changed.outputs)} if changed is not None else None
     return DecodeView(result.source_tokens, result.controls, [p for _, p in result.example.controls], clean, changed,
-                      [iv.spec() for iv in result.interventions], hidden, gate_names)
+                      [iv.spec() for iv in result.interventions], hidden, gate_names, changed_outputs)

@@ -22,6 +22,10 @@ class Accuracy:
     def value(self) -> float:
         return self.correct / self.total if self.total else float("nan")
 
+    def add(self, other: Accuracy) -> None:
+        self.correct += other.correct
+        self.total += other.total
+
     def to_json(self) -> dict:
         return {"accuracy": self.value, "correct": self.correct, "n": self.total}
 
