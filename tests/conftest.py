@@ -26,7 +26,7 @@ def write_corpus(path: Path, lines: int = 3000, words: int = 24, seed: int = 0) 
 def tiny_config(corpus: Path, out: Path, **kw) -> TrainConfig:
     base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_size=30, max_position=6,
                 min_len=3, max_len=8, batch_size=64, lr=5e-3, max_steps=500, eval_every=250, eval_examples=300,
-                curriculum_steps=0)
+                curriculum_steps=0, warmup_steps=50)
     base.update(kw)
     return TrainConfig(**base)
 

@@ -17,12 +17,18 @@ def test_tiny_training_record(tiny_gru):
     assert [h["step"] for h in rec["history"]] == [250, 500]
 
 
-def test_resume_matches_uninterrupted_run(corpus_path, tmp_path):
-    kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16)
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_resume_matches_uninterrupted_run(corpus_path, tmp_path, schedule):
+    """A stop requested mid-run (as SIGINT does) and --resume end on the straight run's weights, bit for bit."""
+    kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16, schedule=schedule)
     straight = tmp_path / "a.safetensors"
     Trainer(tiny_config(corpus_path, straight, **kw)).run()
     split = tmp_path / "b.safetensors"
-    Trainer(tiny_config(corpus_path, split, **{**kw, "max_steps": 20})).run()
+    first = Trainer(tiny_config(corpus_path, split, **kw))
+    first.progress = lambda info: first.request_stop() if info["step"] == 17 else None
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    assert first.state.step == 17
     Trainer(tiny_config(corpus_path, split, **kw)).run(resume=True)
     a, b = load_file(resume_path(straight)), load_file(resume_path(split))
     assert a.keys() == b.keys()

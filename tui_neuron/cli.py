@@ -59,72 +59,90 @@ def train(
     mode: Annotated[str, typer.Option(help="spans (default) or lines (consecutive line pairs)")] = "spans",
     min_len: Annotated[int, typer.Option(help="Shortest span / target")] = 4,
     max_len: Annotated[int, typer.Option(help="Longest span / target")] = 16,
-    batch_size: Annotated[int, typer.Option(help="Examples per step")] = 128,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (halved on plateaus)")] = 2e-3,
+    batch_size: Annotated[int, typer.Option(help="Examples per step (per process)")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate")] = 2e-3,
+    schedule: Annotated[str, typer.Option(help="cosine (warmup, then decay over the budget) or plateau (halve)")] = "cosine",
+    warmup_steps: Annotated[int, typer.Option(help="Linear warmup steps (cosine schedule)")] = 500,
+    dropout: Annotated[float, typer.Option(help="Dropout on embeddings and decoder outputs (training only)")] = 0.3,
+    word_dropout: Annotated[float, typer.Option(help="Share of decoder inputs replaced by <unk> (training only)")] = 0.25,
+    weight_decay: Annotated[float, typer.Option(help="AdamW decoupled weight decay")] = 0.01,
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy")] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
     eval_every: Annotated[int, typer.Option(help="Steps between held-out evaluations")] = 250,
     eval_examples: Annotated[int, typer.Option(help="Held-out examples per evaluation")] = 1000,
-    patience: Annotated[int, typer.Option(help="Evaluations without improvement before stopping")] = 12,
+    patience: Annotated[int, typer.Option(help="Evaluations without improvement before stopping")] = 20,
     curriculum_steps: Annotated[int, typer.Option(help="Steps trained on short targets first")] = 1500,
     curriculum_len: Annotated[int, typer.Option(help="Longest target during the curriculum")] = 6,
     heldout_fraction: Annotated[float, typer.Option(help="Tail of each file kept for evaluation")] = 0.05,
     fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (auto: CUDA when present)")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
-    reset_lr: Annotated[bool, typer.Option(help="With --resume: restart at --lr with fresh patience")] = False,
+    reset_lr: Annotated[bool, typer.Option(help="With --resume and --schedule plateau: restart at --lr")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing OUT and its resume state")] = False,
 ) -> None:
-    """Train a token-positioning Seq2Seq; the best checkpoint is kept, Ctrl-C is safe, --resume continues."""
-    import signal
+    """Train a token-positioning Seq2Seq; the best checkpoint is kept, Ctrl-C is safe, --resume continues.
 
+    Under torchrun (`torchrun --nproc-per-node N $(command -v tui-neuron) train ...`) it trains data-parallel.
+    """
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .model.train import TrainConfig, Trainer
+    from .model.train import TrainConfig, Trainer, check_output
 
-    def _stop(signum, frame):  # a kill or a closed terminal saves a resumable state like Ctrl-C does
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if threads:
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads {threads}: give a positive number of threads")
         torch.set_num_threads(threads)
-    cfg = TrainConfig(tuple(str(c) for c in corpus), str(out_path), cell, emb, hidden, vocab_size, max_position,
-                      signals, mode, min_len, max_len, batch_size, lr, seed, steps,
-                      minutes * 60 if minutes else None, eval_every, eval_examples, patience,
-                      curriculum_steps=curriculum_steps, curriculum_len=curriculum_len,
-                      heldout_fraction=heldout_fraction, save_dtype="float16" if fp16 else "float32")
+    if minutes is not None and not minutes > 0:
+        raise UserError(f"--minutes {minutes}: give a positive time budget")
+    cfg = TrainConfig(
+        corpus=tuple(str(c) for c in corpus), out=str(out_path), cell=cell, emb_dim=emb, hidden=hidden,
+        vocab_size=vocab_size, max_position=max_position, n_signals=signals, mode=mode, min_len=min_len,
+        max_len=max_len, batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
+        time_budget=minutes * 60 if minutes is not None else None, eval_every=eval_every,
+        eval_examples=eval_examples, patience=patience, curriculum_steps=curriculum_steps,
+        curriculum_len=curriculum_len, heldout_fraction=heldout_fraction, save_dtype="float16" if fp16 else "float32",
+        dropout=dropout, word_dropout=word_dropout, weight_decay=weight_decay, label_smoothing=label_smoothing,
+        schedule=schedule, warmup_steps=warmup_steps, device=device)
     cfg.check()
+    check_output(out_path, resume, force)
+    from .model import distributed
+
+    world = distributed.world_from_env()
+    show = world.is_main
     with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err, transient=False) as progress:
+                  console=err, transient=False, disable=not show) as progress:
         task = progress.add_task("train", total=1.0, status="loading corpus")
         last = {"acc": "-"}
 
         def report(info: dict) -> None:
-            frac = 0.0
-            if cfg.max_steps:
-                frac = max(frac, info["step"] / cfg.max_steps)
-            if cfg.time_budget:
-                frac = max(frac, info["elapsed"] / cfg.time_budget)
             if "eval" in info:
                 last["acc"] = f"{info['eval']['heldout_accuracy']:.1%}"
                 err.log(f"step {info['step']}: held-out loss {info['eval']['heldout_loss']:.3f}, "
-                        f"positioning {last['acc']}")
-            progress.update(task, completed=min(frac, 1.0), status=(
+                        f"positioning {last['acc']}, lr {info['lr']:.2e}")
+            progress.update(task, completed=info["fraction"], status=(
                 f"step {info['step']} loss {info['loss']:.3f} held-out {last['acc']} "
                 f"{info['tokens_per_s']:.0f} tok/s"))
 
         trainer = Trainer(cfg, report)
-        progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
+        distributed.join(trainer.world, trainer.device)
         try:
-            state = trainer.run(resume=resume, reset_lr=reset_lr)
-        except KeyboardInterrupt:
-            err.print(f"interrupted at step {trainer.state.step}; continue with the same command plus --resume")
-            raise typer.Exit(130) from None
-    out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step {state.best_step} "
-              f"-> {out_path}")
+            progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
+            try:
+                state = trainer.run(resume=resume, reset_lr=reset_lr)
+            except KeyboardInterrupt:
+                if show:
+                    err.print(f"interrupted at step {trainer.state.step}; continue with the same command plus --resume")
+                raise typer.Exit(130) from None
+        finally:
+            distributed.leave(trainer.world)
+    if show:
+        out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step "
+                  f"{state.best_step} -> {out_path}")
 
 
 # ----------------------------------------------------------------------------- info

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
-from .seq2seq import CELLS, ModelConfig, Seq2Seq
+from .metadata import parse_metadata
+from .seq2seq import ModelConfig, Seq2Seq
 from .tokenizer import Vocab
+from .validate import read_safetensors, tensors_digest
 
 FORMAT = "tui-neuron/1"
-_PICKLE_MAGICS = (b"\x80", b"PK\x03\x04")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Checkpoint:
     heldout: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     path: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # loaded, but the user should know (e.g. no data digest)
 
     @property
     def config(self) -> ModelConfig:
@@ -39,20 +40,37 @@ class Checkpoint:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file intact."""
+    """Write to a temporary file beside `path`, fsync, then rename: a crash leaves the old file intact.
+
+    A write that fails (a full disk, a read-only folder) is one UserError line; the earlier file stays.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {e.strerror or e}; the earlier file, if any, is kept") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(path: str | Path) -> None:
+    """Remove temporary files a killed save of `path` left behind (they are never read)."""
+    path = Path(path)
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -79,54 +97,17 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path, dtype: torch.dtype = tor
         "vocab": json.dumps(ckpt.vocab.to_json()),
         "heldout": json.dumps(ckpt.heldout),
         "training": json.dumps(ckpt.training),
+        "tensors_sha256": tensors_digest(tensors),
     }
     atomic_write_bytes(path, save_bytes(tensors, metadata=metadata))
-
-
-def _json_field(meta: dict, key: str, path: Path) -> dict:
-    if key not in meta:
-        raise UserError(f"{path}: metadata field {key!r} is missing; is this a tui-neuron checkpoint?")
-    try:
-        value = json.loads(meta[key])
-    except json.JSONDecodeError:
-        raise UserError(f"{path}: metadata field {key!r} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{path}: metadata field {key!r} must be a JSON object")
-    return value
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate; every problem becomes a UserError naming the file and the fix."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"checkpoint {path} does not exist")
-    if path.is_dir():
-        raise UserError(f"checkpoint {path} is a folder; give a .safetensors file")
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head.startswith(_PICKLE_MAGICS):
-        raise UserError(
-            f"{path} is a pickle / torch.save file; tui-neuron only loads .safetensors "
-            "(export with safetensors.torch.save_file)"
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path} is not a readable .safetensors file (truncated or corrupt: {reason})") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: metadata 'format' is {meta.get('format')!r}, expected {FORMAT!r}")
-    try:
-        config = ModelConfig.from_json(_json_field(meta, "config", path))
-        vocab = Vocab.from_json(_json_field(meta, "vocab", path))
-    except (KeyError, TypeError) as e:
-        raise UserError(f"{path}: config or vocab metadata is incomplete ({e})") from None
-    if config.cell not in CELLS:
-        raise UserError(f"{path}: cell {config.cell!r} is not one of {CELLS}")
-    if len(vocab) != config.vocab_size or vocab.max_position != config.max_position:
-        raise UserError(f"{path}: vocabulary ({len(vocab)} tokens) does not match config vocab_size {config.vocab_size}")
+    meta, tensors = read_safetensors(path, "checkpoint", floats_only=True)
+    parsed = parse_metadata(meta, path)
+    config, vocab = parsed.config, parsed.vocab
     shapes = expected_shapes(config)
     missing = sorted(set(shapes) - set(tensors))
     if missing:
@@ -137,7 +118,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for name, shape in shapes.items():
         if tuple(tensors[name].shape) != shape:
             raise UserError(f"{path}: tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+    warnings = []
+    if parsed.tensors_sha256 is None:
+        warnings.append(f"{path} carries no tensors_sha256, so damaged weights cannot be detected; "
+                        "re-save it with `tui-neuron upgrade`")
+    elif tensors_digest(tensors) != parsed.tensors_sha256:
+        raise UserError(f"{path}: the weights do not match their recorded sha256 (the file is damaged); "
+                        "use an intact copy")
+    for name, t in tensors.items():
+        if not bool(torch.isfinite(t).all()):
+            raise UserError(f"{path}: tensor {name} holds NaN or infinite values; the model cannot be used")
     model = Seq2Seq(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model, vocab, _json_field(meta, "heldout", path), _json_field(meta, "training", path), path)
+    return Checkpoint(model, vocab, parsed.heldout, parsed.training, path, warnings)

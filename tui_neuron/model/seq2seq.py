@@ -53,23 +53,27 @@ class Seq2Seq(nn.Module):
         self.encoder = rnn(config.emb_dim, config.hidden, batch_first=True)
         self.decoder = rnn(config.emb_dim, config.hidden, batch_first=True)
         self.output = nn.Linear(config.hidden, config.vocab_size)
+        self.dropout = nn.Dropout(0.0)  # set by training; inactive in eval mode, which every analysis uses
+
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> State:
         """src [B,S] right-padded -> final state [1,B,H] at each sequence's true end (packed, so padding is inert)."""
-        packed = pack_padded_sequence(self.embedding(src), src_len.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.dropout(self.embedding(src)), src_len.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.encoder(packed)
         return state
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B,L,V] for decoder inputs tgt_in [B,L]."""
         state = self.encode(src, src_len)
-        out, _ = self.decoder(self.embedding(tgt_in), state)  # [B,L,H]
-        return self.output(out)
+        out, _ = self.decoder(self.dropout(self.embedding(tgt_in)), state)  # [B,L,H]
+        return self.output(self.dropout(out))
 
-    def loss(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
+    def loss(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor,
+             label_smoothing: float = 0.0) -> torch.Tensor:
         """Cross-entropy on every target token (no extra loss on the control token)."""
         logits = self(src, src_len, tgt_in)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID,
+                                           label_smoothing=label_smoothing)
 
     @torch.no_grad()
     def greedy_reference(self, src: torch.Tensor, src_len: torch.Tensor, max_steps: int) -> torch.Tensor:

@@ -1,31 +1,40 @@
-"""Training with held-out evaluation, early stopping, atomic checkpoints and exact resume.
+"""Training with held-out evaluation, a regularised default recipe, atomic checkpoints and exact resume.
 
 The best checkpoint (by held-out positioning accuracy, then loss) is written to
-`out`; the last state (weights, Adam moments, data RNG, history) to
-`out.resume.safetensors` at every evaluation and on Ctrl-C, so `--resume`
-continues where training stopped and, with a step budget, ends on the same
-weights as an uninterrupted run.
+`out`; the last state (weights, optimizer moments, every RNG, history) to
+`out.resume.safetensors` at every evaluation and when a stop is requested, so
+`--resume` continues where training stopped and, with a step budget, ends on
+the same weights as an uninterrupted run. A SIGINT/SIGTERM only sets a flag; the
+loop stops after the step in progress, so the saved state is a completed step's.
+
+The default recipe does not memorise a small corpus: dropout on embeddings and
+decoder outputs, decoder-input word dropout (the positioning mechanism barely
+uses x_t), AdamW weight decay, and warmup + cosine decay over the budget.
 """
 
 from __future__ import annotations
 
-import json
+import math
+import signal
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
-from .checkpoint import Checkpoint, atomic_write_bytes, save_checkpoint
-from .data import Corpus, ExampleSource, SamplingConfig, collate
+from . import distributed as dist
+from .checkpoint import Checkpoint, atomic_write_bytes, remove_stale_temps, save_checkpoint
+from .data import Corpus, ExampleSource, SamplingConfig, TrainBatch, collate
 from .evaluate import evaluate
+from .resume import ResumeFile, check_same_run, read_resume
 from .seq2seq import CELLS, ModelConfig, Seq2Seq
-from .tokenizer import Vocab
+from .tokenizer import PAD_ID, UNK_ID, Vocab
+
+SCHEDULES = ("cosine", "plateau")
 
 
 @dataclass
@@ -48,35 +57,91 @@ class TrainConfig:
     time_budget: float | None = None  # seconds
     eval_every: int = 250
     eval_examples: int = 1000
-    patience: int = 12  # evaluations without improvement before stopping
-    lr_patience: int = 4  # evaluations without improvement before halving the learning rate
+    patience: int = 20  # evaluations without improvement before stopping
+    lr_patience: int = 4  # plateau schedule: evaluations without improvement before halving the learning rate
     curriculum_steps: int = 1500  # short targets first
     curriculum_len: int = 6
     heldout_fraction: float = 0.05
     grad_clip: float = 1.0
     save_dtype: str = "float32"
+    dropout: float = 0.3  # on embeddings and decoder outputs, training only
+    word_dropout: float = 0.25  # share of decoder inputs replaced by <unk>, training only
+    weight_decay: float = 0.01  # AdamW, decoupled
+    label_smoothing: float = 0.0
+    schedule: str = "cosine"  # cosine (warmup, then decay over the budget) | plateau (halve on plateaus)
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.05  # cosine floor, as a fraction of lr
+    device: str = "cpu"
+    world_size: int = field(default=1, compare=False)
 
     def check(self) -> None:
+        """Every option's type and range, before anything is loaded or written."""
         if self.cell not in CELLS:
             raise UserError(f"--cell {self.cell!r}: use one of {', '.join(CELLS)}")
         if self.mode not in ("spans", "lines"):
             raise UserError(f"--mode {self.mode!r}: use spans or lines")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"--schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+        if self.device not in dist.DEVICES:
+            raise UserError(f"--device {self.device!r}: use one of {', '.join(dist.DEVICES)}")
         if self.max_steps is None and self.time_budget is None:
             raise UserError("give a budget: --steps N or --minutes M")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UserError(f"--steps {self.max_steps}: give a positive number of steps")
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise UserError("--minutes must be a positive number")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise UserError(f"--lr {self.lr}: give a positive finite learning rate, e.g. 2e-3")
+        for name, lo, hi in (("dropout", 0, 1), ("word_dropout", 0, 1), ("label_smoothing", 0, 1),
+                             ("heldout_fraction", 0, 1), ("min_lr_ratio", 0, 1.000001)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and lo <= value < hi):
+                raise UserError(f"--{name.replace('_', '-')} {value}: must be in [{lo}, {hi:g})")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise UserError(f"--weight-decay {self.weight_decay}: must be zero or positive")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise UserError("--grad-clip must be positive")
+        if not 1 <= self.max_position <= 1000:
+            raise UserError(f"--max-position {self.max_position}: must be between 1 and 1000")
         if not 1 <= self.n_signals <= self.max_position:
             raise UserError(f"--signals {self.n_signals}: must be between 1 and --max-position")
         if self.min_len > self.max_len or self.min_len < 1:
             raise UserError("--min-len must be between 1 and --max-len")
         if self.max_position > self.max_len:
             raise UserError(f"--max-position {self.max_position} exceeds --max-len {self.max_len}")
-        for name in ("emb_dim", "hidden", "vocab_size", "batch_size"):
+        for name in ("emb_dim", "hidden", "vocab_size", "batch_size", "eval_every", "eval_examples", "patience",
+                     "lr_patience", "curriculum_len"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be positive")
+                raise UserError(f"--{name.replace('_', '-').replace('emb-dim', 'emb')} must be positive")
+        for name in ("curriculum_steps", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be zero or positive")
+        if self.hidden > 8192 or self.emb_dim > 8192 or self.vocab_size > 1_000_000:
+            raise UserError("--hidden/--emb must be at most 8192 and --vocab-size at most 1,000,000")
 
 
 def resume_path(out: str | Path) -> Path:
     out = Path(out)
     return out.with_name(out.name.removesuffix(".safetensors") + ".resume.safetensors")
+
+
+def check_output(out: str | Path, resume: bool, force: bool) -> None:
+    """Refuse an output that cannot be written, or one that would replace earlier work unasked."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.safetensors'}")
+    parent = out.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: the folder {parent} does not exist; create it first")
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: the folder {parent} is not writable; choose another folder")
+    if resume or force:
+        return
+    for existing in (out, resume_path(out)):
+        if existing.exists():
+            raise UserError(f"{existing} exists: pass --resume to continue that run, or --force to replace it")
 
 
 @dataclass
@@ -89,7 +154,7 @@ class TrainState:
     best_step: int = 0
     since_best: int = 0
     history: list | None = None
-    rng_state: dict | None = None
+    rng_state: list | dict | None = None  # numpy bit-generator state per rank
     stopped: str = ""
 
 
@@ -97,11 +162,14 @@ ProgressFn = Callable[[dict], None]
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None):
+    def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None, corpus: Corpus | None = None):
         cfg.check()
+        self.world = dist.world_from_env()
+        cfg.world_size = self.world.size
         self.cfg = cfg
+        self.device = dist.resolve_device(cfg.device, self.world.local_rank)
         self.progress = progress or (lambda info: None)
-        self.corpus = Corpus.load(cfg.corpus, cfg.heldout_fraction)
+        self.corpus = corpus or Corpus.load(cfg.corpus, cfg.heldout_fraction)
         train_lines = self.corpus.lines("train")
         self.vocab = Vocab.build(train_lines, cfg.vocab_size, cfg.max_position)
         sampling = SamplingConfig(cfg.mode, cfg.min_len, cfg.max_len, cfg.n_signals)
@@ -110,11 +178,18 @@ class Trainer:
         self.eval_set = heldout.sample_many(cfg.eval_examples, seed=1234, max_position=cfg.max_position)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position,
                                         cfg.n_signals, cfg.max_len)
-        torch.manual_seed(cfg.seed)
-        self.model = Seq2Seq(self.model_config)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-        self.rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.model = Seq2Seq(self.model_config).to(self.device)
+        self.model.dropout.p = cfg.dropout
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        torch.manual_seed(cfg.seed + 7919 * self.world.rank)  # each rank its own dropout stream
+        self.rng = np.random.default_rng(cfg.seed if self.world.rank == 0 else [cfg.seed, self.world.rank])
         self.state = TrainState(lr=cfg.lr, history=[])
+        self._stop_requested = False
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the step in progress (safe to call from a signal handler)."""
+        self._stop_requested = True
 
     # ------------------------------------------------------------------ persistence
 
@@ -131,65 +206,69 @@ class Trainer:
             "steps": s.step, "seconds": round(s.elapsed, 1), "best_step": s.best_step,
             "heldout_accuracy": s.best_acc, "heldout_loss": s.best_loss,
             "last_eval": last, "corpus_sha256": self.corpus.sha256(), "stopped": s.stopped,
+            "world_size": self.world.size, "device": self.device.type,
             "args": {k: v for k, v in asdict(self.cfg).items() if k not in ("out",)},
             "history": s.history,
         }
 
+    def _dtype(self) -> torch.dtype:
+        return torch.float16 if self.cfg.save_dtype == "float16" else torch.float32
+
+    def _cpu_model(self) -> Seq2Seq:
+        if self.device.type == "cpu":
+            return self.model
+        model = Seq2Seq(self.model_config)
+        model.load_state_dict({k: v.cpu() for k, v in self.model.state_dict().items()})
+        return model
+
     def save_best(self) -> None:
-        dtype = torch.float16 if self.cfg.save_dtype == "float16" else torch.float32
-        ckpt = Checkpoint(self.model, self.vocab, self.heldout_record(), self.training_record())
-        save_checkpoint(ckpt, self.cfg.out, dtype)
+        ckpt = Checkpoint(self._cpu_model(), self.vocab, self.heldout_record(), self.training_record())
+        save_checkpoint(ckpt, self.cfg.out, self._dtype())
 
     def save_resume(self) -> None:
-        tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in self.model.state_dict().items()}
-        opt_state = self.opt.state_dict()
-        for idx, st in opt_state["state"].items():
-            for k, v in st.items():
-                v = torch.as_tensor(v).detach().clone()
-                tensors[f"optim.{idx}.{k}"] = v.float().reshape(-1) if k == "step" else v.contiguous()
-        self.state.rng_state = self.rng.bit_generator.state
-        meta = {"state": json.dumps(asdict(self.state)), "config": json.dumps(asdict(self.cfg), default=list),
-                "vocab": json.dumps(self.vocab.to_json())}
-        atomic_write_bytes(resume_path(self.cfg.out), save_bytes(tensors, metadata=meta))
+        """Every rank's RNG states are gathered; rank 0 writes the file."""
+        np_states = dist.gather(self.rng.bit_generator.state, self.world)
+        torch_states = dist.gather(torch.get_rng_state(), self.world)
+        if not self.world.is_main:
+            return
+        self.state.rng_state = np_states
+        resume = ResumeFile(self.model.state_dict(), self.opt.state_dict(), torch_states,
+                            asdict(self.state), asdict(self.cfg), self.vocab.to_json())
+        atomic_write_bytes(resume_path(self.cfg.out), resume.to_bytes())
 
     def load_resume(self) -> None:
         path = resume_path(self.cfg.out)
-        if not path.exists():
-            raise UserError(f"nothing to resume: {path} does not exist (train without --resume first)")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata()
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:  # noqa: BLE001 - any read failure is a corrupt resume file
-            raise UserError(f"resume file {path} is unreadable ({e}); delete it to start afresh") from None
-        if json.loads(meta["vocab"]) != self.vocab.to_json():
-            raise UserError(f"resume file {path} was made with another corpus or vocabulary; delete it or fix the options")
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        saved = read_resume(path)
+        check_same_run(saved, asdict(self.cfg), self.vocab.to_json(), path)
+        self.model.load_state_dict({k: v.to(self.device) for k, v in saved.model.items()})
         opt_sd = self.opt.state_dict()
-        for key, v in tensors.items():
-            if key.startswith("optim."):
-                _, idx, name = key.split(".", 2)
-                st = opt_sd["state"].setdefault(int(idx), {})
-                st[name] = v.reshape(()) if name == "step" else v
-        st = json.loads(meta["state"])
-        self.state = TrainState(**st)
+        for idx, st in saved.optimizer.items():
+            opt_sd["state"][idx] = {k: (v if k == "step" else v.to(self.device)) for k, v in st.items()}
+        known = TrainState.__dataclass_fields__
+        self.state = TrainState(**{k: v for k, v in saved.state.items() if k in known})
         for g in opt_sd["param_groups"]:
             g["lr"] = self.state.lr
         self.opt.load_state_dict(opt_sd)
-        self.rng.bit_generator.state = self.state.rng_state
+        np_states = self.state.rng_state if isinstance(self.state.rng_state, list) else [self.state.rng_state]
+        if len(np_states) != self.world.size:
+            raise UserError(f"{path} was saved by {len(np_states)} process(es); resume it with the same number "
+                            f"(now {self.world.size})")
+        self.rng.bit_generator.state = np_states[self.world.rank]
+        if saved.torch_rng:
+            torch.set_rng_state(saved.torch_rng[self.world.rank])
 
     # ------------------------------------------------------------------ loop
 
     def evaluate(self) -> dict:
         self.model.eval()
-        report = evaluate(self.model, self.vocab, self.eval_set)
+        report = evaluate(self._cpu_model(), self.vocab, self.eval_set)
         self.model.train()
         return {"step": self.state.step, "seconds": round(self.state.elapsed, 1), "heldout_loss": report.loss,
                 "heldout_accuracy": report.overall.value,
                 "per_position": {k: round(v.value, 4) for k, v in sorted(report.per_position.items())}}
 
     def _after_eval(self, result: dict) -> bool:
-        """Record, keep the best, adapt the learning rate; True when training should stop."""
+        """Record, keep the best, adapt the learning rate (plateau schedule); True when training should stop."""
         s = self.state
         result["lr"] = s.lr
         s.history.append(result)
@@ -199,70 +278,116 @@ class Trainer:
             self.save_best()
         else:
             s.since_best += 1
-            if s.since_best % self.cfg.lr_patience == 0:
+            if self.cfg.schedule == "plateau" and s.since_best % self.cfg.lr_patience == 0:
                 s.lr /= 2
-                for g in self.opt.param_groups:
-                    g["lr"] = s.lr
         if s.since_best >= self.cfg.patience:
             s.stopped = f"early stop: no held-out improvement in {self.cfg.patience} evaluations"
             return True
         return False
 
-    def train_step(self, batch) -> torch.Tensor:
-        """One teacher-forced update: cross-entropy, backward, clipping, Adam."""
-        loss = self.model.loss(batch.src, batch.src_len, batch.tgt_in, batch.tgt_out)
+    def budget_fraction(self) -> float:
+        cfg, s = self.cfg, self.state
+        frac = 0.0
+        if cfg.max_steps:
+            frac = max(frac, s.step / cfg.max_steps)
+        if cfg.time_budget:
+            frac = max(frac, s.elapsed / cfg.time_budget)
+        return min(frac, 1.0)
+
+    def scheduled_lr(self) -> float:
+        """Warmup then cosine decay to min_lr_ratio·lr over the budget; the plateau schedule keeps state.lr."""
+        cfg, s = self.cfg, self.state
+        if cfg.schedule == "plateau":
+            return s.lr
+        warm = min(1.0, (s.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        cosine = 0.5 * (1 + math.cos(math.pi * self.budget_fraction()))
+        return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+    def draw_batch(self) -> TrainBatch:
+        """One batch from this rank's stream; word dropout is drawn from the same generator (resumable)."""
+        cfg = self.cfg
+        cap = cfg.curriculum_len if self.state.step < cfg.curriculum_steps else None
+        batch = collate([self.train_source.sample(self.rng, cfg.max_position, cap)
+                         for _ in range(cfg.batch_size)], self.vocab)
+        if cfg.word_dropout > 0:
+            drop = torch.from_numpy(self.rng.random(tuple(batch.tgt_in.shape)) < cfg.word_dropout)
+            drop[:, 0] = False  # keep <bos>
+            batch.tgt_in = batch.tgt_in.masked_fill(drop & (batch.tgt_in != PAD_ID), UNK_ID)
+        return batch
+
+    def train_step(self, batch: TrainBatch) -> torch.Tensor:
+        """One teacher-forced update: cross-entropy, backward, gradient averaging across ranks, clipping, AdamW."""
+        d = self.device
+        loss = self.model.loss(batch.src.to(d), batch.src_len, batch.tgt_in.to(d), batch.tgt_out.to(d),
+                               self.cfg.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        dist.average_gradients(list(self.model.parameters()), self.world)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
         return loss.detach()
 
     def run(self, resume: bool = False, reset_lr: bool = False) -> TrainState:
-        cfg, s = self.cfg, self.state
+        with _stop_on_signals(self):
+            return self._run(resume, reset_lr)
+
+    def _run(self, resume: bool, reset_lr: bool) -> TrainState:
+        cfg = self.cfg
+        for path in (Path(cfg.out), resume_path(cfg.out)):
+            remove_stale_temps(path)
         if resume:
             self.load_resume()
-            s = self.state
             if reset_lr:  # a warm restart: the given learning rate, and patience counted afresh
-                s.lr, s.since_best, s.stopped = cfg.lr, 0, ""
-                for g in self.opt.param_groups:
-                    g["lr"] = cfg.lr
+                self.state.lr, self.state.since_best, self.state.stopped = cfg.lr, 0, ""
+        s = self.state
         self.model.train()
         t_start = time.monotonic() - s.elapsed
         tokens_seen, tok_t0 = 0, time.monotonic()
-        try:
-            while True:
-                if cfg.max_steps is not None and s.step >= cfg.max_steps:
-                    s.stopped = s.stopped or "step budget reached"
-                    break
-                if cfg.time_budget is not None and s.elapsed >= cfg.time_budget:
-                    s.stopped = s.stopped or "time budget reached"
-                    break
-                cap = cfg.curriculum_len if s.step < cfg.curriculum_steps else None
-                batch = collate([self.train_source.sample(self.rng, cfg.max_position, cap)
-                                 for _ in range(cfg.batch_size)], self.vocab)
-                loss = self.train_step(batch)
-                s.step += 1
-                s.elapsed = time.monotonic() - t_start
-                tokens_seen += batch.n_target_tokens + int(batch.src_len.sum())
-                info = {"step": s.step, "loss": loss.item(), "elapsed": s.elapsed,
-                        "tokens_per_s": tokens_seen / max(time.monotonic() - tok_t0, 1e-9),
-                        "best_acc": s.best_acc}
-                if s.step % cfg.eval_every == 0:
-                    result = self.evaluate()
-                    info["eval"] = result
-                    stop = self._after_eval(result)
+        while True:
+            over = (cfg.max_steps is not None and s.step >= cfg.max_steps) or (
+                cfg.time_budget is not None and s.elapsed >= cfg.time_budget)
+            if dist.any_rank(over or self._stop_requested, self.world, self.device):
+                if self._stop_requested:
+                    s.stopped = "interrupted (resume with --resume)"
                     self.save_resume()
-                    if stop:
-                        break
-                self.progress(info)
-        except KeyboardInterrupt:
-            s.stopped = "interrupted (resume with --resume)"
-            self.save_resume()
-            raise
-        if not Path(cfg.out).exists():  # no evaluation yet: keep what we have (later evals are unaffected)
+                    raise KeyboardInterrupt
+                s.stopped = s.stopped or ("step budget reached" if cfg.max_steps and s.step >= cfg.max_steps
+                                          else "time budget reached")
+                break
+            lr = s.lr = self.scheduled_lr()
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            batch = self.draw_batch()
+            loss = self.train_step(batch).item()
+            if not math.isfinite(loss):
+                raise UserError(f"the training loss became {loss} at step {s.step + 1}; lower --lr (now {cfg.lr:g}) "
+                                f"— the best checkpoint so far is kept")
+            s.step += 1
+            s.elapsed = time.monotonic() - t_start
+            tokens_seen += batch.n_target_tokens + int(batch.src_len.sum())
+            info = {"step": s.step, "loss": loss, "elapsed": s.elapsed, "lr": lr, "fraction": self.budget_fraction(),
+                    "tokens_per_s": tokens_seen * self.world.size / max(time.monotonic() - tok_t0, 1e-9),
+                    "best_acc": s.best_acc}
+            if s.step % cfg.eval_every == 0:
+                stop = False
+                if self.world.is_main:
+                    info["eval"] = result = self.evaluate()
+                    stop = self._after_eval(result)
+                stop = bool(dist.broadcast(stop, self.world))
+                self.save_resume()
+                if stop:
+                    s.stopped = s.stopped or "early stop"
+                    break
+            if self.world.is_main:
+                try:
+                    self.progress(info)
+                except KeyboardInterrupt:  # raised after a completed step: stop there, resumably
+                    self._stop_requested = True
+        if self.world.is_main and not Path(cfg.out).exists():  # no evaluation yet: keep what we have
             self._after_eval(self.evaluate())
         self.save_resume()
-        self.save_best_record_only()
+        if self.world.is_main:
+            self.save_best_record_only()
         return s
 
     def save_best_record_only(self) -> None:
@@ -271,11 +396,29 @@ class Trainer:
 
         best = load_checkpoint(self.cfg.out)
         best.training = self.training_record()
-        save_checkpoint(best, self.cfg.out, torch.float16 if self.cfg.save_dtype == "float16" else torch.float32)
+        save_checkpoint(best, self.cfg.out, self._dtype())
+
+
+class _stop_on_signals:
+    """While training runs in the main thread, SIGINT/SIGTERM request a stop after the current step."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.saved: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, lambda signum, frame: self.trainer.request_stop())
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: ProgressFn | None = None) -> TrainState:
     return Trainer(cfg, progress).run(resume)
 
 
-__all__ = ["TrainConfig", "Trainer", "train", "resume_path"]
+__all__ = ["TrainConfig", "Trainer", "train", "resume_path", "check_output", "SCHEDULES"]
