@@ -24,9 +24,10 @@ def write_corpus(path: Path, lines: int = 3000, words: int = 24, seed: int = 0) 
 
 
 def tiny_config(corpus: Path, out: Path, **kw) -> TrainConfig:
+    """The tiny fixtures' recipe: the plain one (no regularisation), so analyses see the same mechanism each run."""
     base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_size=30, max_position=6,
                 min_len=3, max_len=8, batch_size=64, lr=5e-3, max_steps=500, eval_every=250, eval_examples=300,
-                curriculum_steps=0, warmup_steps=50)
+                curriculum_steps=0, schedule="plateau", dropout=0.0, word_dropout=0.0, weight_decay=0.0)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -58,3 +59,24 @@ def tiny_lstm(tmp_path_factory, corpus_path):
 def shipped():
     assert SHIPPED.exists(), f"the shipped checkpoint {SHIPPED} is missing"
     return load_checkpoint(SHIPPED)
+
+
+def run_main(*args, capsys=None) -> tuple[int, str, str]:
+    """The real `tui-neuron` entry point, in-process: (exit code, stdout, stderr)."""
+    import sys
+
+    from tui_neuron.cli import main
+
+    saved = sys.argv
+    sys.argv = ["tui-neuron", *map(str, args)]
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved
+    if capsys is None:
+        return code, "", ""
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -20,7 +20,8 @@ def test_tiny_training_record(tiny_gru):
 @pytest.mark.parametrize("schedule", ["cosine", "plateau"])
 def test_resume_matches_uninterrupted_run(corpus_path, tmp_path, schedule):
     """A stop requested mid-run (as SIGINT does) and --resume end on the straight run's weights, bit for bit."""
-    kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16, schedule=schedule)
+    kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16, schedule=schedule, dropout=0.3,
+              word_dropout=0.25, weight_decay=0.01, warmup_steps=5)
     straight = tmp_path / "a.safetensors"
     Trainer(tiny_config(corpus_path, straight, **kw)).run()
     split = tmp_path / "b.safetensors"
@@ -64,3 +65,16 @@ def test_resume_without_state_is_a_user_error(corpus_path, tmp_path):
 def test_lstm_trains_and_positions(tiny_lstm):
     assert tiny_lstm.config.cell == "lstm"
     assert tiny_lstm.training["heldout_accuracy"] > 0.8
+
+
+def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
+    """The regularised defaults (dropout, word dropout, AdamW, warmup + cosine) still learn positioning."""
+    from tui_neuron.model.train import TrainConfig
+
+    defaults = TrainConfig(corpus=(), out="")
+    cfg = tiny_config(corpus_path, tmp_path / "d.safetensors", warmup_steps=50, schedule=defaults.schedule,
+                      dropout=defaults.dropout, word_dropout=defaults.word_dropout, weight_decay=defaults.weight_decay)
+    state = Trainer(cfg).run()
+    assert state.best_acc > 0.9
+    record = load_checkpoint(cfg.out).training
+    assert record["args"]["dropout"] == defaults.dropout and record["world_size"] == 1

@@ -36,7 +36,10 @@ def _default_checkpoint() -> Path:
 def _load(path: Path | None):
     from .model.checkpoint import load_checkpoint
 
-    return load_checkpoint(path or _default_checkpoint())
+    ckpt = load_checkpoint(path or _default_checkpoint())
+    for warning in ckpt.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    return ckpt
 
 
 def _print_json(data) -> None:
@@ -187,9 +190,9 @@ def eval_cmd(
     corpus_dir: Annotated[
         Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
     ] = None,
-    examples: Annotated[int, typer.Option(help="Examples to draw")] = 3000,
+    examples: Annotated[int, typer.Option(min=1, help="Examples to draw")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed for drawing examples")] = 4321,
-    signals: Annotated[Optional[int], typer.Option(help="Signals per example (default: the model's)")] = None,
+    signals: Annotated[Optional[int], typer.Option(min=1, help="Signals per example (default: the model's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Held-out positioning accuracy (TOKEN exactly at T under greedy decoding): overall, per T, per signal count."""
@@ -424,15 +427,10 @@ def analyze_figures_cmd(
 
 
 def _load_results(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"results file {path} does not exist; run tui-neuron analyze functions first")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"results file {path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or "table" not in data or "tokens" not in data:
-        raise UserError(f"results file {path} is not an analyze functions result")
-    return data
+    """A validated analyze-functions results file (any other kind, or a damaged one, is one line)."""
+    from .analysis.results_files import load_results
+
+    return load_results(path, expect="functions").data
 
 
 # ----------------------------------------------------------------------------- probes, rankings, memory
@@ -466,7 +464,7 @@ def probe_cmd(
                                                  "defining label(words, tags, index)")],
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
@@ -506,7 +504,7 @@ def rank_cmd(
     hypothesis: Annotated[str, typer.Option(help="As for probe")],
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     l1: Annotated[float, typer.Option(help="Elastic-net λ1")] = 1e-5,
     l2: Annotated[float, typer.Option(help="Elastic-net λ2")] = 1e-5,
     stride: Annotated[float, typer.Option(help="Weight-mass step of the ranking search")] = 0.01,
@@ -568,7 +566,7 @@ def _print_ablation(curves: dict) -> None:
 @analyze_app.command("crossmodel")
 def crossmodel_cmd(
     checkpoints: Annotated[list[Path], typer.Argument(help="Two or more checkpoints of one configuration (different seeds)")],
-    sentences: Annotated[int, typer.Option(help="Held-out sentences to record (of the first checkpoint)")] = 1000,
+    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record (of the first checkpoint)")] = 1000,
     ablate: Annotated[bool, typer.Option(help="Ablation curve of the first model for its ranking")] = False,
     seed: Annotated[int, typer.Option(help="Seed")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
@@ -606,7 +604,7 @@ def crossmodel_cmd(
 def top_words_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     neuron: Annotated[int, typer.Option(help="Neuron index")],
-    sentences: Annotated[int, typer.Option(help="Held-out sentences to record")] = 2000,
+    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
@@ -698,13 +696,30 @@ def open_cmd(
 
 
 def main() -> None:
+    """Every failure a user can fix is one `error:` line and exit 2: UserErrors and click's usage errors alike."""
+    from typer._click import exceptions as click_errors  # typer vendors click; its errors live here
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as e:
+        out.print(e.ctx.get_help() if e.ctx else str(e))
+        sys.exit(0)
+    except click_errors.UsageError as e:
+        where = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        err.print(f"error: {e.format_message()}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except click_errors.ClickException as e:
+        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
     except UserError as e:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

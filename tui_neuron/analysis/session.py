@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
 from ..model.checkpoint import atomic_write_text
 from ..model.interventions import parse_intervention
+from ..model.validate import read_json_file, validated
 
 
 @dataclass
@@ -29,26 +33,35 @@ def save_session(session: Session, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(asdict(session), indent=2) + "\n")
 
 
+class _InterventionEntry(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    spec: str = Field(min_length=1, max_length=10_000)
+    enabled: bool = True
+
+
+class _SessionSchema(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    source: str = Field(default="", max_length=100_000)
+    controls: list[str] = Field(default_factory=list, max_length=1000)
+    groups: dict[str, list[Annotated[int, Field(ge=0, lt=1 << 20)]]] = Field(default_factory=dict, max_length=10_000)
+    interventions: list[_InterventionEntry] = Field(default_factory=list, max_length=10_000)
+    notes: str = Field(default="", max_length=1_000_000)
+    checkpoint: str = Field(default="", max_length=4096)
+    version: int = Field(default=1, ge=1, le=1)
+
+
 def load_session(path: str | Path) -> Session:
+    """Read and validate a session file (strict types: "enabled": "no" is refused, not taken as true)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"session file {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"session file {path} is not valid JSON ({e})") from None
+    data = read_json_file(path, "session file")
     if not isinstance(data, dict):
         raise UserError(f"session file {path} must hold a JSON object")
-    known = {k: data[k] for k in Session.__dataclass_fields__ if k in data}
-    try:
-        session = Session(**known)
-        session.controls = [str(c) for c in session.controls]
-        session.groups = {str(k): [int(i) for i in v] for k, v in dict(session.groups).items()}
-        session.interventions = [
-            {"spec": str(d["spec"]), "enabled": bool(d.get("enabled", True))} for d in session.interventions
-        ]
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise UserError(f"session file {path} has a malformed field ({e})") from None
+    parsed = validated(_SessionSchema, data, f"session file {path}")
+    session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
+                      [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version)
     for d in session.interventions:
-        parse_intervention(d["spec"])  # a bad spec fails here with a clear message
+        try:
+            parse_intervention(d["spec"])
+        except UserError as e:
+            raise UserError(f"session file {path}: {e}") from None
     return session

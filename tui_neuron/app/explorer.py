@@ -517,25 +517,18 @@ class ExplorerApp(App):
         """Reopen a results file: neuron functions (roles), a probe (top neurons) or a ranking (top 10%)."""
         if not text:
             return
-        import json
+        from ..analysis.results_files import load_results
 
         try:
-            data = json.loads(Path(text).read_text())
-            if "roles" in data:
-                self.set_roles(data["roles"])
-                self.notify(f"roles loaded from {text}")
-            elif "ranking" in data and "masking" in data:
-                k = max(1, self.ckpt.config.hidden // 10)
-                self._select_group(f"rank:{data.get('hypothesis', 'ranking')}", data["ranking"][:k])
-            elif "plain" in data:
-                self._select_group(f"probe:{data.get('hypothesis', 'probe')}", data["plain"]["top_neurons"])
-            elif "models" in data:
-                k = max(1, self.ckpt.config.hidden // 10)
-                self._select_group("crossmodel", data["models"][0]["ranking"][:k])
-            else:
-                raise KeyError("no roles, ranking or probe in it")
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+            loaded = load_results(text)
+        except UserError as e:
             self.notify(f"cannot load {text}: {e}", severity="error")
+            return
+        if loaded.kind == "functions":
+            self.set_roles(loaded.parsed.roles)
+            self.notify(f"roles loaded from {text}")
+        else:
+            self._select_group(*loaded.top_neurons(self.ckpt.config.hidden))
 
     def _select_group(self, name: str, neurons: list[int]) -> None:
         neurons = [int(j) for j in neurons if 0 <= int(j) < self.ckpt.config.hidden]

@@ -24,6 +24,15 @@ from dataclasses import dataclass
 
 from ..errors import UserError
 
+MAX_NEURON_INDEX = 8191  # the largest hidden size a checkpoint may declare, minus one
+MAX_STEP = 100_000  # far beyond any run; larger numbers are typos (and would overflow tensors)
+
+
+def _bounded_step(digits: str, text: str) -> int:
+    if len(digits.lstrip("+-")) > 6 or abs(int(digits)) > MAX_STEP:
+        raise UserError(f"step {text!r} is beyond any run (steps are at most {MAX_STEP:,} from 0 or T)")
+    return int(digits)
+
 
 @dataclass(frozen=True)
 class StepRef:
@@ -40,9 +49,9 @@ class StepRef:
             return cls(every=True)
         m = re.fullmatch(r"[Tt]([+-]\d+)?", s)
         if m:
-            return cls(int(m.group(1) or 0), relative_to_t=True)
+            return cls(_bounded_step(m.group(1) or "0", text), relative_to_t=True)
         if re.fullmatch(r"[+-]?\d+", s):
-            return cls(int(s))
+            return cls(_bounded_step(s, text))
         raise UserError(f"step {text!r} is not a number, T, T-k, T+k or *")
 
     def __str__(self) -> str:
@@ -69,15 +78,18 @@ class NeuronSet:
             m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
             if not m:
                 raise UserError(f"neurons {text!r}: {part!r} is not an index or a range like 10-20 (or use all)")
+            if len(m.group(1)) > 7 or len(m.group(2) or "") > 7 or int(m.group(2) or m.group(1)) > MAX_NEURON_INDEX:
+                raise UserError(f"neurons {text!r}: {part} goes beyond any model (neurons 0..{MAX_NEURON_INDEX} at most)")
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
             if hi < lo:
                 raise UserError(f"neurons {text!r}: range {part} runs backwards")
             out += range(lo, hi + 1)
-        return cls(tuple(dict.fromkeys(out)))
+        return cls(tuple(sorted(set(out))))
 
     @classmethod
     def of(cls, indices) -> NeuronSet:
-        return cls(tuple(int(i) for i in indices))
+        """Sorted and unique, so that a set and its printed spec parse back to the same value."""
+        return cls(tuple(sorted({int(i) for i in indices})))
 
     def __str__(self) -> str:
         if self.indices is None:
@@ -186,7 +198,9 @@ def parse_intervention(text: str) -> Intervention:
         )
     op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(m["step"])
     on_cell = bool(m["cell"])
-    if (m["value"] is not None) != (op == "set"):
+    if op == "set" and m["value"] is None:
+        raise UserError(f"intervention {text!r}: set needs a value, as set:NEURONS=VALUE@STEP (e.g. set:3=0.5@T)")
+    if op != "set" and m["value"] is not None:
         raise UserError(f"intervention {text!r}: only set takes =VALUE (set:NEURONS=VALUE@STEP)")
     if (m["src"] is not None) != (op in ("copy", "swap")):
         raise UserError(f"intervention {text!r}: copy and swap need <FROM, the others take none")

@@ -195,6 +195,7 @@ class Stepper:
                 if isinstance(ref, StepRef) and not ref.every:
                     ctx.steps_per_example[ref] = positions + ref.offset if ref.relative_to_t else torch.full((B,), ref.offset)
 
+        self._check_steps(ctx, torch.tensor([len(e) for e in enc]), max_steps)
         H = self.hidden
         h = torch.zeros(B, H)
         c = torch.zeros(B, H) if self.config.cell == "lstm" else None
@@ -280,6 +281,16 @@ class Stepper:
             control_probs=cprob[:n_dec].T,
             control_ranks=crank[:n_dec].T,
         )
+
+    @staticmethod
+    def _check_steps(ctx: _Context, enc_lens: Tensor, max_steps: int) -> None:
+        """An intervention whose step falls outside every example's run would change nothing: say so."""
+        first = 1 - enc_lens  # each example's first encoder step
+        for ref, steps in ctx.steps_per_example.items():
+            if not bool(((steps >= first) & (steps <= max_steps)).any()):
+                at = f" (= {int(steps[0])})" if ref.relative_to_t and len(steps) == 1 else ""
+                raise UserError(f"step {ref}{at} is outside this run: its steps go from {int(first.max())} "
+                                f"(the first source word) to {max_steps} (the last decoding step)")
 
     def _rows(self, iv: Intervention, ctx: _Context, t: int) -> Tensor | None:
         """Which examples this intervention hits at step t (None: none)."""

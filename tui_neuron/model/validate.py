@@ -89,13 +89,9 @@ def parse_json_limited(text: str | bytes, what: str, max_depth: int = MAX_JSON_D
     if not json_depth_ok(text, max_depth):
         raise UserError(f"{what} is nested more than {max_depth} levels deep")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text)
     except (json.JSONDecodeError, ValueError) as e:
         raise UserError(f"{what} is not valid JSON ({str(e).splitlines()[0]})") from None
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_json_file(path: Path, what: str) -> Any:

@@ -1,0 +1,322 @@
+"""Reproductions of the hardening defects: each failed before the fix (one line, exit 2; nothing lost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+
+import pytest
+import torch
+from conftest import run_main, tiny_config
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from tui_neuron.errors import UserError
+from tui_neuron.model.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from tui_neuron.model.train import Trainer, resume_path
+
+
+def _rewrite(src, dst, meta_edit=None, tensor_edit=None):
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(src)
+    if meta_edit:
+        meta_edit(meta)
+    if tensor_edit:
+        tensor_edit(tensors)
+    save_file(tensors, dst, metadata=meta)
+    return dst
+
+
+def _edit_json(field, fn):
+    def edit(meta):
+        data = json.loads(meta[field])
+        fn(data)
+        meta[field] = json.dumps(data)
+    return edit
+
+
+# ----------------------------------------------------------------------------- 1. valid files refused as pickles
+
+
+def test_header_length_128_mod_256_is_not_a_pickle(tiny_gru, tmp_path):
+    """The old check read the header-length prefix as a pickle PROTO byte."""
+    path = tmp_path / "h.safetensors"
+    for pad in range(300):
+        tiny_gru.training = {**tiny_gru.training, "pad": "x" * pad}
+        save_checkpoint(tiny_gru, path)
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert load_checkpoint(path).vocab.itos == tiny_gru.vocab.itos
+
+
+def test_real_pickles_are_named(tiny_gru, tmp_path):
+    import pickle
+
+    p = tmp_path / "p.safetensors"
+    p.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    with pytest.raises(UserError, match="pickle"):
+        load_checkpoint(p)
+
+
+# ----------------------------------------------------------------------------- 2. metadata crashes and hangs
+
+
+METADATA_CASES = [
+    ("config", lambda m: m.update(config="[" * 100000), "nested"),
+    ("training", lambda m: m.update(training='{"a":' * 3000 + "1" + "}" * 3000), "nested"),
+    ("max_position 1e9", _edit_json("vocab", lambda d: d.update(max_position=10**9)), "max_position"),
+    ("max_position abc", _edit_json("vocab", lambda d: d.update(max_position="abc")), "max_position"),
+    ("hidden float", _edit_json("config", lambda d: d.update(hidden=256.0)), "hidden"),
+    ("hidden null", _edit_json("config", lambda d: d.update(hidden=None)), "hidden"),
+    ("vocab_size float", _edit_json("config", lambda d: d.update(vocab_size=float(d["vocab_size"]))), "vocab_size"),
+    ("max_len negative", _edit_json("config", lambda d: d.update(max_len=-3)), "max_len"),
+    ("max_len huge", _edit_json("config", lambda d: d.update(max_len=10**9)), "max_len"),
+    ("max_len string", _edit_json("config", lambda d: d.update(max_len="16")), "max_len"),
+    ("max_len 1", _edit_json("config", lambda d: d.update(max_len=1)), "max_len"),
+    ("max_len true", _edit_json("config", lambda d: d.update(max_len=True)), "max_len"),
+    ("heldout files", _edit_json("heldout", lambda d: d.update(files="abc")), "files"),
+    ("vocab word", _edit_json("vocab", lambda d: d["words"].__setitem__(0, 5)), "words"),
+]
+
+
+@pytest.mark.parametrize("name,edit,msg", METADATA_CASES, ids=[c[0] for c in METADATA_CASES])
+def test_bad_metadata_is_one_line(name, edit, msg, tiny_gru, tmp_path, capsys):
+    path = _rewrite(tiny_gru.path, tmp_path / "bad.safetensors", meta_edit=edit)
+    with pytest.raises(UserError, match=msg):
+        load_checkpoint(path)
+    for cmd in (["info", path], ["decode", path, "w1 w2 w3", "--control", "w1@2"]):
+        code, _, err = run_main(*cmd, capsys=capsys)
+        assert code == 2 and err.startswith("error:") and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- 3. non-regular files
+
+
+def test_fifo_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "pipe.safetensors"
+    os.mkfifo(fifo)
+    result: dict = {}
+
+    def load():
+        try:
+            load_checkpoint(fifo)
+        except UserError as e:
+            result["error"] = str(e)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert "not a regular file" in result.get("error", "hung")
+
+
+# ----------------------------------------------------------------------------- 4. silent garbage
+
+
+def test_non_finite_weights_refused(tiny_gru, tmp_path):
+    def poison(t):
+        t["output.bias"][0] = float("nan")
+    path = _rewrite(tiny_gru.path, tmp_path / "nan.safetensors", tensor_edit=poison,
+                    meta_edit=lambda m: m.pop("tensors_sha256", None))
+    with pytest.raises(UserError, match="NaN or infinite"):
+        load_checkpoint(path)
+
+
+def test_integer_weights_refused(tiny_gru, tmp_path):
+    path = _rewrite(tiny_gru.path, tmp_path / "int.safetensors",
+                    tensor_edit=lambda t: t.update({"output.bias": t["output.bias"].to(torch.int32)}))
+    with pytest.raises(UserError, match="floating point"):
+        load_checkpoint(path)
+
+
+def test_bit_flip_detected_by_digest(tiny_gru, tmp_path):
+    path = tmp_path / "flip.safetensors"
+    data = bytearray(tiny_gru.path.read_bytes())
+    data[-10] ^= 0x04  # inside the last tensor's data
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="sha256"):
+        load_checkpoint(path)
+
+
+def test_file_without_digest_loads_with_a_warning(tiny_gru, tmp_path, capsys):
+    path = _rewrite(tiny_gru.path, tmp_path / "old.safetensors", meta_edit=lambda m: m.pop("tensors_sha256"))
+    assert load_checkpoint(path).warnings
+    code, out, err = run_main("info", path, capsys=capsys)
+    assert code == 0 and "warning" in err and "tensors_sha256" in err
+
+
+def test_nan_loss_stops_training(corpus_path, tmp_path):
+    trainer = Trainer(tiny_config(corpus_path, tmp_path / "n.safetensors", max_steps=20, eval_every=10))
+    with torch.no_grad():
+        trainer.model.output.weight.fill_(float("inf"))
+    with pytest.raises(UserError, match="loss became nan"):
+        trainer.run()
+
+
+# ----------------------------------------------------------------------------- 5. training arguments
+
+
+BAD_TRAIN_ARGS = [
+    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"), (["--eval-every", "0"], "eval-every"),
+    (["--threads", "-1"], "--threads"), (["--steps", "-5"], "--steps"), (["--minutes", "-1"], "--minutes"),
+    (["--minutes", "0"], "--minutes"), (["--eval-examples", "0"], "eval-examples"), (["--dropout", "1.5"], "dropout"),
+    (["--schedule", "linear"], "schedule"), (["--device", "tpu"], "device"),
+]
+
+
+@pytest.mark.parametrize("args,msg", BAD_TRAIN_ARGS, ids=[" ".join(a) for a, _ in BAD_TRAIN_ARGS])
+def test_bad_training_arguments(args, msg, corpus_path, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    budget = [] if any(a in ("--steps", "--minutes") for a in args) else ["--steps", "5"]
+    code, _, err = run_main("train", corpus_path, "--out", out, *budget, *args, capsys=capsys)
+    assert code == 2, err
+    assert err.startswith("error:") and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("where,msg", [("missing/m.safetensors", "does not exist"), ("", "is a folder")])
+def test_out_checked_before_training(where, msg, corpus_path, tmp_path, capsys):
+    code, _, err = run_main("train", corpus_path, "--out", tmp_path / where, "--steps", "5", capsys=capsys)
+    assert code == 2 and msg in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_out_in_read_only_folder(corpus_path, tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    code, _, err = run_main("train", corpus_path, "--out", ro / "m.safetensors", "--steps", "5", capsys=capsys)
+    assert code == 2 and "not writable" in err
+
+
+def test_full_disk_is_one_line_and_keeps_the_earlier_file(tmp_path, monkeypatch):
+    path = tmp_path / "keep.bin"
+    path.write_bytes(b"earlier")
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(UserError, match="No space left"):
+        atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"earlier"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resume_with_another_hidden_size_names_the_option(corpus_path, tmp_path, capsys):
+    out = tmp_path / "r.safetensors"
+    small = ["--hidden", "16", "--emb", "8", "--vocab-size", "30", "--max-position", "6", "--max-len", "8",
+             "--min-len", "3", "--eval-every", "5", "--eval-examples", "20", "--batch-size", "8"]
+    assert run_main("train", corpus_path, "--out", out, "--steps", "5", *small, capsys=capsys)[0] == 0
+    code, _, err = run_main("train", corpus_path, "--out", out, "--steps", "10", *small, "--hidden", "32",
+                            "--resume", capsys=capsys)
+    assert code == 2 and "--hidden is 32 here but 16" in err
+
+
+# ----------------------------------------------------------------------------- 6. overwrite without asking
+
+
+def test_existing_out_needs_force_or_resume(corpus_path, tmp_path, capsys):
+    out = tmp_path / "o.safetensors"
+    small = ["--hidden", "16", "--emb", "8", "--vocab-size", "30", "--max-position", "6", "--max-len", "8",
+             "--min-len", "3", "--eval-every", "5", "--eval-examples", "20", "--batch-size", "8", "--steps", "5"]
+    assert run_main("train", corpus_path, "--out", out, *small, capsys=capsys)[0] == 0
+    before = out.read_bytes()
+    code, _, err = run_main("train", corpus_path, "--out", out, *small, "--seed", "3", capsys=capsys)
+    assert code == 2 and "--force" in err and out.read_bytes() == before
+    assert run_main("train", corpus_path, "--out", out, *small, "--seed", "3", "--force", capsys=capsys)[0] == 0
+    assert out.read_bytes() != before
+
+
+# ----------------------------------------------------------------------------- 8. leftovers
+
+
+def test_stale_temp_files_are_removed_on_resume(corpus_path, tmp_path):
+    out = tmp_path / "s.safetensors"
+    kw = dict(max_steps=10, eval_every=5, eval_examples=20, hidden=16, emb_dim=8)
+    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    stale = [tmp_path / f".{out.name}.abc123.tmp", tmp_path / f".{resume_path(out).name}.xyz.tmp"]
+    for s in stale:
+        s.write_bytes(b"half a save")
+    Trainer(tiny_config(corpus_path, out, **{**kw, "max_steps": 15})).run(resume=True)
+    assert not any(s.exists() for s in stale)
+
+
+# ----------------------------------------------------------------------------- 9. interventions and results files
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ("zero:all@T+99999999999999999999", "beyond any run"), ("zero:0-999999999@T", "beyond any model"),
+    ("zero:all@99", "outside this run"), ("zero:all@T-20", "outside this run"), ("set:3@4", "set needs a value"),
+    ("zero:5000@T", "does not exist"),
+])
+def test_bad_interventions_in_the_cli(spec, msg, tiny_gru, capsys):
+    code, _, err = run_main("decode", tiny_gru.path, "w1 w2 w3 w4", "--control", "w2@2", "--intervene", spec,
+                            capsys=capsys)
+    assert code == 2 and msg in err, err
+
+
+def _session(tmp_path, **fields):
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps({"source": "w1 w2 w3", "controls": ["w1@2"], **fields}))
+    return path
+
+
+@pytest.mark.parametrize("fields,msg", [
+    ({"source": 5}, "source"), ({"controls": "w1@2"}, "controls"), ({"groups": {"a": ["x"]}}, "groups"),
+    ({"interventions": [{"spec": "zero:all@T", "enabled": "no"}]}, "enabled"),
+    ({"interventions": [{"spec": "bogus"}]}, "not understood"), ({"version": 99}, "version"),
+])
+def test_malformed_sessions(fields, msg, tiny_gru, tmp_path, capsys):
+    path = _session(tmp_path, **fields)
+    code, _, err = run_main("decode", tiny_gru.path, "--session", path, capsys=capsys)
+    assert code == 2 and msg in err, err
+    code, _, err = run_main("open", tiny_gru.path, "--session", path, capsys=capsys)
+    assert code == 2 and msg in err, err
+
+
+def test_session_given_a_folder(tiny_gru, tmp_path, capsys):
+    code, _, err = run_main("decode", tiny_gru.path, "--session", tmp_path, capsys=capsys)
+    assert code == 2 and "is a folder" in err
+
+
+def _functions_results(tmp_path, **changes):
+    data = {"n_examples": 4, "positioning_accuracy": 1.0, "tokens": {},
+            "table": {"storing: zero at T-1": {"set": {"rate": 0.5, "n": 4}, "random": {"rate": 1.0, "n": 4},
+                                               "mean_size": 3}},
+            "roles": {"storing": {"w1": [1, 2]}}, "figure2": [{"token": "w1", "pc1": 0.1, "pc2": 0.2}], "figure3": []}
+    data.update(changes)
+    path = tmp_path / "functions.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("changes,msg", [
+    ({"table": {"x": {"set": {"rate": "high", "n": 4}}}}, "rate"), ({"table": 5}, "table"),
+    ({"roles": "abc"}, "roles"), ({"figure2": [{"token": "w1", "pc1": "a"}]}, "figure2"),
+    ({"n_examples": "many"}, "n_examples"),
+])
+def test_malformed_results(changes, msg, tiny_gru, tmp_path, capsys):
+    path = _functions_results(tmp_path, **changes)
+    for cmd in (["analyze", "table", tiny_gru.path, "--results", path], ["analyze", "figures", "--results", path],
+                ["open", tiny_gru.path, "--results", path]):
+        code, _, err = run_main(*cmd, capsys=capsys)
+        assert code == 2 and msg in err, (cmd, err)
+
+
+def test_wellformed_results_render(tiny_gru, tmp_path, capsys):
+    code, out, _ = run_main("analyze", "table", tiny_gru.path, "--results", _functions_results(tmp_path),
+                            capsys=capsys)
+    assert code == 0 and "storing: zero at T-1" in out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["analyze", "probe", "{ckpt}", "--hypothesis", "position", "--sentences", "0"], "--sentences"),
+    (["eval", "{ckpt}", "--signals", "0"], "--signals"), (["eval", "{ckpt}", "--examples", "0"], "--examples"),
+])
+def test_counts_must_be_positive(args, msg, tiny_gru, capsys):
+    code, _, err = run_main(*[a.replace("{ckpt}", str(tiny_gru.path)) for a in args], capsys=capsys)
+    assert code == 2 and msg in err, err

@@ -1,0 +1,146 @@
+"""Reading results files back: one schema per kind, checked before the CLI or the explorer uses a field.
+
+`load_results(path)` tells the kind (functions, probe, rank, crossmodel) from the
+fields present and validates the fields the tool reads, so a damaged or hand-edited
+file is one line naming the field, never a KeyError/TypeError later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UserError
+from ..model.validate import read_json_file, validated
+
+Neurons = list[int]
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class Rate(_Loose):
+    rate: float
+    n: int = Field(ge=0)
+    hits: int | None = Field(default=None, ge=0)
+
+
+class TableRow(_Loose):
+    set: Rate
+    random: Rate | None  # required (null when no random control was run)
+    mean_size: float | int | None
+
+
+class GateMeans(_Loose):
+    z_outputting: float
+    r_storing: float
+    n: int = Field(ge=0)
+
+
+class Figure2Point(_Loose):
+    token: str
+    pc1: float
+    pc2: float
+
+
+class Figure3Point(_Loose):
+    T: int
+    t: int
+    mean: float
+
+
+class FunctionsResults(_Loose):
+    kind: Literal["functions"] = "functions"
+    n_examples: int = Field(ge=0)
+    positioning_accuracy: float
+    tokens: dict[str, Any]
+    table: dict[str, TableRow]
+    section5: dict[str, GateMeans] | None = None
+    figure2: list[Figure2Point] = Field(default_factory=list)
+    figure3: list[Figure3Point] = Field(default_factory=list)
+    roles: dict[str, dict[str, Neurons]]
+
+
+class ProbeSide(_Loose):
+    top_neurons: Neurons
+
+
+class ProbeResults(_Loose):
+    kind: Literal["probe"] = "probe"
+    hypothesis: str = "probe"
+    plain: ProbeSide
+
+
+class RankResults(_Loose):
+    kind: Literal["rank"] = "rank"
+    hypothesis: str = "ranking"
+    ranking: Neurons
+    masking: dict[str, Any]
+
+
+class CrossModel(_Loose):
+    ranking: Neurons
+
+
+class CrossModelResults(_Loose):
+    kind: Literal["crossmodel"] = "crossmodel"
+    models: list[CrossModel] = Field(min_length=1)
+
+
+SCHEMAS: dict[str, type[_Loose]] = {
+    "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
+}
+
+
+@dataclass
+class LoadedResults:
+    kind: str
+    path: Path
+    data: dict  # the file as read (validated), for renderers that show every field
+    parsed: Any
+
+    def top_neurons(self, hidden: int) -> tuple[str, list[int]]:
+        """A group name and the neurons a reopened probe/ranking selects (the top 10% of a ranking)."""
+        k = max(1, hidden // 10)
+        p = self.parsed
+        if isinstance(p, RankResults):
+            return f"rank:{p.hypothesis}", p.ranking[:k]
+        if isinstance(p, ProbeResults):
+            return f"probe:{p.hypothesis}", p.plain.top_neurons
+        if isinstance(p, CrossModelResults):
+            return "crossmodel", p.models[0].ranking[:k]
+        raise UserError(f"{self.path} is a {self.kind} result; it selects roles, not one group")
+
+
+def _kind_of(data: dict) -> str | None:
+    if isinstance(data.get("kind"), str) and data["kind"] in SCHEMAS:
+        return data["kind"]
+    if "roles" in data or "table" in data:
+        return "functions"
+    if "ranking" in data and "masking" in data:
+        return "rank"
+    if "plain" in data:
+        return "probe"
+    if "models" in data:
+        return "crossmodel"
+    return None
+
+
+def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
+    """Read and validate a results file; `expect` names the one kind a command accepts."""
+    path = Path(path)
+    data = read_json_file(path, "results file")
+    if not isinstance(data, dict):
+        raise UserError(f"results file {path} must hold a JSON object")
+    kind = _kind_of(data)
+    if kind is None:
+        raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank or crossmodel)")
+    if expect is not None and kind != expect:
+        raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
+                        f"(tui-neuron analyze {expect})")
+    parsed = validated(SCHEMAS[kind], data, f"results file {path}")
+    return LoadedResults(kind, path, data, parsed)
