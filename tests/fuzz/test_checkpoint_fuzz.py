@@ -148,5 +148,5 @@ def test_torch_pickles_are_refused(tmp_path, tally):
     for i, protocol in enumerate([2, 3, 4, 5]):
         p = tmp_path / f"p{i}.safetensors"
         torch.save(ckpt.model.state_dict(), p, pickle_protocol=protocol, _use_new_zipfile_serialization=bool(i % 2))
-        tally.run(f"pickle protocol {protocol}", lambda: load_checkpoint(p))
+        tally.run(f"pickle protocol {protocol}", lambda p=p: load_checkpoint(p))
     assert tally.counts["clean rejection"] == 4
