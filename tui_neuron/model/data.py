@@ -19,6 +19,7 @@ import torch
 
 from ..errors import UserError
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, tokenize
+from .validate import require_regular_file
 
 _CONTROL_RE = re.compile(r"^(?P<word>\S+)@(?P<pos>\d+)$")
 
@@ -90,7 +91,8 @@ def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
             if not found:
                 raise UserError(f"corpus folder {p} holds no .txt files")
             files += found
-        elif p.is_file():
+        elif p.exists():
+            require_regular_file(p, "corpus file")  # a pipe or device would hang the read
             files.append(p)
         else:
             raise UserError(f"corpus {p} does not exist: give a text file or a folder of .txt files")
