@@ -68,8 +68,8 @@ def test_real_pickles_are_named(tiny_gru, tmp_path):
 METADATA_CASES = [
     ("config", lambda m: m.update(config="[" * 100000), "nested"),
     ("training", lambda m: m.update(training='{"a":' * 3000 + "1" + "}" * 3000), "nested"),
-    ("max_position 1e9", _edit_json("vocab", lambda d: d.update(max_position=10**9)), "max_position"),
-    ("max_position abc", _edit_json("vocab", lambda d: d.update(max_position="abc")), "max_position"),
+    ("max_position 1e9", _edit_json("config", lambda d: d.update(max_position=10**9)), "max_position"),
+    ("max_position abc", _edit_json("config", lambda d: d.update(max_position="abc")), "max_position"),
     ("hidden float", _edit_json("config", lambda d: d.update(hidden=256.0)), "hidden"),
     ("hidden null", _edit_json("config", lambda d: d.update(hidden=None)), "hidden"),
     ("vocab_size float", _edit_json("config", lambda d: d.update(vocab_size=float(d["vocab_size"]))), "vocab_size"),
@@ -79,7 +79,11 @@ METADATA_CASES = [
     ("max_len 1", _edit_json("config", lambda d: d.update(max_len=1)), "max_len"),
     ("max_len true", _edit_json("config", lambda d: d.update(max_len=True)), "max_len"),
     ("heldout files", _edit_json("heldout", lambda d: d.update(files="abc")), "files"),
-    ("vocab word", _edit_json("vocab", lambda d: d["words"].__setitem__(0, 5)), "words"),
+    ("vocab word", _edit_json("vocab", lambda d: d["itos"].__setitem__(9, 5)), "itos"),
+    ("vocab bomb", _edit_json("vocab", lambda d: d.update(itos=["w"] * 2_000_000)), "itos"),
+    ("specials", _edit_json("special_tokens", lambda d: d.update(bos="<nope>")), "<nope>"),
+    ("pattern", _edit_json("special_tokens", lambda d: d.update(position_pattern="<pos>")), "position_pattern"),
+    ("tokenizer", _edit_json("tokenizer", lambda d: d.update(name="(a+)+$")), "tokenizer"),
 ]
 
 

@@ -13,7 +13,7 @@ from tui_neuron.model.tokenizer import Vocab
 
 def random_model(cell: str, seed: int = 0):
     torch.manual_seed(seed)
-    vocab = Vocab([f"w{i}" for i in range(60)], 6)
+    vocab = Vocab.standard([f"w{i}" for i in range(60)], 6)
     model = Seq2Seq(ModelConfig(len(vocab), cell, 16, 32, 6, max_len=8)).eval()
     rng = random.Random(seed)
     examples = [

@@ -20,7 +20,7 @@ def test_vocab_layout_and_frequency_order():
 
 
 def test_control_appended_without_separator():
-    v = Vocab(["the", "king", "is"], max_position=5)
+    v = Vocab.standard(["the", "king", "is"], max_position=5)
     ex = make_example(v, "the king is", [ControlSignal.parse("king@3")])
     assert v.decode(ex.encoder_ids(v)) == ["the", "king", "is", "king", "<pos_3>"]
 
@@ -28,7 +28,7 @@ def test_control_appended_without_separator():
 @pytest.mark.parametrize("control,msg", [("king@9", "outside 1..5"), ("queen@2", "not in the model's vocabulary"),
                                          ("<pos_1>@1", "not in the model's vocabulary")])
 def test_bad_controls(control, msg):
-    v = Vocab(["the", "king"], max_position=5)
+    v = Vocab.standard(["the", "king"], max_position=5)
     with pytest.raises(UserError, match=msg):
         make_example(v, "the king", [ControlSignal.parse(control)])
 
@@ -51,13 +51,17 @@ def test_heldout_is_a_contiguous_tail_not_seen_in_training(tmp_path):
     train, held = corpus.lines("train"), corpus.lines("heldout")
     assert held == [["line", str(i)] for i in range(90, 100)]
     assert not set(map(tuple, train)) & set(map(tuple, held))
-    record = corpus.heldout_record()
-    again = Corpus.from_heldout_record(record)
+    (tmp_path / "sub").mkdir()
+    record = corpus.heldout_record(relative_to=tmp_path / "sub")
+    assert record["files"][0]["path"] == "../c.txt"  # relative to the checkpoint's folder, never absolute
+    again = Corpus.from_heldout_record(record, base=tmp_path / "sub")
     assert again.lines("heldout") == held
+    by_name = Corpus.from_heldout_record(corpus.heldout_record(), search=[tmp_path])  # no path: found by name
+    assert by_name.lines("heldout") == held and "path" not in corpus.heldout_record()["files"][0]
 
 
 def test_collate_shapes():
-    v = Vocab(["a", "b"], 3)
+    v = Vocab.standard(["a", "b"], 3)
     batch = collate([Example([6, 7], [(6, 1)], [6]), Example([7], [(7, 2)], [6, 7])], v)
     assert batch.src.shape == (2, 4) and batch.src_len.tolist() == [4, 3]
     assert batch.tgt_in[:, 0].tolist() == [BOS_ID, BOS_ID]

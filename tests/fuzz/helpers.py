@@ -55,7 +55,7 @@ class Tally:
 
 def tiny_checkpoint(path: Path, cell: str = "gru") -> Checkpoint:
     torch.manual_seed(0)
-    vocab = Vocab([f"w{i}" for i in range(12)], 4)
+    vocab = Vocab.standard([f"w{i}" for i in range(12)], 4)
     model = Seq2Seq(ModelConfig(len(vocab), cell, 6, 8, 4, 1, 8)).eval()
     heldout = {"files": [{"name": "c.txt", "path": "c.txt", "sha256": "0" * 64, "heldout_start": 3, "lines": 5}]}
     ckpt = Checkpoint(model, vocab, heldout, {"steps": 1, "heldout_accuracy": 0.5, "history": []})

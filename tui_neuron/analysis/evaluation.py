@@ -22,6 +22,8 @@ def heldout_examples(
     """Examples drawn from the checkpoint's held-out block (or all of a new corpus), never training text."""
     rec = ckpt.heldout
     cfg = ckpt.config
+    if not ckpt.vocab.has_positions:
+        raise UserError("this model has no position tokens, so there is no positioning to evaluate")
     if n < 1:
         raise UserError("--examples must be at least 1")
     k = signals or cfg.n_signals
@@ -34,9 +36,13 @@ def heldout_examples(
     else:
         if not rec.get("files"):
             raise UserError("this checkpoint records no held-out block; pass a CORPUS to score")
-        lines = Corpus.from_heldout_record(rec, corpus_dir).lines("heldout")
+        lines = Corpus.from_heldout_record(rec, corpus_dir, _folder(ckpt)).lines("heldout")
         label = f"held-out block of {len(rec['files'])} corpus files"
     return label, ExampleSource(ckpt.vocab, lines, sampling).sample_many(n, seed, cfg.max_position)
+
+
+def _folder(ckpt: Checkpoint) -> Path | None:
+    return Path(ckpt.path).parent if ckpt.path else None
 
 
 def evaluate_checkpoint(ckpt: Checkpoint, corpus=None, corpus_dir=None, n: int = 3000, seed: int = 4321,

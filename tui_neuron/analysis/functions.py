@@ -26,7 +26,6 @@ from ..model.data import Example
 from ..model.evaluate import Accuracy, landed
 from ..model.interventions import CopyFromStep, Intervention, KeepOnly, NeuronSet, RandomInput, SetValue, StepRef
 from ..model.stepper import Stepper
-from ..model.tokenizer import BOS_ID
 from .recording import FIRST_T, Recording
 
 ROLES = ("storing", "counting", "triggering", "outputting")
@@ -146,7 +145,7 @@ def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | No
     """P(token) at the step after h (x_next given) or at h's own step (x_next None): a function of h_t alone."""
     model = ckpt.model
     if x_next is not None:
-        emb = model.embedding(x_next)[:, None]
+        emb = model.target_embedding(x_next)[:, None]
         state = h[None] if c is None else (h[None], c[None])
         out, _ = model.decoder(emb, state)
         h = out[:, 0]
@@ -173,7 +172,7 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
         extra = (token,)
     else:
         # x_T is the output of step T-1 (or <bos> when T = 1)
-        prev = np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], BOS_ID)
+        prev = np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], ckpt.vocab.bos_id)
         x_next = torch.tensor(prev)
 
         def fn(hh, xx, tok, cc=None):

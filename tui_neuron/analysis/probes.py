@@ -69,7 +69,7 @@ def encoder_states(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], tags: S
     stepper = Stepper(ckpt.model, ckpt.vocab)
     max_len = max_len or ckpt.config.max_len
     vocab = ckpt.vocab
-    dummy = (vocab.first_word_id, 1)
+    dummy = (int(vocab.word_ids[0]), 1)
     X, words, tag_out, index, sent = [], [], [], [], []
     kept = []
     for start in range(0, len(sentences), batch_size):

@@ -75,8 +75,12 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
         raise UserError("--part must be encoder or decoder")
     if state == "c" and ckpt.config.cell != "lstm":
         raise UserError("--state c needs an LSTM checkpoint")
+    if ckpt.config.layers > 1:
+        raise UserError("state gradients support one-layer models so far; this model has "
+                        f"{ckpt.config.layers} layers")
     cell = memory.Cell.from_module(getattr(ckpt.model, part))
-    emb = ckpt.model.embedding.weight.detach().numpy()
+    embedding = ckpt.model.source_embedding if part == "encoder" else ckpt.model.target_embedding
+    emb = embedding.weight.detach().numpy()
     length = max_delay + 4
     if tagged:
         sents = tagged_tail(tagged, max_sentences=20000)

@@ -182,7 +182,7 @@ def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
         return Corpus.load(corpus, heldout_fraction=0.0).lines("all")
     if not ckpt.heldout.get("files"):
         raise UserError("this checkpoint records no held-out block; pass a corpus with --corpus-file")
-    return Corpus.from_heldout_record(ckpt.heldout, corpus_dir).lines("heldout")
+    return Corpus.from_heldout_record(ckpt.heldout, corpus_dir, ckpt.path.parent if ckpt.path else None).lines("heldout")
 
 
 __all__ = ["FIRST_T", "Recording", "build_examples", "cached_record", "frequent_targets", "heldout_lines", "record"]

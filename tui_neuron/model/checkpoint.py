@@ -1,13 +1,10 @@
 """Checkpoints: one .safetensors file, torch module tensor names, JSON metadata. Never pickles.
 
-Tensors: embedding.weight, encoder.{weight_ih_l0,weight_hh_l0,bias_ih_l0,bias_hh_l0},
-the same under decoder., output.weight, output.bias. Metadata (string values):
-format, config, vocab, heldout, training, all JSON.
+docs/checkpoint-format.md is the specification (format tui-neuron/2; tui-neuron/1 still loads).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,12 +14,12 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
-from .metadata import parse_metadata
+from .metadata import metadata_v2, parse_metadata
 from .seq2seq import ModelConfig, Seq2Seq
 from .tokenizer import Vocab
 from .validate import read_safetensors, tensors_digest
 
-FORMAT = "tui-neuron/1"
+FORMAT = "tui-neuron/2"
 
 
 @dataclass
@@ -80,25 +77,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     gates = 3 if config.cell == "gru" else 4
     e, h, v = config.emb_dim, config.hidden, config.vocab_size
-    shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (v, e), "output.weight": (v, h), "output.bias": (v,)}
+    shapes: dict[str, tuple[int, ...]] = {"output.weight": (v, h), "output.bias": (v,)}
+    embeddings = ("embedding",) if config.shared_embedding else ("src_embedding", "tgt_embedding")
+    shapes.update({f"{name}.weight": (v, e) for name in embeddings})
     for part in ("encoder", "decoder"):
-        shapes[f"{part}.weight_ih_l0"] = (gates * h, e)
-        shapes[f"{part}.weight_hh_l0"] = (gates * h, h)
-        shapes[f"{part}.bias_ih_l0"] = (gates * h,)
-        shapes[f"{part}.bias_hh_l0"] = (gates * h,)
+        for k in range(config.layers):
+            shapes[f"{part}.weight_ih_l{k}"] = (gates * h, e if k == 0 else h)
+            shapes[f"{part}.weight_hh_l{k}"] = (gates * h, h)
+            shapes[f"{part}.bias_ih_l{k}"] = (gates * h,)
+            shapes[f"{part}.bias_hh_l{k}"] = (gates * h,)
     return shapes
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, dtype: torch.dtype = torch.float32) -> None:
-    tensors = {k: v.detach().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
-    metadata = {
-        "format": FORMAT,
-        "config": json.dumps(ckpt.config.to_json()),
-        "vocab": json.dumps(ckpt.vocab.to_json()),
-        "heldout": json.dumps(ckpt.heldout),
-        "training": json.dumps(ckpt.training),
-        "tensors_sha256": tensors_digest(tensors),
-    }
+    tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in ckpt.model.state_dict().items()}
+    metadata = metadata_v2(ckpt.config, ckpt.vocab, ckpt.heldout, ckpt.training, tensors_digest(tensors))
     atomic_write_bytes(path, save_bytes(tensors, metadata=metadata))
 
 
@@ -119,7 +112,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         if tuple(tensors[name].shape) != shape:
             raise UserError(f"{path}: tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
     warnings = []
-    if parsed.tensors_sha256 is None:
+    if parsed.format != FORMAT:
+        warnings.append(f"{path} is in the older {parsed.format} format; `tui-neuron upgrade` rewrites it as {FORMAT}")
+    elif parsed.tensors_sha256 is None:
         warnings.append(f"{path} carries no tensors_sha256, so damaged weights cannot be detected; "
                         "re-save it with `tui-neuron upgrade`")
     elif tensors_digest(tensors) != parsed.tensors_sha256:

@@ -60,11 +60,16 @@ class Example:
 
 def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -> Example:
     """Validate a user-typed source and controls against the vocabulary; raise UserError with a fix."""
-    tokens = tokenize(source)
+    tokens = vocab.tokenize(source)
     if not tokens:
-        raise UserError("the source is empty: type a sentence, e.g. \"the king is dead\"")
+        raise UserError("the source is empty: type a sentence, e.g. \"the queen is here\"")
+    if not vocab.has_positions:
+        if controls:
+            raise UserError("this model has no position tokens, so it takes no control signals; "
+                            "run it on the source alone")
+        return Example(vocab.encode(tokens), [])
     if not controls:
-        raise UserError("no control signal: add one as WORD@POSITION, e.g. --control king@3")
+        raise UserError("no control signal: add one as WORD@POSITION, e.g. --control queen@2")
     pairs = []
     for c in controls:
         if c.position < 1 or c.position > vocab.max_position:
@@ -108,7 +113,7 @@ def _find_default(name: str) -> Path | None:
     for root in roots:
         if root.is_dir():
             for hit in root.rglob(name):
-                if hit.is_file() and "_pos" not in hit.parent.name:
+                if hit.is_file() and "_pos" not in hit.parent.name:  # not the tagged copy of the same book
                     return hit
     return None
 
@@ -152,13 +157,19 @@ class Corpus:
         return cls(out)
 
     @classmethod
-    def from_heldout_record(cls, record: dict, search: Sequence[str | Path] | None = None) -> Corpus:
-        """Reload the files a checkpoint was trained on, check their hashes, and reapply its split."""
+    def from_heldout_record(cls, record: dict, search: Sequence[str | Path] | None = None,
+                            base: Path | None = None) -> Corpus:
+        """Reload the files a checkpoint was trained on, check their hashes, and reapply its split.
+
+        A relative path is taken from `base` (the checkpoint's folder); a missing file is looked up by name.
+        """
         files = []
         candidates = corpus_files(search) if search else []
         by_name = {c.name: c for c in candidates}
         for entry in record["files"]:
-            path = Path(entry["path"])
+            path = Path(entry.get("path") or entry["name"])
+            if base is not None and not path.is_absolute():
+                path = base / path
             if not search and not path.is_file():
                 path = _find_default(entry["name"]) or path
             if search:
@@ -177,11 +188,19 @@ class Corpus:
             files.append(CorpusFile(entry["name"], str(path), digest, lines, int(entry["heldout_start"])))
         return cls(files)
 
-    def heldout_record(self) -> dict:
+    def heldout_record(self, relative_to: Path | None = None) -> dict:
+        """Files by name, sha256 and first held-out line, with a path relative to `relative_to` (the checkpoint's
+        folder) when given; never an absolute path. `--corpus DIR` finds moved files by name."""
+        import os
+
+        def rel(f: CorpusFile) -> dict:
+            return {"path": os.path.relpath(Path(f.path).resolve(), relative_to.resolve())} if relative_to else {}
+
         return {
             "files": [
-                {"name": f.name, "path": str(Path(f.path).resolve()), "sha256": f.sha256,
-                 "heldout_start": f.heldout_start, "lines": len(f.lines)}
+                {"name": f.name, **rel(f), "sha256": f.sha256, "heldout_start": f.heldout_start, "lines": len(f.lines),
+                 "first_heldout_line": " ".join(f.lines[f.heldout_start])[:200] if f.heldout_start < len(f.lines)
+                 else ""}
                 for f in self.files
             ]
         }
@@ -277,24 +296,25 @@ class TrainBatch:
     src_len: torch.Tensor
     tgt_in: torch.Tensor
     tgt_out: torch.Tensor
+    pad_id: int = PAD_ID
 
     @property
     def n_target_tokens(self) -> int:
-        return int((self.tgt_out != PAD_ID).sum())
+        return int((self.tgt_out != self.pad_id).sum())
 
 
 def collate(examples: Sequence[Example], vocab: Vocab) -> TrainBatch:
     encs = [e.encoder_ids(vocab) for e in examples]
-    tgts = [list(e.target_ids or []) + [EOS_ID] for e in examples]
+    tgts = [list(e.target_ids or []) + [vocab.eos_id] for e in examples]
     b, s, lt = len(examples), max(map(len, encs)), max(map(len, tgts))
-    src = torch.full((b, s), PAD_ID, dtype=torch.long)
-    tgt_in = torch.full((b, lt), PAD_ID, dtype=torch.long)
-    tgt_out = torch.full((b, lt), PAD_ID, dtype=torch.long)
+    src = torch.full((b, s), vocab.pad_id, dtype=torch.long)
+    tgt_in = torch.full((b, lt), vocab.pad_id, dtype=torch.long)
+    tgt_out = torch.full((b, lt), vocab.pad_id, dtype=torch.long)
     for i, (e, t) in enumerate(zip(encs, tgts)):
         src[i, : len(e)] = torch.tensor(e)
-        tgt_in[i, : len(t)] = torch.tensor([BOS_ID, *t[:-1]])
+        tgt_in[i, : len(t)] = torch.tensor([vocab.bos_id, *t[:-1]])
         tgt_out[i, : len(t)] = torch.tensor(t)
-    return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out)
+    return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out, vocab.pad_id)
 
 
 __all__ = [

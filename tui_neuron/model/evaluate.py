@@ -77,7 +77,7 @@ def teacher_forced_loss(model: Seq2Seq, vocab: Vocab, examples: Sequence[Example
     for i in range(0, len(examples), batch_size):
         b = collate(examples[i : i + batch_size], vocab)
         n = b.n_target_tokens
-        total += float(model.loss(b.src, b.src_len, b.tgt_in, b.tgt_out)) * n
+        total += float(model.loss(b.src, b.src_len, b.tgt_in, b.tgt_out, pad_id=vocab.pad_id)) * n
         count += n
     return total / max(count, 1)
 
@@ -89,7 +89,7 @@ def evaluate(
     if decode is None:
         from .stepper import decode_examples as decode
     outputs = decode(model, vocab, examples)
-    report = score(examples, [trim_at_eos(o) for o in outputs])
+    report = score(examples, [trim_at_eos(o, vocab.eos_id) for o in outputs])
     if with_loss and all(e.target_ids is not None for e in examples):
         report.loss = teacher_forced_loss(model, vocab, examples)
     return report

@@ -10,7 +10,8 @@ Text syntax (shared by the CLI `--intervene`, the explorer and session files):
                                  (a sentence; trailing WORD@T words are its control signals)
     randin@STEP[:seed=N]         replace the decoder input x_t by a random word (STEP `*` = every step after <bos>)
 
-NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP is an integer
+NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP may end in `/lK` to act on
+layer K of a multi-layer model (default: the top layer). STEP is an integer
 (t<0 encoding, t=0 end of encoding, t>=1 decoding), `T`, `T-k` or `T+k` (relative to
 each example's first control position), or `*` (every decoding step). Add `.c` to
 the operation (`zero.c:…`) to act on an LSTM's cell state instead of h.
@@ -20,7 +21,7 @@ Examples: `zero:all@T-1`, `copy:3,17@T-3<T-1`, `keep:0-49@T`, `swap:all@0<the qu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UserError
 
@@ -113,16 +114,21 @@ class NeuronSet:
 
 @dataclass(frozen=True)
 class Intervention:
-    """Base: acts at `step` on `neurons` of h (or c, when on_cell)."""
+    """Base: acts at `step` on `neurons` of h (or c, when on_cell) of `layer` (None: the top layer)."""
 
     neurons: NeuronSet
     step: StepRef
     on_cell: bool = False
+    layer: int | None = field(default=None, kw_only=True)
 
     op = ""
 
     def spec(self) -> str:
-        return f"{self.op}{'.c' if self.on_cell else ''}:{self.neurons}@{self.step}{self._suffix()}"
+        return f"{self.op}{'.c' if self.on_cell else ''}:{self.neurons}@{self.at()}{self._suffix()}"
+
+    def at(self) -> str:
+        """The step, with the layer when one is named: `T-1` or `T-1/l0`."""
+        return f"{self.step}" + ("" if self.layer is None else f"/l{self.layer}")
 
     def _suffix(self) -> str:
         return ""
@@ -142,7 +148,7 @@ class SetValue(Intervention):
     def spec(self) -> str:
         if self.value == 0.0:
             return super().spec()
-        return f"set{'.c' if self.on_cell else ''}:{self.neurons}={self.value:g}@{self.step}"
+        return f"set{'.c' if self.on_cell else ''}:{self.neurons}={self.value:g}@{self.at()}"
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,8 @@ def parse_intervention(text: str) -> Intervention:
             f"intervention {text!r} is not understood; use e.g. zero:all@T-1, set:3=0.5@2, keep:0-9@T, "
             "copy:4,5@T-3<T-1, swap:all@0<other sentence word@2, randin@*"
         )
-    op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(m["step"])
+    step_text, layer = _split_layer(m["step"], text)
+    op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(step_text)
     on_cell = bool(m["cell"])
     if op == "set" and m["value"] is None:
         raise UserError(f"intervention {text!r}: set needs a value, as set:NEURONS=VALUE@STEP (e.g. set:3=0.5@T)")
@@ -205,20 +212,33 @@ def parse_intervention(text: str) -> Intervention:
     if (m["src"] is not None) != (op in ("copy", "swap")):
         raise UserError(f"intervention {text!r}: copy and swap need <FROM, the others take none")
     if op == "zero":
-        return SetValue(neurons, step, on_cell, 0.0)
+        return SetValue(neurons, step, on_cell, 0.0, layer=layer)
     if op == "set":
         try:
             value = float(m["value"])
         except ValueError:
             raise UserError(f"intervention {text!r}: {m['value']!r} is not a number") from None
-        return SetValue(neurons, step, on_cell, value)
+        if value != value or abs(value) == float("inf"):
+            raise UserError(f"intervention {text!r}: the value must be a finite number")
+        return SetValue(neurons, step, on_cell, value, layer=layer)
     if op == "keep":
-        return KeepOnly(neurons, step, on_cell)
+        return KeepOnly(neurons, step, on_cell, layer=layer)
     if op == "copy":
-        return CopyFromStep(neurons, step, on_cell, StepRef.parse(m["src"]))
+        return CopyFromStep(neurons, step, on_cell, StepRef.parse(m["src"]), layer=layer)
     if not m["src"].strip():
         raise UserError(f"intervention {text!r}: swap needs a source sentence after <")
-    return CopyFromRun(neurons, step, on_cell, m["src"].strip())
+    return CopyFromRun(neurons, step, on_cell, m["src"].strip(), layer=layer)
+
+
+def _split_layer(step_text: str, text: str) -> tuple[str, int | None]:
+    """`T-1/l0` -> (`T-1`, 0); a step without `/lK` acts on the top layer."""
+    head, sep, tail = step_text.strip().partition("/")
+    if not sep:
+        return head, None
+    m = re.fullmatch(r"[lL](\d{1,3})", tail.strip())
+    if not m:
+        raise UserError(f"intervention {text!r}: {tail!r} is not a layer; write /l0, /l1, … after the step")
+    return head, int(m.group(1))
 
 
 def from_json(data: dict) -> Intervention:

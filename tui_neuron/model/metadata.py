@@ -7,15 +7,16 @@ TypeError inside torch or a vocabulary of 10^9 tokens.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import UserError
 from .seq2seq import ModelConfig
-from .tokenizer import SPECIALS, Vocab, position_token
+from .tokenizer import SPECIALS, SpecialTokens, Tokenizer, Vocab, position_token
 from .validate import parse_json_limited, validated
 
 MAX_VOCAB = 1_000_000
@@ -34,6 +35,8 @@ class ConfigSchema(_Strict):
     max_position: int = Field(ge=0, le=MAX_POSITION)
     n_signals: int = Field(default=1, ge=1, le=MAX_POSITION)
     max_len: int = Field(default=16, ge=1, le=MAX_POSITION)
+    layers: int = Field(default=1, ge=1, le=16)
+    shared_embedding: bool = True
 
     @model_validator(mode="after")
     def _positions_fit(self) -> ConfigSchema:
@@ -57,6 +60,31 @@ class VocabSchema(_Strict):
                 raise ValueError(f"word {w!r} is repeated or reserved")
             seen.add(w)
         return self
+
+
+class VocabV2Schema(_Strict):
+    itos: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=len(SPECIALS) + 1,
+                                                                            max_length=MAX_VOCAB)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> VocabV2Schema:
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("tokens must be distinct")
+        return self
+
+
+class SpecialsSchema(_Strict):
+    pad: str = Field(min_length=1, max_length=200)
+    unk: str = Field(min_length=1, max_length=200)
+    bos: str = Field(min_length=1, max_length=200)
+    eos: str = Field(min_length=1, max_length=200)
+    position_pattern: str | None = Field(default=None, max_length=200, pattern=r"^[^{}]*\{T\}[^{}]*$")
+
+
+class TokenizerSchema(_Strict):
+    name: Literal["tui-neuron-words", "whitespace"]
+    version: Literal[1]
+    lowercase: bool
 
 
 class HeldoutFileSchema(_Strict):
@@ -92,6 +120,7 @@ class Metadata:
     heldout: dict
     training: dict
     tensors_sha256: str | None
+    format: str = "tui-neuron/2"
 
 
 def _field(meta: dict[str, str], key: str, path: Path, required: bool = True) -> Any:
@@ -106,23 +135,47 @@ def _field(meta: dict[str, str], key: str, path: Path, required: bool = True) ->
 
 
 def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
-    """Validate a tui-neuron/1 metadata block; the first problem is one UserError naming the field."""
-    from .checkpoint import FORMAT
-
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: metadata 'format' is {str(meta.get('format'))[:40]!r}, expected {FORMAT!r}")
+    """Validate a tui-neuron/1 or /2 metadata block; the first problem is one UserError naming the field."""
+    fmt = meta.get("format")
+    if fmt not in ("tui-neuron/1", "tui-neuron/2"):
+        raise UserError(f"{path}: metadata 'format' is {str(fmt)[:40]!r}, expected 'tui-neuron/2' (or /1)")
     cfg = validated(ConfigSchema, _field(meta, "config", path), f"{path}: config")
-    voc = validated(VocabSchema, _field(meta, "vocab", path), f"{path}: vocab")
+    if fmt == "tui-neuron/1":
+        voc = validated(VocabSchema, _field(meta, "vocab", path), f"{path}: vocab")
+        vocab = Vocab.standard(list(voc.words), voc.max_position)
+    else:
+        itos = validated(VocabV2Schema, _field(meta, "vocab", path), f"{path}: vocab").itos
+        sp = validated(SpecialsSchema, _field(meta, "special_tokens", path), f"{path}: special_tokens")
+        tk = validated(TokenizerSchema, _field(meta, "tokenizer", path), f"{path}: tokenizer")
+        try:
+            vocab = Vocab(list(itos), SpecialTokens(sp.pad, sp.unk, sp.bos, sp.eos, sp.position_pattern),
+                          cfg.max_position, Tokenizer(tk.name, tk.version, tk.lowercase))
+        except ValueError as e:
+            raise UserError(f"{path}: special_tokens: {e}") from None
     heldout = _field(meta, "heldout", path, required=False)
     validated(HeldoutSchema, heldout, f"{path}: heldout")
     training = _field(meta, "training", path, required=False)
     validated(TrainingSchema, training, f"{path}: training")
-    vocab = Vocab(list(voc.words), voc.max_position)
-    if len(vocab) != cfg.vocab_size or voc.max_position != cfg.max_position:
-        raise UserError(f"{path}: vocabulary ({len(vocab)} tokens, max position {voc.max_position}) does not match "
+    if len(vocab) != cfg.vocab_size or vocab.max_position != cfg.max_position:
+        raise UserError(f"{path}: vocabulary ({len(vocab)} tokens, max position {vocab.max_position}) does not match "
                         f"config vocab_size {cfg.vocab_size}, max_position {cfg.max_position}")
     digest = meta.get("tensors_sha256")
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
         raise UserError(f"{path}: metadata 'tensors_sha256' is not a sha256 hex digest")
-    config = ModelConfig(cfg.vocab_size, cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position, cfg.n_signals, cfg.max_len)
-    return Metadata(config, vocab, heldout, training, digest)
+    config = ModelConfig(cfg.vocab_size, cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position, cfg.n_signals,
+                         cfg.max_len, cfg.layers, cfg.shared_embedding)
+    return Metadata(config, vocab, heldout, training, digest, fmt)
+
+
+def metadata_v2(config: ModelConfig, vocab: Vocab, heldout: dict, training: dict, digest: str) -> dict[str, str]:
+    """The metadata block `save_checkpoint` writes (docs/checkpoint-format.md describes each entry)."""
+    return {
+        "format": "tui-neuron/2",
+        "config": json.dumps(config.to_json()),
+        "vocab": json.dumps({"itos": vocab.itos}),
+        "special_tokens": json.dumps(vocab.specials.to_json()),
+        "tokenizer": json.dumps(vocab.tokenize.to_json()),
+        "heldout": json.dumps(heldout),
+        "training": json.dumps(training),
+        "tensors_sha256": digest,
+    }

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
+from .tokenizer import Vocab
 from .validate import parse_json_limited, read_safetensors
 
 # options that change the model or the data stream: a resumed run must keep them
@@ -75,7 +76,13 @@ def check_same_run(saved: ResumeFile, config: dict, vocab: dict, path: Path) -> 
             flag = "--" + key.replace("_", "-").replace("emb-dim", "emb").replace("n-signals", "signals")
             raise UserError(f"{flag} is {new} here but {old} in the run saved in {path}; "
                             f"use the saved value to resume, or train afresh with --force")
-    if saved.vocab != vocab:
+    saved_vocab = saved.vocab
+    if "words" in saved_vocab:  # written before vocabularies carried their full id list
+        try:
+            saved_vocab = Vocab.standard(list(saved_vocab["words"]), int(saved_vocab["max_position"])).to_json()
+        except (TypeError, ValueError):
+            saved_vocab = {}
+    if saved_vocab.get("itos") != vocab.get("itos") or saved_vocab.get("max_position") != vocab.get("max_position"):
         raise UserError(f"resume file {path} was made with another corpus or vocabulary; fix the options or "
                         f"train afresh with --force")
     if not isinstance(saved.state.get("step"), int):

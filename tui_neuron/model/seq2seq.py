@@ -1,8 +1,10 @@
-"""The token-positioning Seq2Seq: embedding, RNN encoder, RNN decoder, linear output.
+"""The token-positioning Seq2Seq: embedding(s), RNN encoder, RNN decoder, linear output.
 
-No attention; the encoder's final state (and cell, for LSTM) goes to the decoder
-unchanged, as in Lee et al. (arXiv 2303.15072). Module names match the tensor
-names of the checkpoint format: embedding, encoder, decoder, output.
+No attention; the encoder's final state (and cell, for LSTM) of every layer goes to
+the decoder's layer of the same depth unchanged, as in Lee et al. (arXiv 2303.15072).
+Module names are the tensor names of the checkpoint format: `embedding` (shared) or
+`src_embedding` + `tgt_embedding`, `encoder`, `decoder` (nn.GRU / nn.LSTM with
+`num_layers`), `output`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class ModelConfig:
     max_position: int = 13
     n_signals: int = 1
     max_len: int = 16  # longest source span / target the model was trained on
+    layers: int = 1
+    shared_embedding: bool = True  # one embedding for source and target, or src_embedding + tgt_embedding
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -49,45 +53,58 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.config = config
         rnn = nn.GRU if config.cell == "gru" else nn.LSTM
-        self.embedding = nn.Embedding(config.vocab_size, config.emb_dim, padding_idx=PAD_ID)
-        self.encoder = rnn(config.emb_dim, config.hidden, batch_first=True)
-        self.decoder = rnn(config.emb_dim, config.hidden, batch_first=True)
+        if config.shared_embedding:
+            self.embedding = nn.Embedding(config.vocab_size, config.emb_dim, padding_idx=PAD_ID)
+        else:
+            self.src_embedding = nn.Embedding(config.vocab_size, config.emb_dim)
+            self.tgt_embedding = nn.Embedding(config.vocab_size, config.emb_dim)
+        self.encoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
+        self.decoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
         self.output = nn.Linear(config.hidden, config.vocab_size)
         self.dropout = nn.Dropout(0.0)  # set by training; inactive in eval mode, which every analysis uses
 
+    @property
+    def source_embedding(self) -> nn.Embedding:
+        return self.embedding if self.config.shared_embedding else self.src_embedding
+
+    @property
+    def target_embedding(self) -> nn.Embedding:
+        return self.embedding if self.config.shared_embedding else self.tgt_embedding
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> State:
-        """src [B,S] right-padded -> final state [1,B,H] at each sequence's true end (packed, so padding is inert)."""
-        packed = pack_padded_sequence(self.dropout(self.embedding(src)), src_len.cpu(), batch_first=True, enforce_sorted=False)
+        """src [B,S] right-padded -> final state [L,B,H] at each sequence's true end (packed, so padding is inert)."""
+        packed = pack_padded_sequence(self.dropout(self.source_embedding(src)), src_len.cpu(), batch_first=True,
+                                      enforce_sorted=False)
         _, state = self.encoder(packed)
         return state
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B,L,V] for decoder inputs tgt_in [B,L]."""
         state = self.encode(src, src_len)
-        out, _ = self.decoder(self.dropout(self.embedding(tgt_in)), state)  # [B,L,H]
+        out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), state)  # [B,L,H]
         return self.output(self.dropout(out))
 
     def loss(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor,
-             label_smoothing: float = 0.0) -> torch.Tensor:
+             label_smoothing: float = 0.0, pad_id: int = PAD_ID) -> torch.Tensor:
         """Cross-entropy on every target token (no extra loss on the control token)."""
         logits = self(src, src_len, tgt_in)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID,
+        return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
                                            label_smoothing=label_smoothing)
 
     @torch.no_grad()
-    def greedy_reference(self, src: torch.Tensor, src_len: torch.Tensor, max_steps: int) -> torch.Tensor:
+    def greedy_reference(self, src: torch.Tensor, src_len: torch.Tensor, max_steps: int,
+                         bos_id: int = BOS_ID) -> torch.Tensor:
         """Greedy decode with torch's own modules, one step at a time: the reference the stepper must match."""
         state = self.encode(src, src_len)
-        tok = torch.full((src.shape[0], 1), BOS_ID, dtype=torch.long)
+        tok = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
         outs = []
         for _ in range(max_steps):
-            out, state = self.decoder(self.embedding(tok), state)
+            out, state = self.decoder(self.target_embedding(tok), state)
             tok = self.output(out).argmax(-1)
             outs.append(tok)
         return torch.cat(outs, 1)  # [B, max_steps]
 
 
-def trim_at_eos(ids: list[int]) -> list[int]:
+def trim_at_eos(ids: list[int], eos_id: int = EOS_ID) -> list[int]:
     """Output ids up to (not including) the first <eos>."""
-    return ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+    return ids[: ids.index(eos_id)] if eos_id in ids else ids

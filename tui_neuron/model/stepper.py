@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import UserError
+from .cell import LayerWeights, step
 from .data import ControlSignal, Example, make_example
 from .interventions import (
     CopyFromRun,
@@ -31,57 +31,8 @@ from .interventions import (
     StepRef,
 )
 from .seq2seq import Seq2Seq
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
-
-
-@dataclass
-class Trace:
-    """Everything one run computed, indexed [example, step index, neuron]; step index = t + n_enc - 1."""
-
-    cell: str
-    n_enc: int
-    tokens: Tensor  # [B,S] input token of each step (PAD on left padding)
-    valid: Tensor  # [B,S] False on encoder left padding
-    h: Tensor  # [B,S,H] after interventions
-    gates: dict[str, Tensor]  # name -> [B,S,H]
-    c: Tensor | None  # [B,S,H] LSTM cell state
-    outputs: Tensor  # [B,D] greedy output token of decoding steps 1..D
-    top_ids: Tensor  # [B,D,k]
-    top_probs: Tensor  # [B,D,k]
-    logits: Tensor | None = None  # [B,D,V] when kept
-    positions: Tensor | None = None  # [B] first control position T
-    control_ids: Tensor | None = None  # [B] first control token id
-    control_probs: Tensor | None = None  # [B,D] probability of the first control token at each decoding step
-    control_ranks: Tensor | None = None  # [B,D] its rank (0 = top)
-
-    @property
-    def n_dec(self) -> int:
-        return self.outputs.shape[1]
-
-    @property
-    def times(self) -> np.ndarray:
-        return np.arange(-(self.n_enc - 1), self.n_dec + 1)
-
-    def index(self, t: int) -> int:
-        i = t + self.n_enc - 1
-        if not 0 <= i < self.h.shape[1]:
-            raise UserError(f"step {t} is outside this run ({-(self.n_enc - 1)}..{self.n_dec})")
-        return i
-
-    def h_at(self, t: int) -> Tensor:
-        return self.h[:, self.index(t)]
-
-    def h_prev_at(self, t: int) -> Tensor:
-        i = self.index(t)
-        return self.h[:, i - 1] if i > 0 else torch.zeros_like(self.h[:, 0])
-
-    def x(self, embedding: Tensor) -> Tensor:
-        """x_t, the input embedding of every step [B,S,E] (rows of the checkpoint's embedding)."""
-        return embedding[self.tokens]
-
-    def output_ids(self, b: int) -> list[int]:
-        ids = self.outputs[b].tolist()
-        return ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids
+from .tokenizer import Vocab
+from .trace import Trace
 
 
 @dataclass
@@ -98,39 +49,24 @@ class Stepper:
         self.model = model.eval()
         self.vocab = vocab
         self.config = model.config
-        h = self.config.hidden
-        gates = len(self.config.gate_names)
-        self.hidden, self.n_gates = h, gates
+        self.hidden, self.n_gates = self.config.hidden, len(self.config.gate_names)
+        self.n_layers = self.config.layers
         p = {k: v.detach().float() for k, v in model.state_dict().items()}
-        self.emb = p["embedding.weight"]
-        self.w = {
-            # transposed views, not copies: the same BLAS calls as F.linear, so sums run in torch's order
-            part: (p[f"{part}.weight_ih_l0"].t(), p[f"{part}.bias_ih_l0"],
-                   p[f"{part}.weight_hh_l0"].t(), p[f"{part}.bias_hh_l0"])
-            for part in ("encoder", "decoder")
-        }
+        self.w = {part: [LayerWeights.of(p, part, k) for k in range(self.n_layers)] for part in ("encoder", "decoder")}
         self.w_out, self.b_out = p["output.weight"].t(), p["output.bias"]
-        # input projections of every vocabulary entry, once: a step then gathers rows instead of a matmul
-        self.in_proj = {part: torch.addmm(w[1], self.emb, w[0]) for part, w in self.w.items()}
+        emb = {"encoder": model.source_embedding.weight.detach().float(),
+               "decoder": model.target_embedding.weight.detach().float()}
+        # the first layer's input projection of every vocabulary entry, once: a step then gathers rows
+        self.in_proj = {part: w[0].input_projection(emb[part]) for part, w in self.w.items()}
 
-    # ------------------------------------------------------------------ cell math
-
-    def _cell(self, part: str, gi: Tensor, h: Tensor, c: Tensor | None):
-        """One step given the input projection gi [B,G*H]; returns h, c and the gates."""
-        _, _, w_hh, b_hh = self.w[part]
-        gh = torch.addmm(b_hh, h, w_hh)
-        H = self.hidden
-        if self.config.cell == "gru":
-            r, z = torch.sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H]).chunk(2, 1)
-            n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
-            h_new = n + z * (h - n)
-            return h_new, None, (r, z, n)
-        a = gi + gh
-        i, f = torch.sigmoid(a[:, : 2 * H]).chunk(2, 1)
-        g = torch.tanh(a[:, 2 * H : 3 * H])
-        o = torch.sigmoid(a[:, 3 * H :])
-        c_new = f * c + i * g
-        return o * torch.tanh(c_new), c_new, (i, f, g, o)
+    def _layers(self, part: str, gi0: Tensor, h: list[Tensor], c: list[Tensor | None]):
+        """One step through every layer; yields (layer, h, c, gates) so interventions act between layers."""
+        x_proj = gi0
+        for k, w in enumerate(self.w[part]):
+            if k:
+                x_proj = w.input_projection(h[k - 1])
+            h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
+            yield k, h_new, c_new, gates
 
     # ------------------------------------------------------------------ examples
 
@@ -160,31 +96,36 @@ class Stepper:
         record_gates: bool = True,
         topk: int = 5,
         stop_at_eos: bool = True,
+        layer: int | None = None,
     ) -> Trace:
         """Encode and greedily decode `examples` as one batch, applying `interventions`.
 
         topk=0 skips the output distribution statistics (top-k, control probability and rank): the
-        fast path for recording many examples.
+        fast path for recording many examples. `layer` picks the layer the trace views (default: the top).
         """
         if not examples:
             raise UserError("nothing to run: no examples")
+        L = self.n_layers
         for iv in interventions:
             iv.neurons.check(self.hidden)
             if iv.on_cell and self.config.cell != "lstm":
                 raise UserError(f"{iv.spec()}: .c acts on an LSTM's cell state; this model is a GRU")
+            if iv.layer is not None and not 0 <= iv.layer < L:
+                raise UserError(f"{iv.spec()}: layer {iv.layer} does not exist; the model has layers 0..{L - 1}")
         max_steps = max_steps or self.config.max_len + 2
-        enc = [e.encoder_ids(self.vocab) for e in examples]
+        vocab = self.vocab
+        enc = [e.encoder_ids(vocab) for e in examples]
         B, S = len(enc), max(map(len, enc))
-        ids = torch.full((B, S), PAD_ID, dtype=torch.long)
+        ids = torch.full((B, S), vocab.pad_id, dtype=torch.long)
+        valid_enc = torch.zeros(B, S, dtype=torch.bool)
         for b, e in enumerate(enc):
             ids[b, S - len(e) :] = torch.tensor(e)
-        valid_enc = ids != PAD_ID
+            valid_enc[b, S - len(e) :] = True
         positions = torch.tensor([e.controls[0][1] if e.controls else 0 for e in examples])
         control_ids = torch.tensor([e.controls[0][0] if e.controls else 0 for e in examples])
 
         ctx = _Context()
-        needs_clean = any(isinstance(iv, CopyFromStep) for iv in interventions)
-        if needs_clean:
+        if any(isinstance(iv, CopyFromStep) for iv in interventions):
             ctx.clean = self.run(examples, (), max_steps, record_gates=False, topk=0, stop_at_eos=False)
         for iv in interventions:
             if isinstance(iv, CopyFromRun) and iv.source_text not in ctx.swaps:
@@ -194,42 +135,43 @@ class Stepper:
             for ref in (iv.step, getattr(iv, "source", None)):
                 if isinstance(ref, StepRef) and not ref.every:
                     ctx.steps_per_example[ref] = positions + ref.offset if ref.relative_to_t else torch.full((B,), ref.offset)
-
         self._check_steps(ctx, torch.tensor([len(e) for e in enc]), max_steps)
-        H = self.hidden
-        h = torch.zeros(B, H)
-        c = torch.zeros(B, H) if self.config.cell == "lstm" else None
-        # time-major buffers filled in place: [step, example, neuron]; exposed as [example, step, neuron] views
-        n_max = S + max_steps
-        h_buf = torch.empty(n_max, B, H)
-        c_buf = torch.empty(n_max, B, H) if c is not None else None
-        gate_bufs = [torch.empty(n_max, B, H) for _ in self.config.gate_names] if record_gates else []
+        by_layer = [[iv for iv in interventions if not isinstance(iv, RandomInput) and (
+            iv.layer if iv.layer is not None else L - 1) == k] for k in range(L)]
 
-        def record(s: int, gates) -> None:
-            h_buf[s] = h
-            if c_buf is not None:
-                c_buf[s] = c
-            for buf, g in zip(gate_bufs, gates):
-                buf[s] = g
+        H, lstm = self.hidden, self.config.cell == "lstm"
+        h: list[Tensor] = [torch.zeros(B, H) for _ in range(L)]
+        c: list[Tensor | None] = [torch.zeros(B, H) if lstm else None for _ in range(L)]
+        # time-major buffers filled in place: [step, layer, example, neuron]; exposed as [example, step, neuron] views
+        n_max = S + max_steps
+        h_buf = torch.empty(n_max, L, B, H)
+        c_buf = torch.empty(n_max, L, B, H) if lstm else None
+        gate_bufs = [torch.empty(n_max, L, B, H) for _ in self.config.gate_names] if record_gates else []
+
+        def advance(part: str, s: int, t: int, gi0: Tensor, mask: Tensor | None) -> None:
+            for k, h_new, c_new, gates in self._layers(part, gi0, h, c):
+                if mask is not None:  # encoder left padding leaves the state unchanged
+                    h_new = torch.where(mask, h_new, h[k])
+                    if c_new is not None:
+                        c_new = torch.where(mask, c_new, c[k])
+                h[k], c[k] = self._intervene(by_layer[k], ctx, t, h_new, c_new, k)
+                h_buf[s, k] = h[k]
+                if c_buf is not None:
+                    c_buf[s, k] = c[k]
+                for buf, g in zip(gate_bufs, gates):
+                    buf[s, k] = g
 
         gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
         for s in range(S):
-            t = s - (S - 1)
-            h_new, c_new, gates = self._cell("encoder", gi_all[:, s], h, c)
-            m = valid_enc[:, s : s + 1]
-            h = torch.where(m, h_new, h)
-            if c is not None:
-                c = torch.where(m, c_new, c)
-            h, c = self._intervene(interventions, ctx, t, h, c, S)
-            record(s, gates)
+            advance("encoder", s, s - (S - 1), gi_all[:, s], valid_enc[:, s : s + 1])
 
         dec_proj = self.in_proj["decoder"]
-        k = min(topk, len(self.vocab))
-        tok = torch.full((B,), BOS_ID, dtype=torch.long)
+        k_top = min(topk, len(vocab))
+        tok = torch.full((B,), vocab.bos_id, dtype=torch.long)
         dec_tok = torch.empty(max_steps, B, dtype=torch.long)
         outs = torch.empty(max_steps, B, dtype=torch.long)
-        top_i = torch.empty(max_steps, B, k, dtype=torch.long)
-        top_p = torch.empty(max_steps, B, k)
+        top_i = torch.empty(max_steps, B, k_top, dtype=torch.long)
+        top_p = torch.empty(max_steps, B, k_top)
         cprob = torch.full((max_steps, B), float("nan"))
         crank = torch.full((max_steps, B), -1, dtype=torch.long)
         logit_rec = []
@@ -239,13 +181,10 @@ class Stepper:
             d = t - 1
             tok = self._random_inputs(interventions, ctx, t, tok)
             dec_tok[d] = tok
-            gi = dec_proj[tok]
-            h, c, gates = self._cell("decoder", gi, h, c)
-            h, c = self._intervene(interventions, ctx, t, h, c, S)
-            record(S + d, gates)
-            logits = torch.addmm(self.b_out, h, self.w_out)
-            if k:
-                top_l, top_i[d] = logits.topk(k, -1)
+            advance("decoder", S + d, t, dec_proj[tok], None)
+            logits = torch.addmm(self.b_out, h[-1], self.w_out)
+            if k_top:
+                top_l, top_i[d] = logits.topk(k_top, -1)
                 lse = logits.logsumexp(-1, keepdim=True)
                 top_p[d] = (top_l - lse).exp()
                 cl = logits.gather(1, control_ids[:, None])
@@ -258,29 +197,38 @@ class Stepper:
                 logit_rec.append(logits)
             outs[d] = tok
             n_dec = t
-            finished |= tok == EOS_ID
+            finished |= tok == vocab.eos_id
             if stop_at_eos and bool(finished.all()):
                 break
 
         n = S + n_dec
-        gates_out = {name: buf[:n].transpose(0, 1) for name, buf in zip(self.config.gate_names, gate_bufs)}
-        return Trace(
+        layer_h = tuple(h_buf[:n, k].transpose(0, 1) for k in range(L))
+        layer_c = tuple(c_buf[:n, k].transpose(0, 1) if c_buf is not None else None for k in range(L))
+        layer_gates = tuple({name: buf[:n, k].transpose(0, 1) for name, buf in zip(self.config.gate_names, gate_bufs)}
+                            for k in range(L))
+        trace = Trace(
             cell=self.config.cell,
             n_enc=S,
             tokens=torch.cat([ids, dec_tok[:n_dec].T], 1),
             valid=torch.cat([valid_enc, torch.ones(B, n_dec, dtype=torch.bool)], 1),
-            h=h_buf[:n].transpose(0, 1),
-            gates=gates_out,
-            c=c_buf[:n].transpose(0, 1) if c_buf is not None else None,
+            h=layer_h[-1],
+            gates=layer_gates[-1],
+            c=layer_c[-1],
             outputs=outs[:n_dec].T,
             top_ids=top_i[:n_dec].transpose(0, 1),
             top_probs=top_p[:n_dec].transpose(0, 1),
+            eos_id=vocab.eos_id,
             logits=torch.stack(logit_rec, 1) if keep_logits else None,
             positions=positions,
             control_ids=control_ids,
             control_probs=cprob[:n_dec].T,
             control_ranks=crank[:n_dec].T,
+            layer=L - 1,
+            layer_h=layer_h,
+            layer_c=layer_c,
+            layer_gates=layer_gates,
         )
+        return trace if layer is None else trace.for_layer(layer)
 
     @staticmethod
     def _check_steps(ctx: _Context, enc_lens: Tensor, max_steps: int) -> None:
@@ -299,15 +247,13 @@ class Stepper:
         rows = ctx.steps_per_example[iv.step] == t
         return rows if bool(rows.any()) else None
 
-    def _intervene(self, interventions, ctx: _Context, t: int, h: Tensor, c: Tensor | None, n_enc: int):
+    def _intervene(self, interventions, ctx: _Context, t: int, h: Tensor, c: Tensor | None, layer: int):
+        """Apply this layer's interventions that fall on step t to h (or c), right after the step computed them."""
         for iv in interventions:
-            if isinstance(iv, RandomInput):
-                continue
             rows = self._rows(iv, ctx, t)
             if rows is None:
                 continue
-            target = c if iv.on_cell else h
-            target = target.clone()
+            target = (c if iv.on_cell else h).clone()
             cols = slice(None) if iv.neurons.indices is None else list(iv.neurons.indices)
             sel = target[rows]
             if isinstance(iv, SetValue):
@@ -317,17 +263,18 @@ class Stepper:
                 sel.zero_()
                 sel[:, cols] = kept
             elif isinstance(iv, CopyFromStep):
-                src_t = ctx.steps_per_example[iv.source] if not iv.source.every else None
-                if src_t is None:
+                if iv.source.every:
                     raise UserError(f"{iv.spec()}: the source step cannot be *")
-                idx = (src_t + ctx.clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + ctx.clean.n_enc - 1
-                if bool((idx < 0).any()) or bool((idx >= ctx.clean.h.shape[1]).any()):
+                clean = ctx.clean.for_layer(layer)
+                src_t = ctx.steps_per_example[iv.source]
+                idx = (src_t + clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + clean.n_enc - 1
+                if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
                     raise UserError(f"{iv.spec()}: the source step is outside the run")
-                state = ctx.clean.c if iv.on_cell else ctx.clean.h
+                state = clean.c if iv.on_cell else clean.h
                 b_idx = torch.arange(h.shape[0])[rows]
                 sel[:, cols] = state[b_idx, idx][:, cols]
             elif isinstance(iv, CopyFromRun):
-                other = ctx.swaps[iv.source_text]
+                other = ctx.swaps[iv.source_text].for_layer(layer)
                 state = other.c if iv.on_cell else other.h
                 i = t + other.n_enc - 1
                 if not 0 <= i < state.shape[1]:
@@ -350,7 +297,8 @@ class Stepper:
             if rows is None:
                 continue
             gen = torch.Generator().manual_seed(iv.seed * 100_003 + t)
-            rand = torch.randint(self.vocab.first_word_id, len(self.vocab), (tok.shape[0],), generator=gen)
+            words = self.vocab.word_ids
+            rand = words[torch.randint(0, len(words), (tok.shape[0],), generator=gen)]
             tok = tok.clone()
             tok[rows] = rand[rows]
         return tok
@@ -372,4 +320,4 @@ def decode_examples(model: Seq2Seq, vocab: Vocab, examples: Sequence[Example],
 
 def source_tokens(vocab: Vocab, source: str) -> list[str]:
     """The tokens the model sees for a typed source (unknown words shown as <unk>)."""
-    return vocab.decode(vocab.encode(tokenize(source)))
+    return vocab.decode(vocab.encode(vocab.tokenize(source)))

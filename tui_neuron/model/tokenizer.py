@@ -1,8 +1,10 @@
 """Word-level tokenizer and vocabulary with special and position tokens.
 
 The control signal `TOKEN <pos_T>` is appended to the source, so position tokens
-are ordinary vocabulary entries; they follow the four specials so that ids are
-stable for a given max position.
+are ordinary vocabulary entries. A vocabulary built by `tui-neuron train` puts the
+four specials first, then `<pos_1>`..`<pos_N>`, then words by frequency; an
+imported one keeps its own order (`itos`), names its specials, and may have no
+position tokens at all (then controls are unavailable, but the model still runs).
 """
 
 from __future__ import annotations
@@ -10,13 +12,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import torch
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3  # in vocabularies built by `tui-neuron train`
+POSITION_PATTERN = "<pos_{T}>"
 
-_TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|'[a-z]+|[^\sa-z0-9]")
+# the split rules a checkpoint may name; a file names one of these, never a pattern of its own (no ReDoS)
+SPLIT_RULES = {
+    "tui-neuron-words": r"[a-z0-9]+(?:[-'][a-z0-9]+)*|'[a-z]+|[^\sa-z0-9]",  # words; punctuation its own token
+    "whitespace": r"\S+",
+}
+_TOKEN_RE = re.compile(SPLIT_RULES["tui-neuron-words"])
 
 
 def tokenize(text: str) -> list[str]:
@@ -24,22 +34,71 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(text.lower())
 
 
-def position_token(position: int) -> str:
-    return f"<pos_{position}>"
+@dataclass(frozen=True)
+class Tokenizer:
+    """How text becomes tokens: a named split rule (see SPLIT_RULES), lowercasing first or not."""
+
+    name: str = "tui-neuron-words"
+    version: int = 1
+    lowercase: bool = True
+
+    def __call__(self, text: str) -> list[str]:
+        return re.findall(SPLIT_RULES[self.name], text.lower() if self.lowercase else text)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version, "lowercase": self.lowercase,
+                "pattern": SPLIT_RULES[self.name]}
 
 
-@dataclass
+def position_token(position: int, pattern: str = POSITION_PATTERN) -> str:
+    return pattern.replace("{T}", str(position))
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The spelling of the four specials and of position tokens (`{T}` stands for the position; None: none)."""
+
+    pad: str = PAD
+    unk: str = UNK
+    bos: str = BOS
+    eos: str = EOS
+    position_pattern: str | None = POSITION_PATTERN
+
+    def to_json(self) -> dict:
+        return {"pad": self.pad, "unk": self.unk, "bos": self.bos, "eos": self.eos,
+                "position_pattern": self.position_pattern}
+
+
 class Vocab:
-    """Token <-> id map: specials, then `<pos_1>`..`<pos_N>`, then words by frequency."""
+    """Token <-> id map over a full id-ordered token list, with the ids of the specials and positions."""
 
-    words: list[str]
-    max_position: int
-    itos: list[str] = field(init=False)
-    stoi: dict[str, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.itos = [*SPECIALS, *(position_token(p) for p in range(1, self.max_position + 1)), *self.words]
+    def __init__(self, itos: list[str], specials: SpecialTokens = SpecialTokens(), max_position: int | None = None,
+                 tokenizer: Tokenizer = Tokenizer()):
+        self.itos = list(itos)
+        self.specials = specials
+        self.tokenize = tokenizer
         self.stoi = {tok: i for i, tok in enumerate(self.itos)}
+        missing = [t for t in (specials.pad, specials.unk, specials.bos, specials.eos) if t not in self.stoi]
+        if missing:
+            raise ValueError(f"special token {missing[0]!r} is not in the vocabulary")
+        self.pad_id, self.unk_id = self.stoi[specials.pad], self.stoi[specials.unk]
+        self.bos_id, self.eos_id = self.stoi[specials.bos], self.stoi[specials.eos]
+        found = 0
+        if specials.position_pattern:
+            while position_token(found + 1, specials.position_pattern) in self.stoi:
+                found += 1
+        self.max_position = found if max_position is None else min(max_position, found)
+        reserved = {self.pad_id, self.unk_id, self.bos_id, self.eos_id}
+        reserved |= {self.position_id(p) for p in range(1, self.max_position + 1)}
+        self._is_word = torch.ones(len(self.itos), dtype=torch.bool)
+        self._is_word[sorted(reserved)] = False
+        self.word_ids = torch.nonzero(self._is_word)[:, 0]
+
+    @classmethod
+    def standard(cls, words: list[str], max_position: int) -> Vocab:
+        """The layout `tui-neuron train` builds: specials, `<pos_1..N>`, then the words."""
+        return cls([*SPECIALS, *(position_token(p) for p in range(1, max_position + 1)), *words],
+                   SpecialTokens(), max_position)
 
     @classmethod
     def build(cls, token_lists: Iterable[list[str]], size: int, max_position: int) -> Vocab:
@@ -48,30 +107,53 @@ class Vocab:
         for tokens in token_lists:
             counts.update(tokens)
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return cls([w for w, _ in ranked[:size]], max_position)
+        return cls.standard([w for w, _ in ranked[:size]], max_position)
 
     def __len__(self) -> int:
         return len(self.itos)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos and self.specials == other.specials \
+            and self.max_position == other.max_position and self.tokenize == other.tokenize
+
+    @property
+    def words(self) -> list[str]:
+        return [self.itos[i] for i in self.word_ids.tolist()]
+
     @property
     def first_word_id(self) -> int:
-        return len(SPECIALS) + self.max_position
+        return int(self.word_ids[0])
+
+    @property
+    def has_positions(self) -> bool:
+        return self.max_position > 0
 
     def position_id(self, position: int) -> int:
-        return len(SPECIALS) + position - 1
+        assert self.specials.position_pattern is not None
+        return self.stoi[position_token(position, self.specials.position_pattern)]
 
     def is_word_id(self, token_id: int) -> bool:
-        return token_id >= self.first_word_id
+        return 0 <= token_id < len(self.itos) and bool(self._is_word[token_id])
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
-        return [self.stoi.get(t, UNK_ID) for t in tokens]
+        return [self.stoi.get(t, self.unk_id) for t in tokens]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.itos[i] if 0 <= i < len(self.itos) else UNK for i in ids]
+        return [self.itos[i] if 0 <= i < len(self.itos) else self.specials.unk for i in ids]
 
     def to_json(self) -> dict:
-        return {"words": self.words, "max_position": self.max_position}
+        """The full id-ordered list, the specials, the tokenizer and the largest position."""
+        return {"itos": self.itos, "max_position": self.max_position, "special_tokens": self.specials.to_json(),
+                "tokenizer": self.tokenize.to_json()}
 
     @classmethod
     def from_json(cls, data: dict) -> Vocab:
-        return cls(list(data["words"]), int(data["max_position"]))
+        """The inverse of to_json, for files this tool wrote (untrusted files go through metadata.py)."""
+        tk = data["tokenizer"]
+        return cls(list(data["itos"]), SpecialTokens(**data["special_tokens"]), int(data["max_position"]),
+                   Tokenizer(tk["name"], tk["version"], tk["lowercase"]))
+
+    def is_standard(self) -> bool:
+        return self == Vocab.standard(self.words, self.max_position)
+
+    __hash__ = None  # type: ignore[assignment]

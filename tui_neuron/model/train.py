@@ -32,7 +32,7 @@ from .data import Corpus, ExampleSource, SamplingConfig, TrainBatch, collate
 from .evaluate import evaluate
 from .resume import ResumeFile, check_same_run, read_resume
 from .seq2seq import CELLS, ModelConfig, Seq2Seq
-from .tokenizer import PAD_ID, UNK_ID, Vocab
+from .tokenizer import Vocab
 
 SCHEDULES = ("cosine", "plateau")
 
@@ -194,7 +194,7 @@ class Trainer:
     # ------------------------------------------------------------------ persistence
 
     def heldout_record(self) -> dict:
-        rec = self.corpus.heldout_record()
+        rec = self.corpus.heldout_record(relative_to=Path(self.cfg.out).parent)
         rec.update(mode=self.cfg.mode, min_len=self.cfg.min_len, max_len=self.cfg.max_len,
                    n_signals=self.cfg.n_signals, heldout_fraction=self.cfg.heldout_fraction)
         return rec
@@ -312,7 +312,7 @@ class Trainer:
         if cfg.word_dropout > 0:
             drop = torch.from_numpy(self.rng.random(tuple(batch.tgt_in.shape)) < cfg.word_dropout)
             drop[:, 0] = False  # keep <bos>
-            batch.tgt_in = batch.tgt_in.masked_fill(drop & (batch.tgt_in != PAD_ID), UNK_ID)
+            batch.tgt_in = batch.tgt_in.masked_fill(drop & (batch.tgt_in != self.vocab.pad_id), self.vocab.unk_id)
         return batch
 
     def train_step(self, batch: TrainBatch) -> torch.Tensor:

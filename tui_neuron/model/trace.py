@@ -1,0 +1,71 @@
+"""What one stepper run computed: inputs, h / c / gates of every layer, greedy outputs and their statistics.
+
+Arrays are indexed [example, step index, neuron]; step index = t + n_enc − 1, where
+t<0 is encoding, t=0 the last source token and t≥1 decoding step t. `h`, `gates`
+and `c` are the viewed layer (the top one unless `for_layer` chose another).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from torch import Tensor
+
+from ..errors import UserError
+
+
+@dataclass
+class Trace:
+    cell: str
+    n_enc: int
+    tokens: Tensor  # [B,S] input token of each step (the pad id on left padding)
+    valid: Tensor  # [B,S] False on encoder left padding
+    h: Tensor  # [B,S,H] after interventions, viewed layer
+    gates: dict[str, Tensor]  # name -> [B,S,H], viewed layer
+    c: Tensor | None  # [B,S,H] LSTM cell state, viewed layer
+    outputs: Tensor  # [B,D] greedy output token of decoding steps 1..D
+    top_ids: Tensor  # [B,D,k]
+    top_probs: Tensor  # [B,D,k]
+    eos_id: int = 3
+    logits: Tensor | None = None  # [B,D,V] when kept
+    positions: Tensor | None = None  # [B] first control position T
+    control_ids: Tensor | None = None  # [B] first control token id
+    control_probs: Tensor | None = None  # [B,D] probability of the first control token at each decoding step
+    control_ranks: Tensor | None = None  # [B,D] its rank (0 = top)
+    layer: int = 0  # the viewed layer
+    layer_h: tuple[Tensor, ...] = ()  # every layer's h, bottom first
+    layer_c: tuple[Tensor | None, ...] = ()
+    layer_gates: tuple[dict[str, Tensor], ...] = ()
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_h) or 1
+
+    def for_layer(self, layer: int) -> Trace:
+        """The same run, viewing another layer's h, c and gates (a cheap view, no copy)."""
+        if not 0 <= layer < self.n_layers:
+            raise UserError(f"layer {layer} does not exist: the model has layers 0..{self.n_layers - 1}")
+        return replace(self, layer=layer, h=self.layer_h[layer], c=self.layer_c[layer],
+                       gates=self.layer_gates[layer])
+
+    @property
+    def n_dec(self) -> int:
+        return self.outputs.shape[1]
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(-(self.n_enc - 1), self.n_dec + 1)
+
+    def index(self, t: int) -> int:
+        i = t + self.n_enc - 1
+        if not 0 <= i < self.h.shape[1]:
+            raise UserError(f"step {t} is outside this run ({-(self.n_enc - 1)}..{self.n_dec})")
+        return i
+
+    def h_at(self, t: int) -> Tensor:
+        return self.h[:, self.index(t)]
+
+    def output_ids(self, b: int) -> list[int]:
+        ids = self.outputs[b].tolist()
+        return ids[: ids.index(self.eos_id)] if self.eos_id in ids else ids
