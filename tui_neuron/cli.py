@@ -70,6 +70,7 @@ def train(
     word_dropout: Annotated[float, typer.Option(help="Share of decoder inputs replaced by <unk> (training only)")] = 0.25,
     weight_decay: Annotated[float, typer.Option(help="AdamW decoupled weight decay")] = 0.01,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy")] = 0.0,
+    control_weight: Annotated[float, typer.Option(help="Weight of the control tokens' loss terms (1: plain)")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
@@ -109,6 +110,7 @@ def train(
         eval_examples=eval_examples, patience=patience, curriculum_steps=curriculum_steps,
         curriculum_len=curriculum_len, heldout_fraction=heldout_fraction, save_dtype="float16" if fp16 else "float32",
         dropout=dropout, word_dropout=word_dropout, weight_decay=weight_decay, label_smoothing=label_smoothing,
+        control_weight=control_weight,
         schedule=schedule, warmup_steps=warmup_steps, device=device)
     cfg.check()
     check_output(out_path, resume, force)
@@ -176,6 +178,82 @@ def info(
             table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     table.add_row("corpus files", ", ".join(data["heldout_files"]) or "-")
     out.print(table)
+
+
+# ----------------------------------------------------------------------------- import, upgrade
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise UserError(f"--out {path} is a folder; give a file name such as {path / 'model.safetensors'}")
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; pass --force to replace it")
+    if not path.parent.is_dir():
+        raise UserError(f"the folder {path.parent} does not exist; create it first")
+
+
+@app.command("import")
+def import_cmd(
+    state: Annotated[Path, typer.Argument(help="The model's state_dict: .safetensors, or .pt/.pth (weights only)")],
+    vocab: Annotated[Path, typer.Option(help="Vocabulary: one token per line (line number = id) or a JSON list")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")],
+    rename: Annotated[Optional[list[str]], typer.Option(help="Map a key prefix, OLD=NEW (repeatable), "
+                                                             "e.g. fc.=output.")] = None,
+    pad: Annotated[str, typer.Option(help="The padding token")] = "<pad>",
+    unk: Annotated[str, typer.Option(help="The unknown-word token")] = "<unk>",
+    bos: Annotated[str, typer.Option(help="The start-of-output token")] = "<bos>",
+    eos: Annotated[str, typer.Option(help="The end-of-output token")] = "<eos>",
+    position_pattern: Annotated[str, typer.Option(help="Position tokens, {T} standing for the position")] = "<pos_{T}>",
+    no_positions: Annotated[bool, typer.Option(help="The model has no position tokens (controls unavailable)")] = False,
+    tokenizer: Annotated[str, typer.Option(help="tui-neuron-words (words and punctuation) or whitespace")] =
+        "tui-neuron-words",
+    cased: Annotated[bool, typer.Option(help="Do not lowercase text before splitting")] = False,
+    max_len: Annotated[int, typer.Option(min=1, max=1000, help="Longest output decoded (plus 2)")] = 50,
+    force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
+) -> None:
+    """Import a torch GRU/LSTM Seq2Seq trained elsewhere (any number of layers, shared or separate embeddings)."""
+    from .model.importer import ImportOptions, describe, import_model, parse_renames
+    from .model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer
+
+    if tokenizer not in SPLIT_RULES:
+        raise UserError(f"--tokenizer {tokenizer!r}: use one of {', '.join(SPLIT_RULES)}")
+    if not no_positions and position_pattern.count("{T}") != 1:
+        raise UserError(f"--position-pattern {position_pattern!r} must contain {{T}} once, e.g. <pos_{{T}}>")
+    _refuse_overwrite(out_path, force)
+    options = ImportOptions(SpecialTokens(pad, unk, bos, eos, None if no_positions else position_pattern),
+                            Tokenizer(tokenizer, 1, not cased), parse_renames(rename or []), max_len)
+    ckpt = import_model(state, vocab, out_path, options)
+    out.print(f"imported a {describe(ckpt.config, ckpt.vocab)} -> {out_path}")
+
+
+@app.command()
+def upgrade(
+    old: Annotated[Path, typer.Argument(help="A checkpoint in an older format")],
+    new: Annotated[Path, typer.Argument(help="Where to write it in the current format")],
+    force: Annotated[bool, typer.Option(help="Replace an existing NEW (it may be OLD itself)")] = False,
+) -> None:
+    """Rewrite a checkpoint in the current format (tui-neuron/2), with a digest of its weights."""
+    from .model.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+
+    from .model.data import relative_heldout
+
+    _refuse_overwrite(new, force)
+    ckpt = load_checkpoint(old)
+    ckpt.heldout = relative_heldout(ckpt.heldout, new.parent, old.parent)
+    dtype = _stored_dtype(old)
+    save_checkpoint(ckpt, new, dtype)
+    out.print(f"{old} -> {new} ({FORMAT}, weights stored as {str(dtype).removeprefix('torch.')})")
+
+
+def _stored_dtype(path: Path):
+    """The dtype the weights are stored in (an upgrade keeps fp16 files fp16)."""
+    import torch
+    from safetensors import safe_open
+
+    names = {"F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+    with safe_open(str(path), framework="pt") as f:
+        stored = {f.get_slice(k).get_dtype() for k in f.keys()}
+    return names.get(stored.pop(), torch.float32) if len(stored) == 1 else torch.float32
 
 
 # ----------------------------------------------------------------------------- eval

@@ -224,6 +224,23 @@ class Corpus:
         return out
 
 
+def relative_heldout(record: dict, folder: Path, old_folder: Path | None = None) -> dict:
+    """A held-out record whose paths are relative to `folder` (absolute paths from format 1 are rewritten)."""
+    import os
+
+    files = []
+    for entry in record.get("files", []):
+        entry = dict(entry)
+        path = entry.get("path")
+        if path:
+            p = Path(path) if Path(path).is_absolute() or old_folder is None else old_folder / path
+            entry["path"] = os.path.relpath(p.resolve(), folder.resolve()) if p.exists() else None
+            if entry["path"] is None:
+                del entry["path"]
+        files.append(entry)
+    return {**record, "files": files}
+
+
 # ----------------------------------------------------------------------------- sampling
 
 
@@ -297,6 +314,7 @@ class TrainBatch:
     tgt_in: torch.Tensor
     tgt_out: torch.Tensor
     pad_id: int = PAD_ID
+    control_mask: torch.Tensor | None = None  # [B,L] True where a control token is the target
 
     @property
     def n_target_tokens(self) -> int:
@@ -310,11 +328,15 @@ def collate(examples: Sequence[Example], vocab: Vocab) -> TrainBatch:
     src = torch.full((b, s), vocab.pad_id, dtype=torch.long)
     tgt_in = torch.full((b, lt), vocab.pad_id, dtype=torch.long)
     tgt_out = torch.full((b, lt), vocab.pad_id, dtype=torch.long)
+    control_mask = torch.zeros(b, lt, dtype=torch.bool)
     for i, (e, t) in enumerate(zip(encs, tgts)):
         src[i, : len(e)] = torch.tensor(e)
         tgt_in[i, : len(t)] = torch.tensor([vocab.bos_id, *t[:-1]])
         tgt_out[i, : len(t)] = torch.tensor(t)
-    return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out, vocab.pad_id)
+        for _, position in examples[i].controls:
+            if position <= len(t):
+                control_mask[i, position - 1] = True
+    return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out, vocab.pad_id, control_mask)
 
 
 __all__ = [

@@ -85,11 +85,19 @@ class Seq2Seq(nn.Module):
         return self.output(self.dropout(out))
 
     def loss(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor,
-             label_smoothing: float = 0.0, pad_id: int = PAD_ID) -> torch.Tensor:
-        """Cross-entropy on every target token (no extra loss on the control token)."""
+             label_smoothing: float = 0.0, pad_id: int = PAD_ID, control_mask: torch.Tensor | None = None,
+             control_weight: float = 1.0) -> torch.Tensor:
+        """Cross-entropy on every target token; with control_weight ≠ 1 the control tokens' terms weigh more
+        (a weighted mean, so the loss stays on the same scale)."""
         logits = self(src, src_len, tgt_in)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
-                                           label_smoothing=label_smoothing)
+        if control_mask is None or control_weight == 1.0:
+            return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
+                                               label_smoothing=label_smoothing)
+        per_token = nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
+                                                label_smoothing=label_smoothing, reduction="none")
+        weight = (tgt_out.flatten() != pad_id).float()
+        weight = torch.where(control_mask.flatten(), weight * control_weight, weight)
+        return (per_token * weight).sum() / weight.sum()
 
     @torch.no_grad()
     def greedy_reference(self, src: torch.Tensor, src_len: torch.Tensor, max_steps: int,

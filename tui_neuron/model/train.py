@@ -68,6 +68,7 @@ class TrainConfig:
     word_dropout: float = 0.25  # share of decoder inputs replaced by <unk>, training only
     weight_decay: float = 0.01  # AdamW, decoupled
     label_smoothing: float = 0.0
+    control_weight: float = 1.0  # weight of the control tokens' loss terms (1: plain cross-entropy, as the paper)
     schedule: str = "cosine"  # cosine (warmup, then decay over the budget) | plateau (halve on plateaus)
     warmup_steps: int = 500
     min_lr_ratio: float = 0.05  # cosine floor, as a fraction of lr
@@ -97,6 +98,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and lo <= value < hi):
                 raise UserError(f"--{name.replace('_', '-')} {value}: must be in [{lo}, {hi:g})")
+        if not (math.isfinite(self.control_weight) and 0 < self.control_weight <= 100):
+            raise UserError(f"--control-weight {self.control_weight}: must be in (0, 100]")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise UserError(f"--weight-decay {self.weight_decay}: must be zero or positive")
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
@@ -318,8 +321,9 @@ class Trainer:
     def train_step(self, batch: TrainBatch) -> torch.Tensor:
         """One teacher-forced update: cross-entropy, backward, gradient averaging across ranks, clipping, AdamW."""
         d = self.device
+        mask = batch.control_mask.to(d) if batch.control_mask is not None else None
         loss = self.model.loss(batch.src.to(d), batch.src_len, batch.tgt_in.to(d), batch.tgt_out.to(d),
-                               self.cfg.label_smoothing)
+                               self.cfg.label_smoothing, self.vocab.pad_id, mask, self.cfg.control_weight)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         dist.average_gradients(list(self.model.parameters()), self.world)
