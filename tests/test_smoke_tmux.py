@@ -60,3 +60,38 @@ def test_open_in_tmux(tmp_path, term):
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     leftover = subprocess.run(["pgrep", "-f", f"{BIN} open"], capture_output=True, text=True).stdout.strip()
     assert leftover == "", f"processes left behind: {leftover}"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
+def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
+    """Bring your own model: import a 2-layer GRU, open it, step, switch layer, intervene on layer 0, quit."""
+    from conftest import run_main
+    from test_import import _export
+
+    _, state, vocab = _export(tmp_path, "gru")
+    model = tmp_path / "imported.safetensors"
+    code, _, err = run_main("import", state, "--vocab", vocab, "--out", model, "--rename", "fc.=output.", "--bos",
+                            "<sos>", capsys=capsys)
+    assert code == 0, err
+    session = f"tn-{uuid.uuid4().hex[:8]}"
+    status = tmp_path / "status"
+    cmd = f"cd {tmp_path} && {BIN} open {model}; echo $? > {status}"
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
+    try:
+        wait_for(session, "ready")
+        wait_for(session, "layer 1 (0..1)")
+        tmux("send-keys", "-t", session, "Right", "Left", "l")
+        wait_for(session, "layer 0 (0..1)")
+        tmux("send-keys", "-t", session, "i")
+        wait_for(session, "/l0")
+        tmux("send-keys", "-t", session, "Enter")
+        screen = wait_for(session, "changed ")
+        assert "1. zero:" in screen and "/l0" in screen
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status.exists() and status.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

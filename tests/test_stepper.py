@@ -11,10 +11,10 @@ from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.tokenizer import Vocab
 
 
-def random_model(cell: str, seed: int = 0):
+def random_model(cell: str, seed: int = 0, layers: int = 1, shared: bool = True):
     torch.manual_seed(seed)
     vocab = Vocab.standard([f"w{i}" for i in range(60)], 6)
-    model = Seq2Seq(ModelConfig(len(vocab), cell, 16, 32, 6, max_len=8)).eval()
+    model = Seq2Seq(ModelConfig(len(vocab), cell, 16, 32, 6, max_len=8, layers=layers, shared_embedding=shared)).eval()
     rng = random.Random(seed)
     examples = [
         Example([rng.randrange(vocab.first_word_id, len(vocab)) for _ in range(rng.randint(1, 12))],
@@ -31,16 +31,19 @@ def check_parity(model, vocab, examples, max_steps=10):
     for b, ex in enumerate(examples):
         ids = torch.tensor([ex.encoder_ids(vocab)])
         with torch.no_grad():
-            ref, _ = model.encoder(model.embedding(ids))
+            ref, final = model.encoder(model.source_embedding(ids))
         n = ids.shape[1]
         mine = trace.h[b, trace.n_enc - n : trace.n_enc]
         assert (ref[0] - mine).abs().max().item() <= 1e-5
+        h_n = final[0] if isinstance(final, tuple) else final
+        for k in range(model.config.layers):  # every layer's final encoder state
+            assert (h_n[k, 0] - trace.layer_h[k][b, trace.n_enc - 1]).abs().max().item() <= 1e-5
     # decoder: teacher-forced on the stepper's own greedy inputs, nn module outputs match h
     batch = collate(examples, vocab)
     with torch.no_grad():
         state = model.encode(batch.src, batch.src_len)
         dec_in = trace.tokens[:, trace.n_enc :]
-        ref_dec, _ = model.decoder(model.embedding(dec_in), state)
+        ref_dec, _ = model.decoder(model.target_embedding(dec_in), state)
     assert (ref_dec - trace.h[:, trace.n_enc :]).abs().max().item() <= 1e-5
     # greedy outputs identical to the reference decoder built from torch modules
     assert torch.equal(model.greedy_reference(batch.src, batch.src_len, max_steps), trace.outputs)
@@ -60,6 +63,27 @@ def test_parity_random_weights(cell):
     trace = check_parity(model, vocab, examples)
     assert set(trace.gates) == set(model.config.gate_names)
     assert (trace.c is not None) == (cell == "lstm")
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("layers,shared", [(2, True), (3, False)])
+def test_parity_several_layers(cell, layers, shared):
+    model, vocab, examples = random_model(cell, seed=layers, layers=layers, shared=shared)
+    trace = check_parity(model, vocab, examples)
+    assert trace.n_layers == layers and trace.for_layer(0).h.shape == trace.h.shape
+
+
+def test_intervention_on_a_lower_layer_changes_the_layers_above():
+    model, vocab, examples = random_model("gru", seed=5, layers=2)
+    stepper = Stepper(model, vocab)
+    from tui_neuron.model.interventions import parse_intervention
+
+    clean = stepper.run(examples[:4], max_steps=6, stop_at_eos=False)
+    changed = stepper.run(examples[:4], [parse_intervention("zero:all@0/l0")], max_steps=6, stop_at_eos=False)
+    i = clean.index(0)
+    assert changed.layer_h[0][:, i].abs().max() == 0  # the named layer is zeroed at t=0 ...
+    assert not torch.equal(changed.layer_h[1][:, i], clean.layer_h[1][:, i])  # ... and the layer above reads it
+    assert torch.equal(changed.layer_h[0][:, : i], clean.layer_h[0][:, : i])
 
 
 def test_gates_reconstruct_h_gru():

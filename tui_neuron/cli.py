@@ -15,8 +15,8 @@ from .errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths and messages stay on one line (greppable)
+err = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "gru-positioning.safetensors"
 
@@ -56,6 +56,8 @@ def train(
     cell: Annotated[str, typer.Option(help="gru or lstm")] = "gru",
     emb: Annotated[int, typer.Option(help="Embedding size")] = 128,
     hidden: Annotated[int, typer.Option(help="Hidden size")] = 256,
+    layers: Annotated[int, typer.Option(help="Stacked recurrent layers in encoder and decoder")] = 1,
+    separate_embeddings: Annotated[bool, typer.Option(help="One embedding for the source, one for the target")] = False,
     vocab_size: Annotated[int, typer.Option(help="Words kept, by frequency")] = 2000,
     max_position: Annotated[int, typer.Option(help="Largest control position T")] = 13,
     signals: Annotated[int, typer.Option(help="Control signals per example")] = 1,
@@ -67,10 +69,10 @@ def train(
     schedule: Annotated[str, typer.Option(help="cosine (warmup, then decay over the budget) or plateau (halve)")] = "cosine",
     warmup_steps: Annotated[int, typer.Option(help="Linear warmup steps (cosine schedule)")] = 500,
     dropout: Annotated[float, typer.Option(help="Dropout on embeddings and decoder outputs (training only)")] = 0.3,
-    word_dropout: Annotated[float, typer.Option(help="Share of decoder inputs replaced by <unk> (training only)")] = 0.25,
+    word_dropout: Annotated[float, typer.Option(help="Share of decoder inputs replaced by <unk> (training only)")] = 0.5,
     weight_decay: Annotated[float, typer.Option(help="AdamW decoupled weight decay")] = 0.01,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy")] = 0.0,
-    control_weight: Annotated[float, typer.Option(help="Weight of the control tokens' loss terms (1: plain)")] = 1.0,
+    control_weight: Annotated[float, typer.Option(help="Weight of the control tokens' loss terms (1: plain)")] = 5.0,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
@@ -103,7 +105,8 @@ def train(
     if minutes is not None and not minutes > 0:
         raise UserError(f"--minutes {minutes}: give a positive time budget")
     cfg = TrainConfig(
-        corpus=tuple(str(c) for c in corpus), out=str(out_path), cell=cell, emb_dim=emb, hidden=hidden,
+        corpus=tuple(str(c) for c in corpus), out=str(out_path), cell=cell, emb_dim=emb, hidden=hidden, layers=layers,
+        shared_embedding=not separate_embeddings,
         vocab_size=vocab_size, max_position=max_position, n_signals=signals, mode=mode, min_len=min_len,
         max_len=max_len, batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
         time_budget=minutes * 60 if minutes is not None else None, eval_every=eval_every,

@@ -122,6 +122,8 @@ class ExplorerApp(App):
         B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
         B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
         B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("l", "next_layer", "Layer", "show the next layer of a multi-layer model (h, gates; interventions act on it)",
+          show=False),
         B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
         B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step)"),
         B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
@@ -156,6 +158,7 @@ class ExplorerApp(App):
     view: reactive[DecodeView | None] = reactive(None, init=False)
     step: reactive[int] = reactive(0, init=False)  # index into the clean run's shown steps
     neuron: reactive[int] = reactive(0, init=False)
+    layer: reactive[int] = reactive(0, init=False)  # the layer shown (and that new interventions act on)
     selection: reactive[tuple[int, ...]] = reactive((), init=False)
     busy: reactive[bool] = reactive(False)
     iv_cursor: reactive[int] = reactive(0, init=False)
@@ -173,6 +176,8 @@ class ExplorerApp(App):
         self.session_path = Path(session_path) if session_path else Path(DEFAULT_SESSION)
         self.notes = ""
         self._request = 0
+        self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
+        self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
         self._initial = session or self._default_session()
 
     # ------------------------------------------------------------------ layout
@@ -204,8 +209,13 @@ class ExplorerApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.ckpt.path.name if self.ckpt.path else 'model'} · {self.ckpt.config.cell.upper()} " \
-                         f"{self.ckpt.config.hidden} · T≤{self.ckpt.config.max_position}"
+        self._update_subtitle()
+        if not self.ckpt.vocab.has_positions:
+            controls = self.query_one("#controls", Input)
+            controls.value, controls.disabled = "", True
+            controls.placeholder = "no position tokens: controls unavailable"
+            self.notify("this model has no position tokens, so control signals are unavailable; it runs on the "
+                        "source alone", title="no controls")
         self.interventions = [InterventionItem(d["spec"], d.get("enabled", True)) for d in self._initial.interventions]
         self.groups = dict(self._initial.groups)
         self.notes = self._initial.notes
@@ -214,10 +224,24 @@ class ExplorerApp(App):
         self._refresh_ivlist()
         self.request_decode()
 
+    def _status(self, text: str) -> None:
+        """The status box: what is running, and the shown layer of a multi-layer model on a second line."""
+        n = self.ckpt.config.layers
+        self.query_one("#status", Static).update(text + (f"\nlayer {self.layer} (0..{n - 1})" if n > 1 else ""))
+        self._status_text = text
+
+    def _update_subtitle(self) -> None:
+        cfg = self.ckpt.config
+        layer = f" · layer {self.layer} of 0..{cfg.layers - 1}" if cfg.layers > 1 else ""
+        positions = f"T≤{cfg.max_position}" if self.ckpt.vocab.has_positions else "no controls"
+        self.sub_title = f"{self.ckpt.path.name if self.ckpt.path else 'model'} · {cfg.cell.upper()} {cfg.hidden}" \
+                         f"{layer} · {positions}"
+
     def _default_session(self) -> Session:
         words = [w for w in ("king", "man", "time", "day", "way") if w in self.ckpt.vocab.stoi]
         word = words[0] if words else self.ckpt.vocab.words[0]
-        return Session(source="the old man sat by the fire and looked at his son .", controls=[f"{word}@3"])
+        controls = [f"{word}@3"] if self.ckpt.vocab.max_position >= 3 else []
+        return Session(source="the old man sat by the fire and looked at his son .", controls=controls)
 
     def on_resize(self) -> None:
         self._check_size()
@@ -267,7 +291,8 @@ class ExplorerApp(App):
         if message.request != self._request:
             return  # a newer request is on its way
         old_t = self.current_t
-        self.view = message.view
+        self._full_view = message.view
+        self.view = message.view.at_layer(self.layer)
         idx = message.view.clean.index_of(old_t) if old_t is not None else None
         self.step = idx if idx is not None else len(message.view.clean.times) - 1
         self.busy = False
@@ -303,13 +328,28 @@ class ExplorerApp(App):
         return int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
 
     def watch_busy(self, busy: bool) -> None:
-        self.query_one("#status", Static).update("⟳ decoding…" if busy else "ready")
+        self._status("⟳ decoding…" if busy else "ready")
 
     def watch_step(self) -> None:
         self._draw_step()
 
     def watch_neuron(self) -> None:
         self._redraw()
+
+    def watch_layer(self) -> None:
+        self._update_subtitle()
+        self._status(getattr(self, "_status_text", "ready"))
+        if self._full_view is not None:
+            self.view = self._full_view.at_layer(self.layer)
+            self._redraw()
+
+    def action_next_layer(self) -> None:
+        n = self.ckpt.config.layers
+        if n == 1:
+            self.notify("this model has one layer")
+            return
+        self.layer = (self.layer + 1) % n
+        self.notify(f"layer {self.layer} (of 0..{n - 1}); new interventions act on it")
 
     def watch_selection(self) -> None:
         self._redraw()
@@ -431,8 +471,9 @@ class ExplorerApp(App):
     def action_add_intervention(self) -> None:
         neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
         t = self.current_t if self.current_t is not None else 0
+        layer = f"/l{self.layer}" if self.ckpt.config.layers > 1 else ""
         self.push_screen(PromptScreen("Intervention (zero/set/keep/copy/swap/randin; ? lists the syntax)",
-                                      f"zero:{neurons}@{t}", "zero:all@T-1"), self._intervention_entered)
+                                      f"zero:{neurons}@{t}{layer}", "zero:all@T-1"), self._intervention_entered)
 
     def _intervention_entered(self, text: str | None) -> None:
         if not text:
@@ -554,7 +595,7 @@ class ExplorerApp(App):
             if not parts:
                 self.notify("rank needs a hypothesis, e.g. rank position", severity="warning")
                 return
-        self.query_one("#status", Static).update("⟳ ranking…" if ranking else "⟳ probing…")
+        self._status("⟳ ranking…" if ranking else "⟳ probing…")
         self.probe_worker(parts[0], parts[1:], ranking)
 
     @work(thread=True, exclusive=True, group="probe")
@@ -571,7 +612,7 @@ class ExplorerApp(App):
         self.post_message(ProbeDone(hypothesis, res))
 
     def on_probe_done(self, message: ProbeDone) -> None:
-        self.query_one("#status", Static).update("ready")
+        self._status("ready")
         if "ranking" in message.result:
             k = max(1, self.ckpt.config.hidden // 10)
             self._select_group(f"rank:{message.hypothesis}", message.result["ranking"][:k])
@@ -591,7 +632,7 @@ class ExplorerApp(App):
         if self.view is None or not self.view.controls:
             return
         token = self.view.controls[0].rsplit("@", 1)[0]
-        self.query_one("#status", Static).update("⟳ analysing…")
+        self._status("⟳ analysing…")
         self.functions_worker(token)
 
     @work(thread=True, exclusive=True, group="functions")
@@ -625,15 +666,15 @@ class ExplorerApp(App):
             self.post_message(FunctionsDone(results["roles"], token, path))
 
     def on_functions_progress(self, message: FunctionsProgress) -> None:
-        self.query_one("#status", Static).update(f"⟳ {message.text}"[:14])
+        self._status(f"⟳ {message.text}"[:14])
 
     def on_functions_done(self, message: FunctionsDone) -> None:
         self.set_roles(message.roles)
-        self.query_one("#status", Static).update("ready")
+        self._status("ready")
         self.notify(f"roles for {message.token!r} saved to {message.path}")
 
     def action_run_memory(self) -> None:
-        self.query_one("#status", Static).update("⟳ gradients…")
+        self._status("⟳ gradients…")
         self.memory_worker()
 
     @work(thread=True, exclusive=True, group="memory")
@@ -648,7 +689,7 @@ class ExplorerApp(App):
         self.post_message(MemoryDone(res))
 
     def on_memory_done(self, message: MemoryDone) -> None:
-        self.query_one("#status", Static).update("ready")
+        self._status("ready")
         self.push_screen(MemoryScreen(message.result))
 
     # ------------------------------------------------------------------ actions: session and help

@@ -6,7 +6,7 @@ on the UI thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,6 +42,18 @@ class DecodeView:
     hidden: int
     gate_names: tuple[str, ...]
     changed_outputs: dict[int, str] | None = None  # t -> the changed run's output, for the timeline
+    by_layer: list[tuple[RunView, RunView | None]] = field(default_factory=list)  # every layer's clean, changed
+    layer: int = 0  # the layer `clean` and `changed` show
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.by_layer) or 1
+
+    def at_layer(self, layer: int) -> DecodeView:
+        """The same decode showing another layer's h and gates (views built in the worker; no compute here)."""
+        layer = max(0, min(layer, self.n_layers - 1))
+        clean, changed = self.by_layer[layer] if self.by_layer else (self.clean, self.changed)
+        return replace(self, clean=clean, changed=changed, layer=layer)
 
 
 def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: list[dict], last_t: int) -> RunView:
@@ -70,10 +82,16 @@ def build_view(result: DecodeResult, hidden: int, gate_names: tuple[str, ...]) -
     n_clean = len(result.output_ids) + 1
     n_changed = len(result.changed_ids) + 1 if result.changed is not None else 0
     last_t = max(n_clean, n_changed)
-    clean = _run_view(result.clean, result.vocab_itos, result.output_ids, result.landings(), last_t)
-    changed = None
-    if result.changed is not None:
-        changed = _run_view(result.changed, result.vocab_itos, result.changed_ids, result.landings(True), last_t)
+    by_layer: list[tuple[RunView, RunView | None]] = []
+    for k in range(result.clean.n_layers):
+        clean = _run_view(result.clean.for_layer(k), result.vocab_itos, result.output_ids, result.landings(), last_t)
+        changed = None
+        if result.changed is not None:
+            changed = _run_view(result.changed.for_layer(k), result.vocab_itos, result.changed_ids,
+                                result.landings(True), last_t)
+        by_layer.append((clean, changed))
+    clean, changed = by_layer[-1]
     changed_outputs = {int(t): o for t, o in zip(changed.times, changed.outputs)} if changed is not None else None
     return DecodeView(result.source_tokens, result.controls, [p for _, p in result.example.controls], clean, changed,
-                      [iv.spec() for iv in result.interventions], hidden, gate_names, changed_outputs)
+                      [iv.spec() for iv in result.interventions], hidden, gate_names, changed_outputs, by_layer,
+                      len(by_layer) - 1)

@@ -44,6 +44,8 @@ class TrainConfig:
     cell: str = "gru"
     emb_dim: int = 128
     hidden: int = 256
+    layers: int = 1
+    shared_embedding: bool = True
     vocab_size: int = 2000
     max_position: int = 13
     n_signals: int = 1
@@ -65,10 +67,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     save_dtype: str = "float32"
     dropout: float = 0.3  # on embeddings and decoder outputs, training only
-    word_dropout: float = 0.25  # share of decoder inputs replaced by <unk>, training only
+    word_dropout: float = 0.5  # share of decoder inputs replaced by <unk>, training only
     weight_decay: float = 0.01  # AdamW, decoupled
     label_smoothing: float = 0.0
-    control_weight: float = 1.0  # weight of the control tokens' loss terms (1: plain cross-entropy, as the paper)
+    control_weight: float = 5.0  # weight of the control tokens' loss terms (1: plain cross-entropy, as the paper)
     schedule: str = "cosine"  # cosine (warmup, then decay over the budget) | plateau (halve on plateaus)
     warmup_steps: int = 500
     min_lr_ratio: float = 0.05  # cosine floor, as a fraction of lr
@@ -119,6 +121,8 @@ class TrainConfig:
         for name in ("curriculum_steps", "warmup_steps"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be zero or positive")
+        if not 1 <= self.layers <= 16:
+            raise UserError(f"--layers {self.layers}: must be between 1 and 16")
         if self.hidden > 8192 or self.emb_dim > 8192 or self.vocab_size > 1_000_000:
             raise UserError("--hidden/--emb must be at most 8192 and --vocab-size at most 1,000,000")
 
@@ -180,7 +184,7 @@ class Trainer:
         heldout = ExampleSource(self.vocab, self.corpus.lines("heldout"), sampling)
         self.eval_set = heldout.sample_many(cfg.eval_examples, seed=1234, max_position=cfg.max_position)
         self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position,
-                                        cfg.n_signals, cfg.max_len)
+                                        cfg.n_signals, cfg.max_len, cfg.layers, cfg.shared_embedding)
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Seq2Seq(self.model_config).to(self.device)
         self.model.dropout.p = cfg.dropout
