@@ -122,3 +122,12 @@ def test_topk_and_control_probability_are_consistent(tiny_gru):
     assert torch.allclose(tr.top_probs[0], probs.topk(3, -1).values)
     assert torch.allclose(tr.control_probs[0], probs[:, tiny_gru.vocab.stoi["w5"]])
     assert torch.equal(tr.outputs[0], probs.argmax(-1))
+
+
+def test_stepper_view_layer_is_what_analyses_read():
+    """`--layer` sets the checkpoint's analysis layer; the stepper's traces then view that layer's states."""
+    model, vocab, examples = random_model("lstm", seed=2, layers=2)
+    top = Stepper(model, vocab).run(examples[:3], max_steps=4)
+    low = Stepper(model, vocab, layer=0).run(examples[:3], max_steps=4)
+    assert low.layer == 0 and torch.equal(low.h, top.layer_h[0]) and torch.equal(low.c, top.layer_c[0])
+    assert not torch.equal(low.h, top.h) and torch.equal(low.outputs, top.outputs)

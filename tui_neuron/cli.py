@@ -42,6 +42,19 @@ def _load(path: Path | None):
     return ckpt
 
 
+_LAYER = Annotated[Optional[int], typer.Option(help="Layer of a multi-layer model to analyse (default: the top)")]
+
+
+def _load_layer(path: Path, layer: int | None):
+    """A checkpoint whose analyses read `layer` (checked against the model's layers)."""
+    ckpt = _load(path)
+    if layer is not None:
+        if not 0 <= layer < ckpt.config.layers:
+            raise UserError(f"--layer {layer}: the model has layers 0..{ckpt.config.layers - 1}")
+        ckpt.analysis_layer = layer
+    return ckpt
+
+
 def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
@@ -237,7 +250,6 @@ def upgrade(
 ) -> None:
     """Rewrite a checkpoint in the current format (tui-neuron/2), with a digest of its weights."""
     from .model.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-
     from .model.data import relative_heldout
 
     _refuse_overwrite(new, force)
@@ -549,13 +561,14 @@ def probe_cmd(
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
     most responsible neurons, control-task selectivity."""
     from .analysis.probes import probe
     from .analysis.probing import labelled
 
-    ckpt = _load(checkpoint)
+    ckpt = _load_layer(checkpoint, layer)
     with err.status(f"recording states for {hypothesis}"):
         X, y, g, w, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
     with err.status("training probes"):
@@ -594,13 +607,14 @@ def rank_cmd(
     seed: Annotated[int, typer.Option(help="Seed")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """NeuroX: elastic-net probe, neuron ranking by weight mass, salient neurons, top/bottom masking and retraining,
     and (with --ablate) positioning accuracy as the top / bottom / random N% are zeroed in the model."""
     from .analysis.probes import ablation_curve, rank
     from .analysis.probing import labelled
 
-    ckpt = _load(checkpoint)
+    ckpt = _load_layer(checkpoint, layer)
     pcts = _percents(percents)
     with err.status(f"recording states for {hypothesis}"):
         X, y, g, _, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
@@ -652,6 +666,7 @@ def crossmodel_cmd(
     seed: Annotated[int, typer.Option(help="Seed")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model."""
     from .analysis.probes import ablation_curve, cross_model_correlation, encoder_states
@@ -659,7 +674,7 @@ def crossmodel_cmd(
 
     if len(checkpoints) < 2:
         raise UserError("crossmodel needs at least two checkpoints")
-    ckpts = [_load(c) for c in checkpoints]
+    ckpts = [_load_layer(c, layer) for c in checkpoints]
     if any(c.config != ckpts[0].config for c in ckpts[1:]) or any(c.vocab.itos != ckpts[0].vocab.itos for c in ckpts[1:]):
         raise UserError("crossmodel needs checkpoints of the same configuration and vocabulary")
     lines = heldout_lines(ckpts[0])[:sentences]
@@ -687,12 +702,13 @@ def top_words_cmd(
     neuron: Annotated[int, typer.Option(help="Neuron index")],
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
     from .analysis.probes import encoder_states, top_activating
     from .analysis.recording import heldout_lines
 
-    ckpt = _load(checkpoint)
+    ckpt = _load_layer(checkpoint, layer)
     if not 0 <= neuron < ckpt.config.hidden:
         raise UserError(f"neuron {neuron} does not exist: the model has neurons 0..{ckpt.config.hidden - 1}")
     res = top_activating(encoder_states(ckpt, heldout_lines(ckpt)[:sentences]), neuron)

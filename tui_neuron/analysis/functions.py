@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import RFE
 from sklearn.svm import LinearSVC
 
+from ..errors import UserError
 from ..model.checkpoint import Checkpoint
 from ..model.data import Example
 from ..model.evaluate import Accuracy, landed
@@ -344,12 +345,15 @@ def figure3_counting(rec: Recording, counting: list[int]) -> list[dict]:
 def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | None = None,
                       progress: Progress | None = None) -> dict:
     """All three stages for every token in the recording; returns the results document (JSON-ready)."""
+    if ckpt.config.layers > 1:
+        raise UserError(f"the neuron-function analysis supports one-layer models so far (this one has "
+                        f"{ckpt.config.layers}); probes, rankings and top words take --layer")
     cfg = cfg or FunctionsConfig()
     progress = progress or (lambda stage, i, n: None)
     rng = np.random.default_rng(cfg.seed)
     H = ckpt.config.hidden
     token_ids = list(dict.fromkeys(rec.token_ids.tolist()))
-    stepper = Stepper(ckpt.model, ckpt.vocab)
+    stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
     k_out = max(1, int(round(cfg.candidate_fraction * H)))
 
     # counting: one probe shared across tokens

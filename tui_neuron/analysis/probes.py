@@ -66,7 +66,7 @@ def read_tagged(paths: Sequence[Path], max_sentences: int | None = None) -> list
 def encoder_states(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None,
                    max_len: int | None = None, batch_size: int = 512) -> TokenStates:
     """Encoder h after each source word (sentences cut to the model's max_len; the encoder is causal)."""
-    stepper = Stepper(ckpt.model, ckpt.vocab)
+    stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
     max_len = max_len or ckpt.config.max_len
     vocab = ckpt.vocab
     dummy = (int(vocab.word_ids[0]), 1)

@@ -93,7 +93,7 @@ def build_examples(ckpt: Checkpoint, lines: Sequence[list[str]], tokens: Sequenc
 def record(ckpt: Checkpoint, examples: Sequence[Example], batch_size: int = 512,
            progress: Progress | None = None, gates: bool = True) -> Recording:
     """Run the examples through the stepper and keep h (and gates) from t=-1 to T+1."""
-    stepper = Stepper(ckpt.model, ckpt.vocab)
+    stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
     t_max = max(e.controls[0][1] for e in examples) + 1
     L = t_max - FIRST_T + 1
     H = ckpt.config.hidden

@@ -30,6 +30,7 @@ class Checkpoint:
     training: dict = field(default_factory=dict)
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)  # loaded, but the user should know (e.g. no data digest)
+    analysis_layer: int | None = None  # the layer analyses read (None: the top one); set by --layer
 
     @property
     def config(self) -> ModelConfig:

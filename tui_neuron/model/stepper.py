@@ -45,8 +45,10 @@ class _Context:
 
 
 class Stepper:
-    def __init__(self, model: Seq2Seq, vocab: Vocab):
+    def __init__(self, model: Seq2Seq, vocab: Vocab, layer: int | None = None):
+        """`layer`: the layer traces view by default (None: the top one); every layer is recorded anyway."""
         self.model = model.eval()
+        self.view_layer = layer
         self.vocab = vocab
         self.config = model.config
         self.hidden, self.n_gates = self.config.hidden, len(self.config.gate_names)
@@ -228,6 +230,7 @@ class Stepper:
             layer_c=layer_c,
             layer_gates=layer_gates,
         )
+        layer = self.view_layer if layer is None else layer
         return trace if layer is None else trace.for_layer(layer)
 
     @staticmethod
