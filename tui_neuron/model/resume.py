@@ -20,7 +20,8 @@ from .tokenizer import Vocab
 from .validate import parse_json_limited, read_safetensors
 
 # options that change the model or the data stream: a resumed run must keep them
-RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_size", "max_position", "n_signals", "mode", "min_len", "max_len",
+RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_size", "max_position", "n_signals",
+                "mode", "min_len", "max_len",
                 "batch_size", "seed", "heldout_fraction")
 
 
