@@ -324,3 +324,24 @@ def test_wellformed_results_render(tiny_gru, tmp_path, capsys):
 def test_counts_must_be_positive(args, msg, tiny_gru, capsys):
     code, _, err = run_main(*[a.replace("{ckpt}", str(tiny_gru.path)) for a in args], capsys=capsys)
     assert code == 2 and msg in err, err
+
+
+@pytest.mark.parametrize("edit,fails", [
+    (lambda m: m.update(state=json.dumps({**json.loads(m["state"]), "history": "x"})), True),
+    (lambda m: m.update(state=json.dumps({**json.loads(m["state"]), "step": "12"})), True),
+    (lambda m: m.update(state="[" * 5000), True),
+    (lambda m: m.update(vocab=json.dumps({"itos": ["a"]})), True),
+    (lambda m: m.update(config="{}"), False),  # names no option that differs; the rest is intact, so it resumes
+], ids=["history", "step", "bomb", "vocab", "config"])
+def test_damaged_resume_state_is_one_line(edit, fails, corpus_path, tmp_path):
+    out = tmp_path / "r.safetensors"
+    kw = dict(max_steps=10, eval_every=5, eval_examples=20, hidden=16, emb_dim=8)
+    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    _rewrite(resume_path(out), resume_path(out), meta_edit=edit)
+    resumed = Trainer(tiny_config(corpus_path, out, **{**kw, "max_steps": 15}))
+    if fails:
+        with pytest.raises(UserError) as caught:
+            resumed.run(resume=True)
+        assert "\n" not in str(caught.value)
+    else:
+        assert resumed.run(resume=True).step == 15

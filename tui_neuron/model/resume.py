@@ -13,16 +13,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
 from .tokenizer import Vocab
-from .validate import parse_json_limited, read_safetensors
+from .validate import parse_json_limited, read_safetensors, validated
 
 # options that change the model or the data stream: a resumed run must keep them
 RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_size", "max_position", "n_signals",
                 "mode", "min_len", "max_len",
                 "batch_size", "seed", "heldout_fraction")
+
+
+class _StateSchema(BaseModel):
+    """The loop's counters as saved; strict so a damaged file cannot smuggle a string into a step count."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    step: int = Field(ge=0)
+    elapsed: float = Field(ge=0)
+    lr: float
+    best_acc: float
+    best_loss: float
+    best_step: int = Field(ge=0)
+    since_best: int = Field(ge=0)
+    history: list[dict] = Field(max_length=10_000_000)
+    rng_state: list[dict] | dict
+    stopped: str
 
 
 @dataclass
@@ -57,6 +74,7 @@ def read_resume(path: Path) -> ResumeFile:
         vocab = parse_json_limited(meta["vocab"], "vocab")
         if not all(isinstance(x, dict) for x in (state, config, vocab)):
             raise ValueError("state, config and vocab must be JSON objects")
+        state = validated(_StateSchema, state, "state").model_dump()
         optimizer: dict[int, dict[str, torch.Tensor]] = {}
         for key, v in tensors.items():
             if key.startswith("optim."):

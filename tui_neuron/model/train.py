@@ -33,6 +33,7 @@ from .evaluate import evaluate
 from .resume import ResumeFile, check_same_run, read_resume
 from .seq2seq import CELLS, ModelConfig, Seq2Seq
 from .tokenizer import Vocab
+from .validate import tensors_digest
 
 SCHEDULES = ("cosine", "plateau")
 
@@ -193,6 +194,7 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.seed if self.world.rank == 0 else [cfg.seed, self.world.rank])
         self.state = TrainState(lr=cfg.lr, history=[])
         self._stop_requested = False
+        self._rank_digests: list[str] = []  # each rank's final weights (data parallel keeps them identical)
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the step in progress (safe to call from a signal handler)."""
@@ -214,6 +216,7 @@ class Trainer:
             "heldout_accuracy": s.best_acc, "heldout_loss": s.best_loss,
             "last_eval": last, "corpus_sha256": self.corpus.sha256(), "stopped": s.stopped,
             "world_size": self.world.size, "device": self.device.type,
+            **({"rank_weight_sha256": self._rank_digests} if self._rank_digests else {}),
             "args": {k: v for k, v in asdict(self.cfg).items() if k not in ("out",)},
             "history": s.history,
         }
@@ -247,6 +250,14 @@ class Trainer:
         path = resume_path(self.cfg.out)
         saved = read_resume(path)
         check_same_run(saved, asdict(self.cfg), self.vocab.to_json(), path)
+        try:
+            self._restore(saved, path)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+            reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
+            raise UserError(f"resume file {path} does not fit this run ({reason}); delete it or train afresh with "
+                            "--force") from None
+
+    def _restore(self, saved: ResumeFile, path: Path) -> None:
         self.model.load_state_dict({k: v.to(self.device) for k, v in saved.model.items()})
         opt_sd = self.opt.state_dict()
         for idx, st in saved.optimizer.items():
@@ -394,6 +405,8 @@ class Trainer:
         if self.world.is_main and not Path(cfg.out).exists():  # no evaluation yet: keep what we have
             self._after_eval(self.evaluate())
         self.save_resume()
+        if self.world.distributed:
+            self._rank_digests = dist.gather(tensors_digest(self.model.state_dict()), self.world)
         if self.world.is_main:
             self.save_best_record_only()
         return s
