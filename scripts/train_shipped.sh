@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Trains the GRU checkpoint shipped in checkpoints/ on ../shared/data (Tiny Shakespeare + 16 Gutenberg books).
-# Resumable: run it again with --resume appended after an interruption.
+# Trains the shipped GRU on ../shared/data (Tiny Shakespeare + 16 Gutenberg books) with the default recipe.
+# Writes runs/gru-positioning.safetensors (copy it into checkpoints/ once `tui-neuron eval` confirms it).
+# SEED=1 trains the second seed; THREADS sets torch threads (default 2). Resumable: append --resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
+SEED=${SEED:-0}
+mkdir -p runs
 .venv/bin/tui-neuron train "$DATA/tinyshakespeare.txt" "$DATA/gutenberg" \
-  --out "${OUT:-checkpoints/gru-positioning.safetensors}" \
-  --cell gru --emb 128 --hidden 256 --vocab-size 2000 --max-position 13 --signals 1 \
-  --mode spans --min-len 4 --max-len 16 --batch-size 128 --lr 2e-3 --seed 0 \
-  --minutes 55 --threads 2 --eval-every 250 --eval-examples 2000 --patience 24 \
-  --curriculum-steps 1500 --curriculum-len 6 "$@"
+  --out "${OUT:-runs/gru-positioning-seed$SEED.safetensors}" \
+  --cell gru --emb 128 --hidden 256 --vocab-size 2000 --max-position 13 --signals 1 --seed "$SEED" \
+  --minutes 60 --threads "${THREADS:-2}" --eval-every 500 --eval-examples 2000 --patience 40 "$@"

@@ -27,7 +27,8 @@ def tiny_config(corpus: Path, out: Path, **kw) -> TrainConfig:
     """The tiny fixtures' recipe: the plain one (no regularisation), so analyses see the same mechanism each run."""
     base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_size=30, max_position=6,
                 min_len=3, max_len=8, batch_size=64, lr=5e-3, max_steps=500, eval_every=250, eval_examples=300,
-                curriculum_steps=0, schedule="plateau", dropout=0.0, word_dropout=0.0, weight_decay=0.0)
+                curriculum_steps=0, schedule="plateau", dropout=0.0, word_dropout=0.0, weight_decay=0.0,
+                control_weight=1.0)
     base.update(kw)
     return TrainConfig(**base)
 

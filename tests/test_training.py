@@ -73,7 +73,8 @@ def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
 
     defaults = TrainConfig(corpus=(), out="")
     cfg = tiny_config(corpus_path, tmp_path / "d.safetensors", warmup_steps=50, schedule=defaults.schedule,
-                      dropout=defaults.dropout, word_dropout=defaults.word_dropout, weight_decay=defaults.weight_decay)
+                      dropout=defaults.dropout, word_dropout=defaults.word_dropout, weight_decay=defaults.weight_decay,
+                      control_weight=defaults.control_weight)
     state = Trainer(cfg).run()
     assert state.best_acc > 0.9
     record = load_checkpoint(cfg.out).training
