@@ -70,6 +70,7 @@ async def test_bad_control_is_flagged_and_app_survives(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         before = app.view
         await set_inputs(app, pilot, "the king is here", "qqqzzz@3")
         assert app.query_one("#controls").has_class("bad-input")
@@ -85,6 +86,7 @@ async def test_select_neurons_and_groups(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         await pilot.press("down", "down", "down")
         assert app.neuron == 3
         assert app.query_one("#strip-h", NeuronStrip).selected == 3
@@ -148,6 +150,7 @@ async def test_bad_intervention_is_a_notification(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         await pilot.press("i")
         app.screen.query_one("#prompt-input").value = "zap:1@2"
         await pilot.press("enter")
@@ -183,6 +186,7 @@ async def test_help_lists_every_binding(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         from rich.console import Console
@@ -200,6 +204,7 @@ async def test_too_small_terminal_gets_a_message(make_app):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         assert app.screen.has_class("-too-small")
         assert "enlarge" in text_of(app.query_one("#too-small"))
 
@@ -215,6 +220,7 @@ async def test_command_palette_reaches_actions(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
+        await pilot.press("escape")  # the source box has the keys at launch
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Help (")

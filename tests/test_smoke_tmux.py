@@ -39,6 +39,8 @@ def test_open_in_tmux(tmp_path, term):
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
     try:
         wait_for(session, "ready")
+        wait_for(session, "esc Keys")  # the source box has the keys at launch; the footer says how to leave it
+        tmux("send-keys", "-t", session, "Escape")
         screen = wait_for(session, "Forward")  # the footer
         assert "output" in screen  # the timeline
         assert any(g in screen for g in "▂▃▄▅▆▇█")  # the neuron strips' height glyphs, colour or not
@@ -81,6 +83,8 @@ def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
     try:
         wait_for(session, "ready")
         wait_for(session, "layer 1 (0..1)")
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.3)
         tmux("send-keys", "-t", session, "Right", "Left", "l")
         wait_for(session, "layer 0 (0..1)")
         tmux("send-keys", "-t", session, "i")
@@ -89,6 +93,8 @@ def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
         screen = wait_for(session, "changed ")
         assert "1. zero:" in screen and "/l0" in screen
         tmux("send-keys", "-t", session, "q")
+        wait_for(session, "unsaved changes")  # an intervention was added: q asks first
+        tmux("send-keys", "-t", session, "d")
         deadline = time.monotonic() + 30
         while not status.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -14,7 +14,7 @@ async def _ready(pilot):
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-    await pilot.press("t")
+    await pilot.press("escape", "t")  # leave the source box (it has the keys at launch), then go to T
     await pilot.pause()
 
 

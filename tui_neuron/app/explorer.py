@@ -27,7 +27,7 @@ from ..model.checkpoint import Checkpoint
 from ..model.data import ControlSignal, make_example
 from ..model.interventions import NeuronSet, parse_intervention
 from ..model.stepper import Stepper
-from .screens import HelpScreen, MemoryScreen, PromptScreen
+from .screens import HelpScreen, MemoryScreen, PromptScreen, QuitScreen
 from .viewmodel import DecodeView, build_view
 from .widgets import ComparePanel, InterventionList, NeuronPlot, NeuronStrip, Timeline, TopK
 
@@ -37,6 +37,16 @@ DEFAULT_SESSION = "tui-neuron-session.json"
 
 class NeuronView(Vertical, can_focus=True):
     """The focusable neuron area: while it has focus, arrows step time and select neurons."""
+
+
+class TextBox(Input):
+    """A text box that keeps every printable key; escape hands the keys back to stepping (shown in the footer)."""
+
+    BINDINGS = [Binding("escape", "leave", "Keys", id="box.leave",
+                        tooltip="leave the box: the keys then step, select neurons and intervene")]
+
+    def action_leave(self) -> None:
+        self.app.query_one("#strips").focus()
 
 
 class DecodeDone(Message):
@@ -100,6 +110,14 @@ class ActionsProvider(Provider):
 class InterventionItem:
     spec: str
     enabled: bool = True
+
+
+INTERVENTION_SYNTAX = ("zero:N@S · set:N=V@S · keep:N@S · copy:N@S<FROM · swap:N@S<sentence w@T · randin@S\n"
+                       "N: all, 3, 0-9,12 · S: t, T, T-1, T+2, * · S/l0: layer 0 · zero.c: an LSTM's cell state")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def B(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
@@ -186,8 +204,8 @@ class ExplorerApp(App):
         cfg = self.ckpt.config
         with Vertical(id="main"):
             with Horizontal(id="inputs"):
-                yield Input(self._initial.source, placeholder="source sentence", id="source")
-                yield Input(" ".join(self._initial.controls), placeholder="controls: king@3 queen@5", id="controls")
+                yield TextBox(self._initial.source, placeholder="source sentence (enter runs it)", id="source")
+                yield TextBox(" ".join(self._initial.controls), placeholder="controls: king@3 queen@5", id="controls")
                 yield Static("", id="status")
             yield Timeline(id="timeline")
             with Horizontal(id="body"):
@@ -220,8 +238,9 @@ class ExplorerApp(App):
         self.groups = dict(self._initial.groups)
         self.notes = self._initial.notes
         self._check_size()
-        self.query_one("#strips").focus()
+        self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
         self._refresh_ivlist()
+        self._saved = self._snapshot()
         self.request_decode()
 
     def _status(self, text: str) -> None:
@@ -243,12 +262,14 @@ class ExplorerApp(App):
         controls = [f"{word}@3"] if self.ckpt.vocab.max_position >= 3 else []
         return Session(source="the old man sat by the fire and looked at his son .", controls=controls)
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event) -> None:
+        self._check_size(event.size)
 
-    def _check_size(self) -> None:
-        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
-        self.screen.set_class(small, "-too-small")
+    def _check_size(self, size=None) -> None:
+        """The event's size: self.size may still be the old one while the resize event is handled."""
+        size = size or self.size
+        small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
+        self.screen_stack[0].set_class(small, "-too-small")
 
     # ------------------------------------------------------------------ decoding
 
@@ -256,8 +277,10 @@ class ExplorerApp(App):
         text = self.query_one("#controls", Input).value
         return [ControlSignal.parse(c) for c in text.replace(",", " ").split()]
 
-    def request_decode(self) -> None:
-        """Validate the inputs on the UI thread (cheap), then decode in a worker; a new request cancels the old."""
+    def request_decode(self) -> bool:
+        """Validate the inputs on the UI thread (cheap), then decode in a worker; a new request cancels the old.
+
+        False (and a notification) when the inputs cannot run; focus then stays where the user is typing."""
         source = self.query_one("#source", Input).value
         try:
             controls = self._parse_controls()
@@ -268,11 +291,21 @@ class ExplorerApp(App):
         except UserError as e:
             self.query_one("#controls").set_class(True, "bad-input")
             self.notify(str(e), severity="error", title="cannot run")
-            return
+            return False
         self.query_one("#controls").set_class(False, "bad-input")
+        self._warn_about_controls(controls)
         self._request += 1
         self.busy = True
         self.decode_worker(source, [str(c) for c in controls], specs, self._request)
+        return True
+
+    def _warn_about_controls(self, controls: list[ControlSignal]) -> None:
+        positions = [c.position for c in controls]
+        if len(set(positions)) < len(positions):
+            self.notify("two controls ask for the same position T; at most one can land", severity="warning")
+        elif len(controls) > self.ckpt.config.n_signals:
+            self.notify(f"{len(controls)} controls on a model trained with {self.ckpt.config.n_signals} signal(s) "
+                        "per example; expect misses", severity="warning")
 
     @work(thread=True, exclusive=True, group="decode")
     def decode_worker(self, source: str, controls: list[str], specs: list[str], request: int) -> None:
@@ -316,8 +349,8 @@ class ExplorerApp(App):
     @on(Input.Submitted, "#source, #controls")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.request_decode()
-        self.query_one("#strips").focus()
+        if self.request_decode():
+            self.query_one("#strips").focus()
 
     # ------------------------------------------------------------------ state -> widgets
 
@@ -402,7 +435,8 @@ class ExplorerApp(App):
             delta = np.abs(v.changed.h[:common][:, neurons] - run.h[:common][:, neurons]).max(axis=1)
         self.query_one(ComparePanel).show(run.output_tokens, run.landings,
                                           v.changed.output_tokens if v.changed else None,
-                                          v.changed.landings if v.changed else None, delta, label)
+                                          v.changed.landings if v.changed else None, delta, label,
+                                          sum(not iv.enabled for iv in self.interventions))
 
     def _refresh_ivlist(self) -> None:
         self.query_one(InterventionList).show([(iv.spec, iv.enabled) for iv in self.interventions], self.iv_cursor)
@@ -460,11 +494,23 @@ class ExplorerApp(App):
                          self._group_named)
 
     def _group_named(self, name: str | None) -> None:
-        if not name or not name.strip():
+        if name is None:
+            return
+        name = name.strip()
+        if not name:
+            self.notify("no name given; the group was not saved", severity="warning")
+            return
+        try:
+            NeuronSet.parse(name)
+        except UserError:
+            pass
+        else:
+            self.notify(f"{name!r} reads as a neuron selection (like all or 10-20); choose another name",
+                        severity="error")
             return
         neurons = list(self.selection) or [self.neuron]
-        self.groups = {**self.groups, name.strip(): neurons}
-        self.notify(f"group {name.strip()!r}: {len(neurons)} neurons")
+        self.groups = {**self.groups, name: neurons}
+        self.notify(f"group {name!r}: {_count(len(neurons), 'neuron')}")
 
     # ------------------------------------------------------------------ actions: interventions
 
@@ -477,6 +523,9 @@ class ExplorerApp(App):
 
     def _intervention_entered(self, text: str | None) -> None:
         if not text:
+            return
+        if text.strip() == "?":
+            self.notify(INTERVENTION_SYNTAX, title="intervention syntax", timeout=20)
             return
         try:
             iv = parse_intervention(text)
@@ -531,7 +580,7 @@ class ExplorerApp(App):
         self.selection = tuple(neurons)
         self.neuron = neurons[0]
         self.groups = {**self.groups, role: neurons}
-        self.notify(f"{len(neurons)} {role} neurons selected (group {role!r})")
+        self.notify(f"{_count(len(neurons), role + ' neuron')} selected (group {role!r})")
 
     def paper_spec(self, role: str, neurons: list[int], t: int) -> str:
         """The paper's manipulation for a role at step t, in the intervention syntax."""
@@ -579,7 +628,7 @@ class ExplorerApp(App):
         self.groups = {**self.groups, name: neurons}
         self.selection = tuple(neurons)
         self.neuron = neurons[0]
-        self.notify(f"group {name!r}: {len(neurons)} neurons selected")
+        self.notify(f"group {name!r}: {_count(len(neurons), 'neuron')} selected")
 
     def action_run_probe(self) -> None:
         self.push_screen(PromptScreen("Probe hypothesis (position, token, steps-remaining, is-control, or pos TAGGED_DIR)",
@@ -714,13 +763,37 @@ class ExplorerApp(App):
             checkpoint=str(self.ckpt.path or ""),
         )
 
-    def action_save_session(self) -> None:
+    def action_save_session(self) -> bool:
         try:
             save_session(self.current_session(), self.session_path)
-        except OSError as e:
-            self.notify(f"could not save {self.session_path}: {e.strerror}", severity="error")
-            return
+        except (OSError, UserError) as e:
+            self.notify(f"could not save {self.session_path}: {e}", severity="error")
+            return False
+        self._saved = self._snapshot()
         self.notify(f"session saved to {self.session_path}")
+        return True
+
+    def _snapshot(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self.current_session())
+
+    @property
+    def unsaved(self) -> bool:
+        return self._snapshot() != getattr(self, "_saved", None)
+
+    async def action_quit(self) -> None:
+        """q: leave at once when everything is saved; otherwise ask (save / discard / cancel)."""
+        if not self.unsaved:
+            self.exit()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "discard" or (choice == "save" and self.action_save_session()):
+                self.exit()
+
+        if not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(self.session_path), answered)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -37,6 +37,26 @@ class HelpScreen(ModalScreen[None]):
             yield Label("escape closes this help", id="help-hint")
 
 
+class QuitScreen(ModalScreen[str | None]):
+    """Quitting with unsaved changes: s saves and quits, d discards and quits, escape stays."""
+
+    BINDINGS = [Binding("s", "choose('save')", "Save and quit", id="quit-save"),
+                Binding("d", "choose('discard')", "Discard and quit", id="quit-discard"),
+                Binding("escape,c", "choose(None)", "Cancel", id="quit-cancel")]
+
+    def __init__(self, session_path):
+        super().__init__()
+        self._path = session_path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Label("This session has unsaved changes.", id="prompt-title")
+            yield Label(f"s  save to {self._path} and quit    d  discard and quit    escape  stay", id="quit-choices")
+
+    def action_choose(self, choice: str | None) -> None:
+        self.dismiss(choice)
+
+
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line (a neuron set, an intervention, a group name); escape cancels."""
 

@@ -193,7 +193,8 @@ class ComparePanel(Static):
     """Original vs changed output, where each control landed, and |Δh| over time for the selected neurons."""
 
     def show(self, original: Sequence[str], landings: Sequence[dict], changed: Sequence[str] | None,
-             changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str) -> None:
+             changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str,
+             n_disabled: int = 0) -> None:
         text = Text()
         text.append("original ", style="bold")
         text.append(" ".join(original) + "\n")
@@ -208,6 +209,9 @@ class ComparePanel(Static):
                 text.append(f"\n|Δh| {neurons_label}: ", style="dim")
                 text.append(spark, style="red")
                 text.append(f" max {peak:.3f}", style="dim")
+        elif n_disabled:
+            text.append(f"\nall {n_disabled} intervention{'s are' if n_disabled > 1 else ' is'} off: x switches "
+                        "the one under the cursor on", style="dim")
         else:
             text.append("\nno active intervention: add one with i", style="dim")
         self.update(text)
@@ -216,9 +220,10 @@ class ComparePanel(Static):
 def _landing_text(landings: Sequence[dict]) -> Text:
     text = Text()
     for d in landings:
-        where = ", ".join(map(str, d["found_at"])) or "nowhere"
+        where = ", ".join(map(str, d["found_at"]))
         ok = d["landed"]
-        text.append(f"  {d['control']}: {'landed ✓' if ok else 'missed ✗'} (at {where})",
+        place = f"at {where}" if where else "not in the output"
+        text.append(f"  {d['control']}: {'landed ✓' if ok else 'missed ✗'} ({place})",
                     style="green" if ok else "red")
     return text
 
