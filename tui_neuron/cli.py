@@ -732,6 +732,7 @@ def memory_cmd(
     words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
     with exponential fits, overall and per part of speech with --tagged."""
@@ -739,7 +740,7 @@ def memory_cmd(
 
     from .analysis.probing import memory_for
 
-    ckpt = _load(checkpoint)
+    ckpt = _load_layer(checkpoint, layer)
     if max_delay < 1:
         raise UserError("--max-delay must be at least 1")
     with Progress(console=err) as progress:

@@ -75,9 +75,9 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
         raise UserError("--part must be encoder or decoder")
     if state == "c" and ckpt.config.cell != "lstm":
         raise UserError("--state c needs an LSTM checkpoint")
-    if ckpt.config.layers > 1:
-        raise UserError("state gradients support one-layer models so far; this model has "
-                        f"{ckpt.config.layers} layers")
+    if ckpt.config.layers > 1 and ckpt.analysis_layer != 0:
+        raise UserError(f"state gradients support the first layer of a {ckpt.config.layers}-layer model so far "
+                        "(its Jacobians to the inputs); pass --layer 0")
     cell = memory.Cell.from_module(getattr(ckpt.model, part))
     embedding = ckpt.model.source_embedding if part == "encoder" else ckpt.model.target_embedding
     emb = embedding.weight.detach().numpy()
