@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,10 @@ from tui_neuron.model.checkpoint import load_checkpoint
 from tui_neuron.model.train import TrainConfig, Trainer
 
 torch.set_num_threads(1)
+# what the tool writes without a path (results, sessions, recordings) goes to a throwaway folder, never $HOME
+_HOME = tempfile.mkdtemp(prefix="tui-neuron-tests-")
+os.environ.setdefault("TUI_NEURON_HOME", os.path.join(_HOME, "data"))
+os.environ.setdefault("TUI_NEURON_CACHE", os.path.join(_HOME, "cache"))
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "gru-positioning.safetensors"
 

@@ -170,7 +170,7 @@ async def test_save_and_reopen_session(make_app, shipped, tmp_path):
         await settle(app, pilot)
         await pilot.press("n")
         app.screen.query_one("#prompt-input").value = "7,9"
-        await pilot.press("enter", "g", "x", "y", "enter", "s")
+        await pilot.press("enter", "g", "x", "y", "enter", "s", "enter")
     saved = load_session(tmp_path / "session.json")
     assert saved.source == "the queen spoke to the king" and saved.controls == ["king@2"]
     assert saved.interventions == [{"spec": "zero:1-5@T", "enabled": True}]

@@ -146,3 +146,21 @@ async def test_disabled_interventions_are_named(make_app):
         await settle(app, pilot)
         text = str(app.query_one(ComparePanel).render())
         assert "all 1 intervention is off" in text and "no active intervention" not in text
+
+
+async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape", "s")
+        prompt = app.screen.query_one("#prompt-input")
+        assert prompt.value == str(app.session_path)
+        prompt.value = str(other)
+        await pilot.press("enter")
+        assert other.read_text() == "{}" and any("exists" in n.message for n in app._notifications)
+        await pilot.press("s")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "new.json")
+        await pilot.press("enter")
+        assert (tmp_path / "new.json").exists() and app.session_path == tmp_path / "new.json"

@@ -345,3 +345,20 @@ def test_damaged_resume_state_is_one_line(edit, fails, corpus_path, tmp_path):
         assert "\n" not in str(caught.value)
     else:
         assert resumed.run(resume=True).step == 15
+
+
+def test_nothing_is_written_into_the_current_directory(tiny_gru, tmp_path, monkeypatch, capsys):
+    """Results without --out go to the per-user results folder under a free name; recordings to the cache."""
+    from tui_neuron.paths import cache_dir, results_dir
+
+    monkeypatch.chdir(tmp_path)
+    args = ["analyze", "functions", tiny_gru.path, "--n-tokens", "3", "--positions", "1-3", "--per-cell", "3"]
+    for _ in range(2):
+        code, out, err = run_main(*args, capsys=capsys)
+        assert code == 0, err
+    assert list(tmp_path.iterdir()) == []
+    stem = tiny_gru.path.stem
+    assert (results_dir() / f"functions-{stem}.json").exists() and (results_dir() / f"functions-{stem}-2.json").exists()
+    assert any(cache_dir().glob("recording-*.npz"))
+    code, out, err = run_main("analyze", "table", tiny_gru.path, capsys=capsys)  # finds the newest results
+    assert code == 0 and "Table 1" in out and f"functions-{stem}-2.json" in err

@@ -386,9 +386,10 @@ def analyze_functions_cmd(
     corpus_dir: Annotated[
         Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
     ] = None,
-    cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings")] = Path(".tui-neuron-cache"),
+    cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")] = None,
     seed: Annotated[int, typer.Option(help="Seed for examples, splits and random neuron sets")] = 0,
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Results JSON to write")] = Path("functions.json"),
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON to write (default: "
+                                                     "functions-CKPT.json in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
 ) -> None:
     """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
@@ -397,6 +398,7 @@ def analyze_functions_cmd(
     from .analysis.functions import FunctionsConfig, analyze_functions
     from .analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
     from .model.checkpoint import atomic_write_text
+    from .paths import cache_dir, free_path, results_dir
 
     ckpt = _load(checkpoint)
     pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
@@ -414,7 +416,8 @@ def analyze_functions_cmd(
         def rec_progress(done: int, total: int) -> None:
             progress.update(rec_task, completed=done, total=total)
 
-        rec, cached = cached_record(ckpt, cache, lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
+        rec, cached = cached_record(ckpt, cache or cache_dir(),
+                                    lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
                                     key, rec_progress)
         progress.update(rec_task, description="recording (cached)" if cached else "recording", completed=1, total=1)
         tasks: dict[str, int] = {}
@@ -427,6 +430,8 @@ def analyze_functions_cmd(
         results = analyze_functions(ckpt, rec, cfg, stage_progress)
     results["tokens_requested"] = words
     results["positions"] = pos
+    if out_file is None:
+        out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
     atomic_write_text(out_file, json.dumps(results, indent=1))
     if as_json:
         _print_json(results)
@@ -457,7 +462,8 @@ def _print_functions_table(results: dict) -> None:
 @analyze_app.command("table")
 def analyze_table_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    results: Annotated[Path, typer.Option(help="Results JSON from analyze functions")] = Path("functions.json"),
+    results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
+                                                         "in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """The verification table in the paper's layout (with random-neuron controls) and the Section 5 numbers."""
@@ -475,7 +481,8 @@ def analyze_table_cmd(
 
 @analyze_app.command("figures")
 def analyze_figures_cmd(
-    results: Annotated[Path, typer.Option(help="Results JSON from analyze functions")] = Path("functions.json"),
+    results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
+                                                         "in the results folder)")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write figure2.csv and figure3.csv here")] = None,
     width: Annotated[int, typer.Option(help="Plot width in columns")] = 100,
 ) -> None:
@@ -519,10 +526,18 @@ def analyze_figures_cmd(
         raise UserError(f"{results} holds no figure data (no plausible storing or counting neurons)")
 
 
-def _load_results(path: Path) -> dict:
-    """A validated analyze-functions results file (any other kind, or a damaged one, is one line)."""
+def _load_results(path: Path | None) -> dict:
+    """A validated analyze-functions results file (any other kind, or a damaged one, is one line); without a
+    path, the newest one in the results folder."""
     from .analysis.results_files import load_results
+    from .paths import newest, results_dir
 
+    if path is None:
+        path = newest(results_dir(), "functions-*.json")
+        if path is None:
+            raise UserError(f"no results yet in {results_dir()}: run tui-neuron analyze functions CKPT, or give "
+                            "--results FILE")
+        err.print(f"results: {path}", markup=False, highlight=False)
     return load_results(path, expect="functions").data
 
 

@@ -27,12 +27,12 @@ from ..model.checkpoint import Checkpoint
 from ..model.data import ControlSignal, make_example
 from ..model.interventions import NeuronSet, parse_intervention
 from ..model.stepper import Stepper
+from ..paths import free_path, newest, results_dir, sessions_dir
 from .screens import HelpScreen, MemoryScreen, PromptScreen, QuitScreen
 from .viewmodel import DecodeView, build_view
 from .widgets import ComparePanel, InterventionList, NeuronPlot, NeuronStrip, Timeline, TopK
 
 MIN_WIDTH, MIN_HEIGHT = 100, 32
-DEFAULT_SESSION = "tui-neuron-session.json"
 
 
 class NeuronView(Vertical, can_focus=True):
@@ -167,7 +167,7 @@ class ExplorerApp(App):
           show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
-        B("s", "save_session", "Save", "save source, controls, groups, interventions and notes to JSON"),
+        B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
         B("question_mark", "help", "Help", "show every key"),
         B("q", "quit", "Quit", "leave the explorer"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="explorer.quit-ctrl", tooltip="leave the explorer"),
@@ -191,7 +191,8 @@ class ExplorerApp(App):
         self.selected_role: str | None = None
         self.ckpt = checkpoint
         self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
-        self.session_path = Path(session_path) if session_path else Path(DEFAULT_SESSION)
+        # where `s` saves: the session it was opened with, else a new file in the per-user sessions folder
+        self.session_path = Path(session_path) if session_path else free_path(sessions_dir(), "session")
         self.notes = ""
         self._request = 0
         self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
@@ -600,8 +601,10 @@ class ExplorerApp(App):
         self._intervention_entered(self.paper_spec(self.selected_role, list(self.selection), t))
 
     def action_load_results(self) -> None:
-        self.push_screen(PromptScreen("Neuron-function results file (from tui-neuron analyze functions)",
-                                      "functions.json", "path"), self._results_path)
+        latest = newest(results_dir(), "*.json")
+        self.push_screen(PromptScreen("Results file: analyze functions (roles), probe, rank or crossmodel",
+                                      str(latest or ""), f"a .json file, e.g. in {results_dir()}"),
+                         self._results_path)
 
     def _results_path(self, text: str | None) -> None:
         """Reopen a results file: neuron functions (roles), a probe (top neurons) or a ranking (top 10%)."""
@@ -706,7 +709,8 @@ class ExplorerApp(App):
                 self.post_message(FunctionsProgress(f"{stage} {done}/{total}"))
 
             results = analyze_functions(self.ckpt, rec, FunctionsConfig(), progress)
-            path = Path(f"functions-{token}.json")
+            stem = Path(self.ckpt.path or "model").stem
+            path = free_path(results_dir(), f"functions-{stem}-{token}")
             atomic_write_text(path, json.dumps(results, indent=1))
         except (UserError, OSError, ValueError) as e:
             self.post_message(DecodeFailed(f"analysis failed: {e}", -1))
@@ -763,7 +767,21 @@ class ExplorerApp(App):
             checkpoint=str(self.ckpt.path or ""),
         )
 
-    def action_save_session(self) -> bool:
+    def action_save_session(self) -> None:
+        """s: save as (the prompt holds the current session file; another existing file is not overwritten)."""
+        self.push_screen(PromptScreen("Save the session as", str(self.session_path), "a .json file"), self._save_as)
+
+    def _save_as(self, text: str | None) -> None:
+        if not text or not text.strip():
+            return
+        path = Path(text.strip()).expanduser()
+        if path != self.session_path and path.exists():
+            self.notify(f"{path} exists; choose another name", severity="error")
+            return
+        self.session_path = path
+        self.save_session_now()
+
+    def save_session_now(self) -> bool:
         try:
             save_session(self.current_session(), self.session_path)
         except (OSError, UserError) as e:
@@ -789,7 +807,7 @@ class ExplorerApp(App):
             return
 
         def answered(choice: str | None) -> None:
-            if choice == "discard" or (choice == "save" and self.action_save_session()):
+            if choice == "discard" or (choice == "save" and self.save_session_now()):
                 self.exit()
 
         if not isinstance(self.screen, QuitScreen):

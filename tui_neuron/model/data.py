@@ -104,13 +104,15 @@ def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _find_default(name: str) -> Path | None:
-    """A moved corpus file looked up by name in $TUI_NEURON_DATA and in ../shared/data beside the checkout."""
+def _find_default(name: str, near: Path | None = None) -> Path | None:
+    """A moved corpus file looked up by name (its sha256 is checked by the caller): in $TUI_NEURON_DATA, then in
+    a `shared/data` folder beside the checkout, beside the checkpoint's folder or the current one, or above."""
     import os
 
     roots = [Path(p) for p in os.environ.get("TUI_NEURON_DATA", "").split(os.pathsep) if p]
-    roots.append(Path(__file__).resolve().parents[3] / "shared" / "data")
-    for root in roots:
+    starts = [Path(__file__).resolve().parents[2], Path.cwd()] + ([near.resolve()] if near is not None else [])
+    roots += [a / "shared" / "data" for start in starts for a in (start, *start.parents)]
+    for root in dict.fromkeys(roots):
         if root.is_dir():
             for hit in root.rglob(name):
                 if hit.is_file() and "_pos" not in hit.parent.name:  # not the tagged copy of the same book
@@ -171,7 +173,7 @@ class Corpus:
             if base is not None and not path.is_absolute():
                 path = base / path
             if not search and not path.is_file():
-                path = _find_default(entry["name"]) or path
+                path = _find_default(entry["name"], base) or path
             if search:
                 if entry["name"] not in by_name:
                     raise UserError(f"corpus file {entry['name']} (from the checkpoint) is not under {list(search)}")
