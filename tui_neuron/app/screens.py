@@ -9,6 +9,31 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+# keys that are not app bindings (they belong to the text boxes and Textual), shown in the help and the README
+EXTRA_KEYS = [
+    ("enter", "Run", "in the source or controls box: encode and decode (in a worker)"),
+    ("escape / tab", "Focus", "leave a text box (the keys then step and select) / move between the boxes and the "
+                              "neuron view"),
+    ("ctrl+p", "Commands", "the command palette reaches every action above"),
+]
+
+
+def key_name(key: str) -> str:
+    return key.replace("question_mark", "?").replace("left_square_bracket", "[").replace("right_square_bracket", "]")
+
+
+def key_rows(bindings: list[Binding]) -> list[tuple[str, str, str]]:
+    """(key, action, what it does) for every binding and the extra keys: the help screen and the README table."""
+    return [(key_name(b.key), b.description, b.tooltip or "") for b in bindings] + EXTRA_KEYS
+
+
+def markdown_key_table(bindings: list[Binding]) -> str:
+    lines = ["| key | action | what it does |", "|---|---|---|"]
+    for key, action, what in key_rows(bindings):
+        shown = " / ".join(f"`{k}`" for k in key.split(" / "))
+        lines.append(f"| {shown} | {action} | {what} |")
+    return "\n".join(lines)
+
 
 class HelpScreen(ModalScreen[None]):
     """Every key of the explorer with what it does; generated from the bindings so nothing is missed."""
@@ -24,16 +49,12 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("action", style="bold")
         table.add_column("what it does")
-        for b in self._key_list:
-            table.add_row(b.key.replace("question_mark", "?").replace("left_square_bracket", "[")
-                          .replace("right_square_bracket", "]"), b.description, b.tooltip or "")
-        table.add_row("enter", "Run", "in the source or controls box: encode and decode (in a worker)")
-        table.add_row("tab", "Focus", "move between the source box, the controls box and the neuron view")
-        table.add_row("ctrl+p", "Commands", "the command palette reaches every action above")
+        for key, action, what in key_rows(self._key_list):
+            table.add_row(key, action, what)
         with VerticalScroll(id="help-box"):
             yield Static(table, id="help-table")
-            yield Label("Interventions: zero:N@S  set:N=V@S  keep:N@S  copy:N@S<FROM  swap:N@S<sentence w@T  randin@*  "
-                        "(N: all, 3, 0-9,12; S: t, T, T-1, *)", id="help-syntax")
+            yield Label("Interventions: zero:N@S  set:N=V@S  keep:N@S  copy:N@S<FROM  swap:N@S<sentence w@T  randin@*\n"
+                        "N: all, 3, 0-9,12   S: t, T, T-1, *   S/l0: layer 0   zero.c: an LSTM's cell", id="help-syntax")
             yield Label("escape closes this help", id="help-hint")
 
 
