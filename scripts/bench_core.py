@@ -32,13 +32,16 @@ def bench_training(ckpt, examples, steps: int) -> None:
     batches = [collate(examples[i : i + 128], ckpt.vocab) for i in range(0, 128 * steps, 128)]
     tokens = sum(b.n_target_tokens + int(b.src_len.sum()) for b in batches)
 
-    trainer = Trainer.__new__(Trainer)  # only the step: no corpus needed
-    trainer.cfg = TrainConfig(corpus=(), out="", max_steps=1)
-    torch.manual_seed(0)
+    from tui_neuron.model.distributed import World
     from tui_neuron.model.seq2seq import Seq2Seq
 
+    trainer = Trainer.__new__(Trainer)  # only the step: no corpus needed
+    trainer.cfg = recipe = TrainConfig(corpus=(), out="", max_steps=1)  # the default recipe
+    trainer.vocab, trainer.world, trainer.device = ckpt.vocab, World(), torch.device("cpu")
+    torch.manual_seed(0)
     trainer.model = Seq2Seq(cfg).train()
-    trainer.opt = torch.optim.Adam(trainer.model.parameters(), lr=2e-3)
+    trainer.model.dropout.p = recipe.dropout
+    trainer.opt = torch.optim.AdamW(trainer.model.parameters(), lr=2e-3, weight_decay=recipe.weight_decay)
 
     class Bare(nn.Module):
         def __init__(self):
@@ -49,13 +52,18 @@ def bench_training(ckpt, examples, steps: int) -> None:
             self.out = nn.Linear(cfg.hidden, cfg.vocab_size)
 
         def forward(self, b):
-            _, h = self.enc(self.emb(b.src))  # no packing: the simplest possible loop
-            y, _ = self.dec(self.emb(b.tgt_in), h)
-            return nn.functional.cross_entropy(self.out(y).flatten(0, 1), b.tgt_out.flatten(), ignore_index=0)
+            drop = nn.functional.dropout  # the same recipe: dropout, control-weighted cross-entropy, AdamW
+            _, h = self.enc(drop(self.emb(b.src), recipe.dropout))  # no packing: the simplest possible loop
+            y, _ = self.dec(drop(self.emb(b.tgt_in), recipe.dropout), h)
+            ce = nn.functional.cross_entropy(self.out(drop(y, recipe.dropout)).flatten(0, 1), b.tgt_out.flatten(),
+                                             ignore_index=0, reduction="none")
+            w = (b.tgt_out.flatten() != 0).float()
+            w = torch.where(b.control_mask.flatten(), w * recipe.control_weight, w)
+            return (ce * w).sum() / w.sum()
 
     torch.manual_seed(0)
     bare = Bare()
-    bare_opt = torch.optim.Adam(bare.parameters(), lr=2e-3)
+    bare_opt = torch.optim.AdamW(bare.parameters(), lr=2e-3, weight_decay=recipe.weight_decay)
 
     def bare_step(b):
         loss = bare(b)
