@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from tui_neuron.analysis.functions import FunctionsConfig, analyze_functions, fit_probe, prob_from_state
 from tui_neuron.analysis.recording import (
@@ -164,3 +165,53 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert app.is_running and any("cannot load" in n.message for n in app._notifications)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("layer", [0, 1])
+def test_prob_from_layer_state_matches_the_stepper(cell, layer):
+    """Integrated gradients on a layer of a 2-layer decoder start from a function that reproduces the run."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_stepper import random_model
+
+    from tui_neuron.analysis.functions import prob_from_layer_state
+    from tui_neuron.model.checkpoint import Checkpoint
+    from tui_neuron.model.stepper import Stepper
+
+    model, vocab, examples = random_model(cell, seed=4, layers=2)
+    ckpt = Checkpoint(model, vocab)
+    exs = [e for e in examples if e.controls[0][1] >= 2][:6]
+    tr = Stepper(model, vocab).run(exs, max_steps=8, keep_logits=True, stop_at_eos=False)
+    T = torch.tensor([e.controls[0][1] for e in exs])
+    rows = torch.arange(len(exs))
+    before, at = tr.n_enc - 1 + T - 1, tr.n_enc - 1 + T
+    hs = torch.stack([h[rows, before] for h in tr.layer_h], 1)
+    cs = torch.stack([c[rows, before] for c in tr.layer_c], 1) if cell == "lstm" else None
+    token = torch.tensor([e.controls[0][0] for e in exs])
+    expected = torch.softmax(tr.logits[rows, T - 1], -1)[rows, token]
+    with torch.no_grad():
+        from_output_step = prob_from_layer_state(ckpt, tr.layer_h[layer][rows, at], None, token, layer, hs, cs)
+        x_next = tr.tokens[rows, tr.n_enc + T - 1]  # the decoder input of step T
+        from_step_before = prob_from_layer_state(ckpt, hs[:, layer], x_next, token, layer, hs, cs)
+    assert torch.allclose(from_output_step, expected, atol=1e-5)
+    assert torch.allclose(from_step_before, expected, atol=1e-5)
+
+
+def test_functions_on_each_layer_of_a_two_layer_model(corpus_path, tmp_path, capsys):
+    """The whole method runs on either layer of a trained 2-layer GRU: roles, a table, the layer recorded."""
+    from conftest import run_main, tiny_config
+
+    from tui_neuron.model.train import Trainer
+
+    out = tmp_path / "two.safetensors"
+    Trainer(tiny_config(corpus_path, out, layers=2, max_steps=500)).run()
+    for layer in ("0", "1"):
+        results = tmp_path / f"f{layer}.json"
+        code, text, err = run_main("analyze", "functions", out, "--n-tokens", "4", "--positions", "2-5",
+                                   "--per-cell", "6", "--layer", layer, "--out", results, capsys=capsys)
+        assert code == 0, err
+        data = json.loads(results.read_text())
+        assert data["layer"] == int(layer) and "outputting: zero at T" in data["table"]
+        assert data["table"]["none: clean run"]["set"]["rate"] > 0.5

@@ -391,6 +391,7 @@ def analyze_functions_cmd(
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON to write (default: "
                                                      "functions-CKPT.json in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
+    layer: _LAYER = None,
 ) -> None:
     """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -400,7 +401,7 @@ def analyze_functions_cmd(
     from .model.checkpoint import atomic_write_text
     from .paths import cache_dir, free_path, results_dir
 
-    ckpt = _load(checkpoint)
+    ckpt = _load_layer(checkpoint, layer)
     pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
     if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
         raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
@@ -408,7 +409,7 @@ def analyze_functions_cmd(
     words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
     cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
                           ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
-    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed)
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as progress:
         rec_task = progress.add_task("recording", total=None)
@@ -430,6 +431,7 @@ def analyze_functions_cmd(
         results = analyze_functions(ckpt, rec, cfg, stage_progress)
     results["tokens_requested"] = words
     results["positions"] = pos
+    results["layer"] = ckpt.config.layers - 1 if ckpt.analysis_layer is None else ckpt.analysis_layer
     if out_file is None:
         out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
     atomic_write_text(out_file, json.dumps(results, indent=1))

@@ -21,7 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import RFE
 from sklearn.svm import LinearSVC
 
-from ..errors import UserError
+from ..model.cell import LayerWeights
+from ..model.cell import step as cell_step
 from ..model.checkpoint import Checkpoint
 from ..model.data import Example
 from ..model.evaluate import Accuracy, landed
@@ -153,6 +154,40 @@ def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | No
     return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
 
 
+def prob_from_layer_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
+                          layer: int, hs: torch.Tensor, cs: torch.Tensor | None = None) -> torch.Tensor:
+    """prob_from_state for layer `layer` of a multi-layer decoder, every other layer held at its recorded value.
+
+    hs/cs [B,L,H] are every layer's state at the step before the output step. With x_next, h is layer `layer`
+    at that step and the decoder takes one step; without, h is layer `layer` at the output step and only the
+    layers above it take their step (from hs/cs), up to the output layer.
+    """
+    model, L = ckpt.model, ckpt.config.layers
+    if x_next is not None:
+        h_stack = torch.stack([h if j == layer else hs[:, j] for j in range(L)])
+        state = h_stack if cs is None else (h_stack, cs.transpose(0, 1).contiguous())
+        out, _ = model.decoder(model.target_embedding(x_next)[:, None], state)
+        return torch.softmax(model.output(out[:, 0]), -1).gather(1, token[:, None])[:, 0]
+    weights = model.state_dict()
+    for j in range(layer + 1, L):
+        w = LayerWeights.of(weights, "decoder", j)
+        h, _, _ = cell_step(ckpt.config.cell, w, w.input_projection(h), hs[:, j], None if cs is None else cs[:, j])
+    return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
+
+
+def _states_before_output(ckpt: Checkpoint, rec: Recording, examples: np.ndarray
+                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every decoder layer's h (and c) at T-1 for these examples, from a clean run of all layers: [B,L,H]."""
+    exs = [rec.examples[e] for e in examples]
+    T = torch.tensor(rec.positions[examples])
+    tr = Stepper(ckpt.model, ckpt.vocab).run(exs, max_steps=int(T.max()) + 1, record_gates=False, topk=0,
+                                             stop_at_eos=False)
+    rows, cols = torch.arange(len(exs)), tr.n_enc - 1 + T - 1
+    hs = torch.stack([h[rows, cols] for h in tr.layer_h], 1)
+    cs = torch.stack([c[rows, cols] for c in tr.layer_c], 1) if tr.layer_c[0] is not None else None
+    return hs, cs
+
+
 def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray, at_output_step: bool,
                          cfg: FunctionsConfig) -> np.ndarray:
     """Mean IG of P(A at T) w.r.t. h_{T-1} (or h_T when at_output_step), one value per neuron."""
@@ -167,6 +202,20 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
     c = None
     if "c" in rec.gates and not at_output_step:
         c = torch.tensor(rec.at(t, examples, rec.gates["c"]), dtype=torch.float32)
+    if ckpt.config.layers > 1:
+        layer = ckpt.config.layers - 1 if ckpt.analysis_layer is None else ckpt.analysis_layer
+        hs, cs = _states_before_output(ckpt, rec, examples)
+        x_next = None
+        if not at_output_step:
+            x_next = torch.tensor(np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], ckpt.vocab.bos_id))
+
+        def fn_layer(hh, tok, hs_, cs_=None, xx=None):
+            return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_)
+        extra = (token, hs, cs, x_next)
+        attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, cfg.ig_baseline),
+                                                       additional_forward_args=extra, n_steps=cfg.ig_steps,
+                                                       internal_batch_size=4096)
+        return attr.detach().mean(0).numpy()
     if at_output_step:
         def fn(hh, tok):
             return prob_from_state(ckpt, hh, None, tok)
@@ -252,20 +301,21 @@ def verify_token(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str
         out[name] = {"size": res["size"], "set": res["set"].to_json(), "random": res["random"].to_json()}
 
     S, C, Tr, O = (sets.get(r, []) for r in ROLES)
-    measure("storing: zero at T-1", S, lambda ns, T: [SetValue(ns, _abs(T - 1))], 0, lambda T: True)
+    at = {"layer": stepper.view_layer}  # the analysed layer (None: the top one)
+    measure("storing: zero at T-1", S, lambda ns, T: [SetValue(ns, _abs(T - 1), **at)], 0, lambda T: True)
     measure("storing: previous-step values before T-1", S,
-            lambda ns, T: [CopyFromStep(ns, _abs(t), source=_abs(t - 1)) for t in range(0, T - 1)], 0,
+            lambda ns, T: [CopyFromStep(ns, _abs(t), source=_abs(t - 1), **at) for t in range(0, T - 1)], 0,
             lambda T: T >= 2)
     for k in (1, 2, 3):
         measure(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later)", C,
-                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1), source=_abs(T - 1 - k))], k,
+                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1), source=_abs(T - 1 - k), **at)], k,
                 lambda T, k=k: T - 1 - k >= 1)
     for k in (1, 2, 3, 4):
         measure(f"triggering: h[T-1-{k}] <- h[T-1] (token {k} earlier)", Tr,
-                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1 - k), source=_abs(T - 1))], -k,
+                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1 - k), source=_abs(T - 1), **at)], -k,
                 lambda T, k=k: T - 1 - k >= 0)
-    measure("outputting: zero at T", O, lambda ns, T: [SetValue(ns, _abs(T))], 0, lambda T: True)
-    measure("outputting: keep only at T", O, lambda ns, T: [KeepOnly(ns, _abs(T))], 0, lambda T: True)
+    measure("outputting: zero at T", O, lambda ns, T: [SetValue(ns, _abs(T), **at)], 0, lambda T: True)
+    measure("outputting: keep only at T", O, lambda ns, T: [KeepOnly(ns, _abs(T), **at)], 0, lambda T: True)
     # no neuron set: every decoder input after <bos> replaced by a random word
     rnd = Measure()
     clean = Measure()
@@ -288,8 +338,9 @@ def section5(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, li
     for e in ok:
         ex = rec.examples[e]
         T = ex.controls[0][1]
-        for key, ivs in (("with_triggering", [KeepOnly(NeuronSet.of(Tr), _abs(T - 1))]),
-                         ("without_triggering", [SetValue(NeuronSet(None), _abs(T - 1))]),
+        at = {"layer": stepper.view_layer}
+        for key, ivs in (("with_triggering", [KeepOnly(NeuronSet.of(Tr), _abs(T - 1), **at)]),
+                         ("without_triggering", [SetValue(NeuronSet(None), _abs(T - 1), **at)]),
                          ("clean", [])):
             tr = stepper.run([ex], ivs, max_steps=T + 1, topk=0, stop_at_eos=False)
             i = tr.index(T)
@@ -345,9 +396,6 @@ def figure3_counting(rec: Recording, counting: list[int]) -> list[dict]:
 def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | None = None,
                       progress: Progress | None = None) -> dict:
     """All three stages for every token in the recording; returns the results document (JSON-ready)."""
-    if ckpt.config.layers > 1:
-        raise UserError(f"the neuron-function analysis supports one-layer models so far (this one has "
-                        f"{ckpt.config.layers}); probes, rankings and top words take --layer")
     cfg = cfg or FunctionsConfig()
     progress = progress or (lambda stage, i, n: None)
     rng = np.random.default_rng(cfg.seed)
@@ -383,10 +431,12 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
                   "counting": counting_probe,
                   # the counting hypothesis for this token alone (the shared probe above picks the neurons)
                   "counting_token": fit_probe(*counting_data(rec, ok), cfg)}
-        out_scores = outputting_scores(rec, ckpt, tid)
-        out_cands = np.argsort(-out_scores)[:k_out].tolist()
         ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg)
         ig_out = integrated_gradients(ckpt, rec, ok, True, cfg)
+        top = ckpt.analysis_layer in (None, ckpt.config.layers - 1)
+        # h_T·W_A is a contribution to A's logit only on the top layer; below it, IG at T stands in for it
+        out_scores = outputting_scores(rec, ckpt, tid) if top else ig_out
+        out_cands = np.argsort(-out_scores)[:k_out].tolist()
         stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
         stage1["counting_token"] = probes["counting_token"].candidates
         stage1["outputting"] = out_cands
