@@ -1,10 +1,12 @@
 """The stepper must reproduce torch's nn.GRU / nn.LSTM exactly, alone or in a padded batch."""
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
+from tui_neuron.model.checkpoint import load_checkpoint
 from tui_neuron.model.data import Example, collate
 from tui_neuron.model.seq2seq import ModelConfig, Seq2Seq
 from tui_neuron.model.stepper import Stepper
@@ -105,13 +107,19 @@ def test_parity_trained_tiny(tiny_gru, tiny_lstm):
         check_parity(ckpt.model, vocab, exs)
 
 
-def test_parity_shipped(shipped):
-    vocab = shipped.vocab
+SHIPPED_FILES = sorted((Path(__file__).resolve().parent.parent / "checkpoints").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=[p.stem for p in SHIPPED_FILES])
+def test_parity_shipped(path):
+    """Every shipped checkpoint (the GRU, and the LSTM when shipped): parity with torch's modules."""
+    ckpt = load_checkpoint(path)
+    vocab = ckpt.vocab
     rng = random.Random(3)
     exs = [Example([rng.randrange(vocab.first_word_id, len(vocab)) for _ in range(rng.randint(3, 16))],
                    [(rng.randrange(vocab.first_word_id, vocab.first_word_id + 200), rng.randint(1, 13))])
            for _ in range(40)]
-    check_parity(shipped.model, vocab, exs, max_steps=18)
+    check_parity(ckpt.model, vocab, exs, max_steps=18)
 
 
 def test_topk_and_control_probability_are_consistent(tiny_gru):
