@@ -153,7 +153,7 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await app.workers.wait_for_complete()
-        await pilot.press("f")
+        await pilot.press("escape", "f")  # the source box has the keys at launch
         app.screen.query_one("#prompt-input").value = str(path)
         await pilot.press("enter")
         await pilot.pause()

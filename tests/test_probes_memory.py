@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from textual.widgets import Input
 from torch import nn
 
 from tui_neuron.analysis import memory
@@ -159,6 +160,8 @@ async def _settle(app, pilot):
     await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
+    if isinstance(app.focused, Input):
+        app.query_one("#strips").focus()  # the keys step and select, as after escape
 
 
 async def _prompt(app, pilot, key: str, text: str):

@@ -10,7 +10,7 @@ import torch
 
 from tui_neuron.errors import UserError
 from tui_neuron.model.checkpoint import Checkpoint, save_checkpoint
-from tui_neuron.model.data import ControlSignal, make_example
+from tui_neuron.model.data import Example
 from tui_neuron.model.seq2seq import ModelConfig, Seq2Seq
 from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.tokenizer import Vocab
@@ -60,9 +60,15 @@ def tiny_checkpoint(path: Path, cell: str = "gru") -> Checkpoint:
     heldout = {"files": [{"name": "c.txt", "path": "c.txt", "sha256": "0" * 64, "heldout_start": 3, "lines": 5}]}
     ckpt = Checkpoint(model, vocab, heldout, {"steps": 1, "heldout_accuracy": 0.5, "history": []})
     save_checkpoint(ckpt, path)
+    assert vocab.encode(["w1", "w2", "w3", "w4"]) == SOURCE_IDS
     return ckpt
 
 
+# ids of "w1 w2 w3 w4" with control w2@2 in the tiny vocabulary: compared by id, so a metadata edit that only
+# renames tokens (the digest covers the weights, not the names) still decodes "the same"
+SOURCE_IDS, CONTROL = [9, 10, 11, 12], (10, 2)
+
+
 def decode_ids(ckpt: Checkpoint) -> list[int]:
-    example = make_example(ckpt.vocab, "w1 w2 w3 w4", [ControlSignal("w2", 2)])
+    example = Example(SOURCE_IDS, [CONTROL])
     return Stepper(ckpt.model, ckpt.vocab).run([example]).outputs[0].tolist()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import UserError
 from .seq2seq import ModelConfig
-from .tokenizer import SPECIALS, SpecialTokens, Tokenizer, Vocab, position_token
+from .tokenizer import SPECIALS, SPLIT_RULES, SpecialTokens, Tokenizer, Vocab, position_token
 from .validate import parse_json_limited, validated
 
 MAX_VOCAB = 1_000_000
@@ -28,13 +28,15 @@ class _Strict(BaseModel):
 
 
 class ConfigSchema(_Strict):
+    """Format 1's config (layers and separate embeddings came with format 2)."""
+
     vocab_size: int = Field(ge=len(SPECIALS) + 1, le=MAX_VOCAB)
     cell: Literal["gru", "lstm"]
     emb_dim: int = Field(ge=1, le=8192)
     hidden: int = Field(ge=1, le=8192)
     max_position: int = Field(ge=0, le=MAX_POSITION)
-    n_signals: int = Field(default=1, ge=1, le=MAX_POSITION)
-    max_len: int = Field(default=16, ge=1, le=MAX_POSITION)
+    n_signals: int = Field(ge=1, le=MAX_POSITION)
+    max_len: int = Field(ge=1, le=MAX_POSITION)
     layers: int = Field(default=1, ge=1, le=16)
     shared_embedding: bool = True
 
@@ -43,6 +45,14 @@ class ConfigSchema(_Strict):
         if self.max_position > self.max_len:
             raise ValueError(f"max_position {self.max_position} exceeds max_len {self.max_len}")
         return self
+
+
+class ConfigV2Schema(ConfigSchema):
+    """Format 2: every field present, nothing unknown (a misspelt key would otherwise fall back to a default)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    layers: int = Field(ge=1, le=16)
+    shared_embedding: bool
 
 
 class VocabSchema(_Strict):
@@ -63,6 +73,7 @@ class VocabSchema(_Strict):
 
 
 class VocabV2Schema(_Strict):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     itos: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=len(SPECIALS) + 1,
                                                                             max_length=MAX_VOCAB)
 
@@ -74,6 +85,7 @@ class VocabV2Schema(_Strict):
 
 
 class SpecialsSchema(_Strict):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     pad: str = Field(min_length=1, max_length=200)
     unk: str = Field(min_length=1, max_length=200)
     bos: str = Field(min_length=1, max_length=200)
@@ -82,9 +94,17 @@ class SpecialsSchema(_Strict):
 
 
 class TokenizerSchema(_Strict):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
     name: Literal["tui-neuron-words", "whitespace"]
     version: Literal[1]
     lowercase: bool
+    pattern: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _pattern_is_the_named_one(self) -> TokenizerSchema:
+        if self.pattern is not None and self.pattern != SPLIT_RULES[self.name]:
+            raise ValueError(f"pattern differs from the {self.name!r} split rule (the name decides the rule)")
+        return self
 
 
 class HeldoutFileSchema(_Strict):
@@ -139,7 +159,8 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
     fmt = meta.get("format")
     if fmt not in ("tui-neuron/1", "tui-neuron/2"):
         raise UserError(f"{path}: metadata 'format' is {str(fmt)[:40]!r}, expected 'tui-neuron/2' (or /1)")
-    cfg = validated(ConfigSchema, _field(meta, "config", path), f"{path}: config")
+    schema = ConfigSchema if fmt == "tui-neuron/1" else ConfigV2Schema
+    cfg = validated(schema, _field(meta, "config", path), f"{path}: config")
     if fmt == "tui-neuron/1":
         voc = validated(VocabSchema, _field(meta, "vocab", path), f"{path}: vocab")
         vocab = Vocab.standard(list(voc.words), voc.max_position)
