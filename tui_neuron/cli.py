@@ -247,6 +247,8 @@ def upgrade(
     old: Annotated[Path, typer.Argument(help="A checkpoint in an older format")],
     new: Annotated[Path, typer.Argument(help="Where to write it in the current format")],
     force: Annotated[bool, typer.Option(help="Replace an existing NEW (it may be OLD itself)")] = False,
+    fp16: Annotated[bool, typer.Option(help="Store the weights in fp16 (half the size; computation stays fp32)")] =
+        False,
 ) -> None:
     """Rewrite a checkpoint in the current format (tui-neuron/2), with a digest of its weights."""
     from .model.checkpoint import FORMAT, load_checkpoint, save_checkpoint
@@ -255,7 +257,9 @@ def upgrade(
     _refuse_overwrite(new, force)
     ckpt = load_checkpoint(old)
     ckpt.heldout = relative_heldout(ckpt.heldout, new.parent, old.parent)
-    dtype = _stored_dtype(old)
+    import torch
+
+    dtype = torch.float16 if fp16 else _stored_dtype(old)
     save_checkpoint(ckpt, new, dtype)
     out.print(f"{old} -> {new} ({FORMAT}, weights stored as {str(dtype).removeprefix('torch.')})")
 
