@@ -28,15 +28,21 @@ def wait_for(session: str, needle: str, timeout: float = 60) -> str:
     raise AssertionError(f"{needle!r} never appeared; screen was:\n{screen}")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
-@pytest.mark.parametrize("term", ["TERM=xterm-256color", "TERM=xterm NO_COLOR=1"], ids=["256-colour", "plain"])
-def test_open_in_tmux(tmp_path, term):
+def launch(tmp_path: Path, args: str, term: str = "") -> tuple[str, Path]:
+    """Start `tui-neuron open ARGS` in a detached 120x40 tmux session; its exit code lands in the status file."""
     assert BIN.exists(), f"{BIN} is not installed; pip install -e . first"
     session = f"tn-{uuid.uuid4().hex[:8]}"
     status = tmp_path / "status"
-    cmd = f"cd {tmp_path} && {term} {BIN} open; echo $? > {status}"
+    cmd = f"cd {tmp_path} && {term} {BIN} open {args}; echo $? > {status}"
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
+    return session, status
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
+@pytest.mark.parametrize("term", ["TERM=xterm-256color", "TERM=xterm NO_COLOR=1"], ids=["256-colour", "plain"])
+def test_open_in_tmux(tmp_path, term):
+    session, status = launch(tmp_path, "", term)
     try:
         wait_for(session, "ready")
         wait_for(session, "esc Keys")  # the source box has the keys at launch; the footer says how to leave it
@@ -75,11 +81,7 @@ def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
     code, _, err = run_main("import", state, "--vocab", vocab, "--out", model, "--rename", "fc.=output.", "--bos",
                             "<sos>", capsys=capsys)
     assert code == 0, err
-    session = f"tn-{uuid.uuid4().hex[:8]}"
-    status = tmp_path / "status"
-    cmd = f"cd {tmp_path} && {BIN} open {model}; echo $? > {status}"
-    env = {**os.environ, "TERM": "xterm-256color"}
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", cmd], check=True, env=env)
+    session, status = launch(tmp_path, str(model))
     try:
         wait_for(session, "ready")
         wait_for(session, "layer 1 (0..1)")
