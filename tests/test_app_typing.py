@@ -164,3 +164,16 @@ async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
         app.screen.query_one("#prompt-input").value = str(tmp_path / "new.json")
         await pilot.press("enter")
         assert (tmp_path / "new.json").exists() and app.session_path == tmp_path / "new.json"
+
+
+async def test_a_bare_session_name_goes_to_the_sessions_folder(make_app, tmp_path, monkeypatch):
+    from tui_neuron.paths import sessions_dir
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape", "s")
+        app.screen.query_one("#prompt-input").value = "bare-name"
+        await pilot.press("enter")
+    assert (sessions_dir() / "bare-name.json").exists() and not (tmp_path / "bare-name").exists()

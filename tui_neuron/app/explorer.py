@@ -775,6 +775,10 @@ class ExplorerApp(App):
         if not text or not text.strip():
             return
         path = Path(text.strip()).expanduser()
+        if not path.is_absolute() and path != self.session_path:  # a bare name goes to the sessions folder
+            path = sessions_dir() / path
+        if not path.suffix:
+            path = path.with_suffix(".json")
         if path != self.session_path and path.exists():
             self.notify(f"{path} exists; choose another name", severity="error")
             return
