@@ -20,6 +20,13 @@ def make_app(shipped, tmp_path):
     return make
 
 
+async def answer(pilot, key: str, text: str) -> None:
+    """Leave the source box, press `key`, type `text` into the prompt it opens, and submit."""
+    await pilot.press("escape", key)
+    pilot.app.screen.query_one("#prompt-input").value = text
+    await pilot.press("enter")
+
+
 def test_every_hotkey_letter_is_covered():
     assert {"q", "i", "n", "e", "s", "f", "b", "t", "x", "d", "g", "m", "p", "l"} <= set(HOTKEY_LETTERS)
 
@@ -127,10 +134,7 @@ async def test_question_mark_in_the_intervention_prompt_shows_the_syntax(make_ap
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("escape", "i")
-        prompt = app.screen.query_one("#prompt-input")
-        prompt.value = "?"
-        await pilot.press("enter")
+        await answer(pilot, "i", "?")
         assert any("keep:N@S" in n.message for n in app._notifications) and not app.interventions
 
 
@@ -138,9 +142,7 @@ async def test_disabled_interventions_are_named(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("escape", "i")
-        app.screen.query_one("#prompt-input").value = "zero:all@T-1"
-        await pilot.press("enter")
+        await answer(pilot, "i", "zero:all@T-1")
         await settle(app, pilot)
         await pilot.press("x")
         await settle(app, pilot)
@@ -160,9 +162,7 @@ async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
         prompt.value = str(other)
         await pilot.press("enter")
         assert other.read_text() == "{}" and any("exists" in n.message for n in app._notifications)
-        await pilot.press("s")
-        app.screen.query_one("#prompt-input").value = str(tmp_path / "new.json")
-        await pilot.press("enter")
+        await answer(pilot, "s", str(tmp_path / "new.json"))
         assert (tmp_path / "new.json").exists() and app.session_path == tmp_path / "new.json"
 
 
@@ -173,7 +173,5 @@ async def test_a_bare_session_name_goes_to_the_sessions_folder(make_app, tmp_pat
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("escape", "s")
-        app.screen.query_one("#prompt-input").value = "bare-name"
-        await pilot.press("enter")
+        await answer(pilot, "s", "bare-name")
     assert (sessions_dir() / "bare-name.json").exists() and not (tmp_path / "bare-name").exists()

@@ -155,12 +155,14 @@ def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | No
 
 
 def prob_from_layer_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
-                          layer: int, hs: torch.Tensor, cs: torch.Tensor | None = None) -> torch.Tensor:
+                          layer: int, hs: torch.Tensor, cs: torch.Tensor | None = None,
+                          upper: Sequence[LayerWeights] | None = None) -> torch.Tensor:
     """prob_from_state for layer `layer` of a multi-layer decoder, every other layer held at its recorded value.
 
     hs/cs [B,L,H] are every layer's state at the step before the output step. With x_next, h is layer `layer`
     at that step and the decoder takes one step; without, h is layer `layer` at the output step and only the
-    layers above it take their step (from hs/cs), up to the output layer.
+    layers above it take their step (from hs/cs), up to the output layer; `upper` holds their weights
+    (built here when not given; integrated gradients builds them once for all its calls).
     """
     model, L = ckpt.model, ckpt.config.layers
     if x_next is not None:
@@ -168,11 +170,17 @@ def prob_from_layer_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tenso
         state = h_stack if cs is None else (h_stack, cs.transpose(0, 1).contiguous())
         out, _ = model.decoder(model.target_embedding(x_next)[:, None], state)
         return torch.softmax(model.output(out[:, 0]), -1).gather(1, token[:, None])[:, 0]
-    weights = model.state_dict()
-    for j in range(layer + 1, L):
-        w = LayerWeights.of(weights, "decoder", j)
+    if upper is None:
+        upper = upper_layers(ckpt, layer)
+    for j, w in zip(range(layer + 1, L), upper):
         h, _, _ = cell_step(ckpt.config.cell, w, w.input_projection(h), hs[:, j], None if cs is None else cs[:, j])
     return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
+
+
+def upper_layers(ckpt: Checkpoint, layer: int) -> list[LayerWeights]:
+    """The decoder layers above `layer`, as the cell math takes them."""
+    weights = ckpt.model.state_dict()
+    return [LayerWeights.of(weights, "decoder", j) for j in range(layer + 1, ckpt.config.layers)]
 
 
 def _states_before_output(ckpt: Checkpoint, rec: Recording, examples: np.ndarray
@@ -209,8 +217,10 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
         if not at_output_step:
             x_next = torch.tensor(np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], ckpt.vocab.bos_id))
 
+        upper = upper_layers(ckpt, layer)
+
         def fn_layer(hh, tok, hs_, cs_=None, xx=None):
-            return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_)
+            return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_, upper)
         extra = (token, hs, cs, x_next)
         attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, cfg.ig_baseline),
                                                        additional_forward_args=extra, n_steps=cfg.ig_steps,

@@ -61,15 +61,6 @@ class Stepper:
         # the first layer's input projection of every vocabulary entry, once: a step then gathers rows
         self.in_proj = {part: w[0].input_projection(emb[part]) for part, w in self.w.items()}
 
-    def _layers(self, part: str, gi0: Tensor, h: list[Tensor], c: list[Tensor | None]):
-        """One step through every layer; yields (layer, h, c, gates) so interventions act between layers."""
-        x_proj = gi0
-        for k, w in enumerate(self.w[part]):
-            if k:
-                x_proj = w.input_projection(h[k - 1])
-            h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
-            yield k, h_new, c_new, gates
-
     # ------------------------------------------------------------------ examples
 
     def example(self, source: str, controls: Sequence[ControlSignal | str]) -> Example:
@@ -151,7 +142,10 @@ class Stepper:
         gate_bufs = [torch.empty(n_max, L, B, H) for _ in self.config.gate_names] if record_gates else []
 
         def advance(part: str, s: int, t: int, gi0: Tensor, mask: Tensor | None) -> None:
-            for k, h_new, c_new, gates in self._layers(part, gi0, h, c):
+            """One step through every layer, bottom up: layer k reads layer k-1's state after its interventions."""
+            for k, w in enumerate(self.w[part]):
+                x_proj = gi0 if k == 0 else w.input_projection(h[k - 1])
+                h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
                 if mask is not None:  # encoder left padding leaves the state unchanged
                     h_new = torch.where(mask, h_new, h[k])
                     if c_new is not None:

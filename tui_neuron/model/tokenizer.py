@@ -153,7 +153,4 @@ class Vocab:
         return cls(list(data["itos"]), SpecialTokens(**data["special_tokens"]), int(data["max_position"]),
                    Tokenizer(tk["name"], tk["version"], tk["lowercase"]))
 
-    def is_standard(self) -> bool:
-        return self == Vocab.standard(self.words, self.max_position)
-
     __hash__ = None  # type: ignore[assignment]
