@@ -9,6 +9,7 @@ and nothing else (never a general unpickle). Key names are a plain Seq2Seq's mod
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,9 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
         raise UserError(f"state dict {path} is {size:,} bytes; larger than this tool reads")
     if path.suffix.lower() in (".pt", ".pth", ".bin", ".ckpt"):
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about pickle protocols; the user gets our one line
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch.load raises many types; each means "not a plain state dict"
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
             raise UserError(f"{path} cannot be read with torch.load(weights_only=True) ({reason}); tui-neuron never "
