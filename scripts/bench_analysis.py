@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tui_neuron.analysis import memory, probes
+from tui_neuron.analysis import memory, neurox, probes
 from tui_neuron.analysis.probing import sentence_states
 from tui_neuron.model.checkpoint import load_checkpoint
 
@@ -54,7 +54,7 @@ def bench_probes(ckpt, tagged, sentences: int) -> None:
     res = probes.probe(states.X, y, states.sentence, states.words)
     t_probe = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ranked = probes.rank(states.X, y, states.sentence)
+    ranked = neurox.rank(states.X, y, states.sentence, neurox.RankConfig(stability_seeds=1, resamples=0))
     t_rank = time.perf_counter() - t0
     print(f"probe + ranking  {len(states.words)} tokens of {sentences} sentences: recording {t_rec:.1f} s, "
           f"probes {t_probe:.1f} s (accuracy {res['plain']['accuracy']:.3f}), ranking + masking {t_rank:.1f} s "

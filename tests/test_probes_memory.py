@@ -9,15 +9,8 @@ from textual.widgets import Input
 from torch import nn
 
 from tui_neuron.analysis import memory
-from tui_neuron.analysis.probes import (
-    control_labels,
-    cross_model_correlation,
-    encoder_labels,
-    encoder_states,
-    neuron_ranking,
-    probe,
-    rank,
-)
+from tui_neuron.analysis.neurox import RankConfig, cross_model_correlation, neuron_ranking, rank
+from tui_neuron.analysis.probes import control_labels, encoder_labels, encoder_states, probe
 from tui_neuron.analysis.recording import heldout_lines
 from tui_neuron.model.checkpoint import Checkpoint
 
@@ -75,8 +68,9 @@ def test_probe_ranks_planted_neuron_first(planted):
 
 def test_elastic_net_ranking_puts_planted_neuron_first_and_top_beats_bottom(planted):
     _, states, y = planted
-    res = rank(states.X, y, states.sentence, l1=1e-3, l2=1e-5, percents=(10,))
+    res = rank(states.X, y, states.sentence, RankConfig(l1=1e-3, l2=1e-5, percents=(10,)))
     assert res["ranking"][0] == 0
+    assert res["converged"] and res["stability"]["seeds"]["top10%"]["min"] == 1.0
     m = res["masking"]
     assert m["top 10%"]["retrained"] > m["bottom 10%"]["retrained"]
     assert m["top 10%"]["masked"] >= m["bottom 10%"]["masked"]

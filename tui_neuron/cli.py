@@ -620,35 +620,63 @@ def rank_cmd(
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
-    l1: Annotated[float, typer.Option(help="Elastic-net λ1")] = 1e-5,
-    l2: Annotated[float, typer.Option(help="Elastic-net λ2")] = 1e-5,
+    l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
+    l2: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ2")] = 1e-5,
+    objective: Annotated[str, typer.Option(help="squared: λ2·|W|₂² (scikit-learn's elastic net); neurox: λ2·|W|₂, "
+                                                "NeuroX's plain norm")] = "squared",
+    tol: Annotated[float, typer.Option(min=0.0, help="Convergence: largest projected gradient")] = 1e-6,
+    max_iter: Annotated[int, typer.Option(min=1, help="Iteration cap; the result says if it was reached")] = 20000,
+    stability_seeds: Annotated[int, typer.Option(min=1, help="Fits from different starts (1: none extra)")] = 3,
+    resamples: Annotated[int, typer.Option(min=0, help="Fits on 80% subsamples of the training sentences")] = 3,
     stride: Annotated[float, typer.Option(help="Weight-mass step of the ranking search")] = 0.01,
     percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
     ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
-    seed: Annotated[int, typer.Option(help="Seed")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the first start and of the resamples")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     layer: _LAYER = None,
 ) -> None:
-    """NeuroX: elastic-net probe, neuron ranking by weight mass, salient neurons, top/bottom masking and retraining,
-    and (with --ablate) positioning accuracy as the top / bottom / random N% are zeroed in the model."""
-    from .analysis.probes import ablation_curve, rank
+    """NeuroX: elastic-net probe trained to convergence, neuron ranking by weight mass, its stability across
+    starts and resamples, salient neurons, top/bottom masking and retraining, and (with --ablate) positioning
+    accuracy as the top / bottom / random N% are zeroed in the model."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .analysis.neurox import OBJECTIVES, RankConfig, ablation_curve, rank, stability_line
     from .analysis.probing import labelled
 
+    if objective not in OBJECTIVES:
+        raise UserError(f"--objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
     ckpt = _load_layer(checkpoint, layer)
-    pcts = _percents(percents)
+    cfg = RankConfig(l1=l1, l2=l2, objective=objective, tol=tol, max_iter=max_iter,  # type: ignore[arg-type]
+                     stride=stride, percents=tuple(_percents(percents)), seed=seed,
+                     stability_seeds=stability_seeds, resamples=resamples)
     with err.status(f"recording states for {hypothesis}"):
         X, y, g, _, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
-    with err.status("elastic-net probe and ranking"):
-        res = rank(X, y, g, l1, l2, stride, pcts, seed)
+    n_fits = stability_seeds + resamples
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
+                  TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:
+        task = progress.add_task("elastic net", total=n_fits, it=0)
+        stages: list[str] = []
+
+        def report(stage: str, it: int, _cap: int) -> None:
+            if stage not in stages:
+                stages.append(stage)
+            progress.update(task, description=stage, completed=len(stages) - 1, it=it)
+
+        res = rank(X, y, g, cfg, report)
+        progress.update(task, completed=n_fits)
     res["hypothesis"] = hypothesis
+    res["checkpoint"] = str(checkpoint)
     if ablate:
         res["ablation"] = _ablation(ckpt, res["ranking"], seed, ablation_curve)
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
         return
-    out.print(f"elastic-net probe accuracy {res['accuracy']:.3f}; top neurons {res['ranking'][:10]}")
+    conv = "converged" if res["converged"] else "NOT converged (raise --max-iter)"
+    out.print(f"elastic-net probe ({objective} objective, {conv} in {res['iterations']} iterations) "
+              f"accuracy {res['accuracy']:.3f}; top neurons {res['ranking'][:10]}")
+    out.print(stability_line(res))
     table = Table("neurons kept", "masked (trained probe)", "retrained", title="NeuroX Table 2/4: keep only N% of neurons")
     table.add_row("all", f"{res['masking']['all']:.3f}", "-")
     for key, v in res["masking"].items():
@@ -690,7 +718,8 @@ def crossmodel_cmd(
     layer: _LAYER = None,
 ) -> None:
     """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model."""
-    from .analysis.probes import ablation_curve, cross_model_correlation, encoder_states
+    from .analysis.neurox import ablation_curve, cross_model_correlation
+    from .analysis.probes import encoder_states
     from .analysis.recording import heldout_lines
 
     if len(checkpoints) < 2:
@@ -726,7 +755,8 @@ def top_words_cmd(
     layer: _LAYER = None,
 ) -> None:
     """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
-    from .analysis.probes import encoder_states, top_activating
+    from .analysis.neurox import top_activating
+    from .analysis.probes import encoder_states
     from .analysis.recording import heldout_lines
 
     ckpt = _load_layer(checkpoint, layer)

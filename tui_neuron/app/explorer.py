@@ -652,12 +652,13 @@ class ExplorerApp(App):
 
     @work(thread=True, exclusive=True, group="probe")
     def probe_worker(self, hypothesis: str, tagged: list[str], ranking: bool = False) -> None:
-        from ..analysis.probes import probe, rank
+        from ..analysis.neurox import RankConfig, rank
+        from ..analysis.probes import probe
         from ..analysis.probing import labelled
 
         try:
             X, y, g, w, _ = labelled(self.ckpt, hypothesis, [Path(t) for t in tagged] or None, 500)
-            res = rank(X, y, g, percents=(10,)) if ranking else probe(X, y, g, w)
+            res = rank(X, y, g, RankConfig(percents=(10,))) if ranking else probe(X, y, g, w)
         except (UserError, OSError, ValueError) as e:
             self.post_message(DecodeFailed(f"probe failed: {e}", -1))
             return
@@ -668,7 +669,10 @@ class ExplorerApp(App):
         if "ranking" in message.result:
             k = max(1, self.ckpt.config.hidden // 10)
             self._select_group(f"rank:{message.hypothesis}", message.result["ranking"][:k])
-            self.notify(f"ranking {message.hypothesis}: elastic-net accuracy {message.result['accuracy']:.3f}")
+            from ..analysis.neurox import stability_line
+
+            self.notify(f"ranking {message.hypothesis}: elastic-net accuracy {message.result['accuracy']:.3f}; "
+                        f"{stability_line(message.result)}")
             return
         r = message.result["plain"]
         self._select_group(f"probe:{message.hypothesis}", r["top_neurons"])
