@@ -87,3 +87,21 @@ def run_main(*args, capsys=None) -> tuple[int, str, str]:
         return code, "", ""
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="session")
+def recording(tiny_gru):
+    """Five tokens x T 1..6 x 20 examples of the tiny GRU, recorded with gates."""
+    from tui_neuron.analysis.recording import build_examples, frequent_targets, heldout_lines, record
+
+    lines = heldout_lines(tiny_gru)
+    tokens = frequent_targets(tiny_gru, lines, 5)
+    return record(tiny_gru, build_examples(tiny_gru, lines, tokens, range(1, 7), 20, seed=0))
+
+
+@pytest.fixture(scope="session")
+def results(tiny_gru, recording):
+    """analyze_functions on that recording (the results document)."""
+    from tui_neuron.analysis.functions import FunctionsConfig, analyze_functions
+
+    return analyze_functions(tiny_gru, recording, FunctionsConfig(candidate_fraction=0.2, ig_steps=16))

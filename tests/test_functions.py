@@ -20,18 +20,6 @@ from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.widgets import NeuronStrip
 
 
-@pytest.fixture(scope="module")
-def recording(tiny_gru):
-    lines = heldout_lines(tiny_gru)
-    tokens = frequent_targets(tiny_gru, lines, 5)
-    return record(tiny_gru, build_examples(tiny_gru, lines, tokens, range(1, 7), 20, seed=0))
-
-
-@pytest.fixture(scope="module")
-def results(tiny_gru, recording):
-    return analyze_functions(tiny_gru, recording, FunctionsConfig(candidate_fraction=0.2, ig_steps=16))
-
-
 def test_recording_layout(tiny_gru, recording):
     e = 0
     ex = recording.examples[e]
@@ -158,8 +146,15 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert app.role_sets == results["roles"]
-        await pilot.press("2")  # counting neurons are shared by every token
-        assert set(app.selection) == set(results["roles"]["counting"]["*"])
+        token = next(iter(results["roles"]["counting"]))
+        app.query_one("#controls").value = f"{token}@3"
+        app.query_one("#controls").focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("escape", "2")  # the counting set verification used for this token
+        assert set(app.selection) == set(results["roles"]["counting"][token])
         await pilot.press("f")
         app.screen.query_one("#prompt-input").value = str(tmp_path / "missing.json")
         await pilot.press("enter")

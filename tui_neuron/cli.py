@@ -448,7 +448,8 @@ def analyze_functions_cmd(
 def _print_functions_table(results: dict) -> None:
     from .analysis.functions import format_table
 
-    table = Table("manipulation", "neurons", "with the set", "with random neurons", "paper",
+    table = Table("manipulation", "neurons", "n", "with the set [95% CI]", "random sets: mean ± sd (draws, range)",
+                  "paper",
                   title=f"Table 1 — {len(results['tokens'])} tokens, {results['n_examples']} examples, "
                         f"positioning {results['positioning_accuracy']:.1%}")
     for row in format_table(results):

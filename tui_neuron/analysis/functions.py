@@ -24,13 +24,11 @@ from sklearn.svm import LinearSVC
 from ..model.cell import LayerWeights
 from ..model.cell import step as cell_step
 from ..model.checkpoint import Checkpoint
-from ..model.data import Example
-from ..model.evaluate import Accuracy, landed
-from ..model.interventions import CopyFromStep, Intervention, KeepOnly, NeuronSet, RandomInput, SetValue, StepRef
 from ..model.stepper import Stepper
 from .recording import FIRST_T, Recording
+from .roles import MANIPULATIONS, ROLES
+from .verification import aggregate_section5, aggregate_table, section5, verify_token
 
-ROLES = ("storing", "counting", "triggering", "outputting")
 Progress = Callable[[str, int, int], None]
 
 
@@ -42,6 +40,7 @@ class FunctionsConfig:
     ig_steps: int = 32
     ig_baseline: float = 0.0
     max_samples: int = 6000  # SVM training samples per hypothesis
+    draws: int = 10  # random neuron sets per Table 1 cell
     seed: int = 0
 
 
@@ -253,112 +252,7 @@ def ig_filter(candidates: Sequence[int], attribution: np.ndarray, keep: float) -
     return [int(j) for j in candidates if abs(attribution[j]) >= cut]
 
 
-# ----------------------------------------------------------------------------- stage 3: verification
-
-
-class Measure(Accuracy):
-    """A manipulation's outcome: `correct` of `total` examples show the expected effect (saved as rate/hits/n)."""
-
-    @property
-    def rate(self) -> float:
-        return self.value
-
-    def to_json(self) -> dict:
-        return {"rate": self.rate, "hits": self.correct, "n": self.total}
-
-
-def _abs(t: int) -> StepRef:
-    return StepRef(int(t))
-
-
-def _run_rate(stepper: Stepper, exs: list[Example], ivs: Sequence[Intervention], shift: int = 0) -> Measure:
-    """Share of examples whose control token lands at T + shift under the interventions."""
-    if not exs:
-        return Measure()
-    max_steps = max(e.controls[0][1] for e in exs) + max(shift, 0) + 2
-    tr = stepper.run(exs, ivs, max_steps=max_steps, record_gates=False, topk=0, stop_at_eos=False)
-    hits = 0
-    for b, e in enumerate(exs):
-        tok, T = e.controls[0]
-        hits += landed(tr.output_ids(b), tok, T + shift)
-    return Measure(hits, len(exs))
-
-
-def random_set(hidden: int, size: int, rng: np.random.Generator) -> list[int]:
-    return sorted(rng.choice(hidden, size=min(size, hidden), replace=False).tolist())
-
-
-def verify_token(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, list[int]],
-                 rng: np.random.Generator) -> dict[str, dict]:
-    """Table 1 for one token: each manipulation with its neuron set and with as many random neurons."""
-    H = stepper.hidden
-    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
-    by_T: dict[int, list[Example]] = {}
-    for e in ok:
-        by_T.setdefault(int(rec.positions[e]), []).append(rec.examples[e])
-    out: dict[str, dict] = {}
-
-    def measure(name: str, neurons: list[int], build, shift_of, allowed) -> None:
-        if not neurons:
-            return
-        rand = random_set(H, len(neurons), rng)
-        res = {"set": Measure(), "random": Measure(), "size": len(neurons)}
-        for T, exs in by_T.items():
-            if not allowed(T):
-                continue
-            for key, ns in (("set", neurons), ("random", rand)):
-                res[key].add(_run_rate(stepper, exs, build(NeuronSet.of(ns), T), shift_of))
-        out[name] = {"size": res["size"], "set": res["set"].to_json(), "random": res["random"].to_json()}
-
-    S, C, Tr, O = (sets.get(r, []) for r in ROLES)
-    at = {"layer": stepper.view_layer}  # the analysed layer (None: the top one)
-    measure("storing: zero at T-1", S, lambda ns, T: [SetValue(ns, _abs(T - 1), **at)], 0, lambda T: True)
-    measure("storing: previous-step values before T-1", S,
-            lambda ns, T: [CopyFromStep(ns, _abs(t), source=_abs(t - 1), **at) for t in range(0, T - 1)], 0,
-            lambda T: T >= 2)
-    for k in (1, 2, 3):
-        measure(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later)", C,
-                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1), source=_abs(T - 1 - k), **at)], k,
-                lambda T, k=k: T - 1 - k >= 1)
-    for k in (1, 2, 3, 4):
-        measure(f"triggering: h[T-1-{k}] <- h[T-1] (token {k} earlier)", Tr,
-                lambda ns, T, k=k: [CopyFromStep(ns, _abs(T - 1 - k), source=_abs(T - 1), **at)], -k,
-                lambda T, k=k: T - 1 - k >= 0)
-    measure("outputting: zero at T", O, lambda ns, T: [SetValue(ns, _abs(T), **at)], 0, lambda T: True)
-    measure("outputting: keep only at T", O, lambda ns, T: [KeepOnly(ns, _abs(T), **at)], 0, lambda T: True)
-    # no neuron set: every decoder input after <bos> replaced by a random word
-    rnd = Measure()
-    clean = Measure()
-    for exs in by_T.values():
-        seed = int(rng.integers(1 << 30))
-        rnd.add(_run_rate(stepper, exs, [RandomInput(NeuronSet(None), StepRef(every=True), seed=seed)]))
-        clean.add(_run_rate(stepper, exs, []))
-    out["all: random decoder inputs"] = {"size": 0, "set": rnd.to_json(), "random": None}
-    out["none: clean run"] = {"size": 0, "set": clean.to_json(), "random": None}
-    return out
-
-
-def section5(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, list[int]]) -> dict | None:
-    """Gates at step T with only the triggering neurons kept in h_{T-1}, vs all of h_{T-1} masked."""
-    Tr, O, S = sets.get("triggering", []), sets.get("outputting", []), sets.get("storing", [])
-    if not Tr or not O or not S or stepper.config.cell != "gru":
-        return None
-    ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
-    acc = {"with_triggering": [], "without_triggering": [], "clean": []}
-    for e in ok:
-        ex = rec.examples[e]
-        T = ex.controls[0][1]
-        at = {"layer": stepper.view_layer}
-        for key, ivs in (("with_triggering", [KeepOnly(NeuronSet.of(Tr), _abs(T - 1), **at)]),
-                         ("without_triggering", [SetValue(NeuronSet(None), _abs(T - 1), **at)]),
-                         ("clean", [])):
-            tr = stepper.run([ex], ivs, max_steps=T + 1, topk=0, stop_at_eos=False)
-            i = tr.index(T)
-            acc[key].append((float(tr.gates["z"][0, i, O].mean()), float(tr.gates["r"][0, i, S].mean())))
-    if not ok.size:
-        return None
-    return {key: {"z_outputting": float(np.mean([a for a, _ in v])), "r_storing": float(np.mean([b for _, b in v])),
-                  "n": len(v)} for key, v in acc.items()}
+# ----------------------------------------------------------------------------- stage 3: verification.py
 
 
 # ----------------------------------------------------------------------------- figures
@@ -457,20 +351,25 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
         entry["stage1"] = stage1
         entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
         entry["neurons"] = stage2
-        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng)
+        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng, cfg.draws)
         entry["section5"] = section5(stepper, rec, tid, stage2)
         tokens_out[word] = entry
     progress("tokens", len(token_ids), len(token_ids))
 
     analysed = [e for e in tokens_out.values() if "neurons" in e]
     storing_union = sorted({j for e in analysed for j in e["neurons"]["storing"]})
-    counting = sorted({j for e in analysed[:1] for j in e["neurons"]["counting"]})
+    counting = list(counting_probe.candidates)  # the shared stage-1 set: one clock for every token
     return {
         "checkpoint": str(ckpt.path),
         "config": cfg.__dict__,
         "n_examples": int(len(rec.landed)),
         "positioning_accuracy": float(rec.landed.mean()),
         "counting_probe": counting_probe.to_json(),
+        "counting_candidates": {
+            "stage1": list(counting_probe.candidates),
+            "note": "stage 1 is one probe shared by all tokens; stage 2 filters it by each token's own "
+                    "integrated gradients, so roles.counting (used in verification) is per token"},
+        "definitions": {m.name: m.definition for m in MANIPULATIONS},
         "tokens": tokens_out,
         "table": aggregate_table(tokens_out),
         "section5": aggregate_section5(tokens_out),
@@ -480,41 +379,14 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
     }
 
 
-def aggregate_table(tokens: dict[str, dict]) -> dict[str, dict]:
-    """Sum each manipulation's hits and n over tokens (each token with its own neuron sets)."""
-    table: dict[str, dict] = {}
-    for entry in tokens.values():
-        for name, res in entry.get("verification", {}).items():
-            row = table.setdefault(name, {"set": Measure(), "random": Measure() if res["random"] else None,
-                                          "sizes": []})
-            row["set"].add(Measure(res["set"]["hits"], res["set"]["n"]))
-            if res["random"] and row["random"] is not None:
-                row["random"].add(Measure(res["random"]["hits"], res["random"]["n"]))
-            row["sizes"].append(res["size"])
-    return {name: {"set": r["set"].to_json(), "random": r["random"].to_json() if r["random"] else None,
-                   "mean_size": float(np.mean(r["sizes"])) if r["sizes"] else 0.0} for name, r in table.items()}
-
-
-def aggregate_section5(tokens: dict[str, dict]) -> dict | None:
-    rows = [e["section5"] for e in tokens.values() if e.get("section5")]
-    if not rows:
-        return None
-    out = {}
-    for key in rows[0]:
-        n = sum(r[key]["n"] for r in rows)
-        out[key] = {m: sum(r[key][m] * r[key]["n"] for r in rows) / n for m in ("z_outputting", "r_storing")}
-        out[key]["n"] = n
-    return out
-
-
 def role_summary(tokens: dict[str, dict]) -> dict[str, dict[str, list[int]]]:
-    """role -> token -> neurons (counting is shared, listed under '*')."""
+    """role -> token -> the filtered neurons verification used (counting too: its stage-1 candidates are
+    shared, its filtered set is each token's own)."""
     roles: dict[str, dict[str, list[int]]] = {r: {} for r in ROLES}
     for word, e in tokens.items():
         for r in ROLES:
             if "neurons" in e and e["neurons"][r]:
-                key = "*" if r == "counting" else word
-                roles[r][key] = e["neurons"][r]
+                roles[r][word] = e["neurons"][r]
     return roles
 
 
@@ -526,17 +398,27 @@ PAPER = {
 }
 
 
-def format_table(results: dict) -> list[tuple[str, str, str, str, str]]:
-    """Rows of (manipulation, mean set size, rate with the set (n), rate with random neurons, paper)."""
+def _pct(r: dict) -> str:
+    ci = r.get("ci95")
+    return f"{r['rate']:.1%} [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else f"{r['rate']:.1%}"
+
+
+def format_table(results: dict) -> list[tuple[str, str, str, str, str, str]]:
+    """Rows of (manipulation, mean set size, n, rate with the set [95% CI], random mean ± sd over draws
+    [min-max], paper)."""
     rows = []
     for name, r in results["table"].items():
-        s = r["set"]
-        rand = r["random"]
-        rows.append((name, f"{r['mean_size']:.0f}" if r["mean_size"] else "-",
-                     f"{s['rate']:.1%} (n={s['n']})" if s["n"] else "-",
-                     f"{rand['rate']:.1%} (n={rand['n']})" if rand and rand["n"] else "-", PAPER.get(name, "")))
+        s, rand = r["set"], r["random"]
+        if rand and rand["n"]:
+            sp = rand.get("spread")
+            rand_text = (f"{sp['mean']:.1%} ± {sp['sd']:.1%} ({sp['draws']} draws, {sp['min']:.1%}-{sp['max']:.1%})"
+                         if sp else f"{rand['rate']:.1%}")
+        else:
+            rand_text = "-"
+        rows.append((name, f"{r['mean_size']:.0f}" if r["mean_size"] else "-", str(s["n"]),
+                     _pct(s) if s["n"] else "-", rand_text, PAPER.get(name, "")))
     return rows
 
 
 __all__ = ["ROLES", "FunctionsConfig", "analyze_functions", "fit_probe", "format_table", "integrated_gradients",
-           "prob_from_state", "verify_token"]
+           "prob_from_state"]

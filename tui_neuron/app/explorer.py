@@ -21,6 +21,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from ..analysis.decoding import decode_one
+from ..analysis.roles import paper_intervention
 from ..analysis.session import Session, save_session
 from ..errors import UserError
 from ..model.checkpoint import Checkpoint
@@ -334,11 +335,10 @@ class ExplorerApp(App):
         self._redraw()
 
     def _update_roles(self) -> None:
-        """neuron -> role letters for the current control token (counting is shared by all tokens)."""
-        token = self.view.controls[0].rsplit("@", 1)[0] if self.view and self.view.controls else ""
+        """neuron -> role letters for the current control token."""
         tags: dict[int, str] = {}
-        for role, per_token in self.role_sets.items():
-            for j in per_token.get(token, []) + (per_token.get("*", []) if role == "counting" else []):
+        for role in self.role_sets:
+            for j in self._role_neurons(role):
                 tags[j] = "".join(sorted(set(tags.get(j, "") + role[0])))
         self.roles = tags
 
@@ -567,7 +567,8 @@ class ExplorerApp(App):
     def _role_neurons(self, role: str) -> list[int]:
         token = self.view.controls[0].rsplit("@", 1)[0] if self.view and self.view.controls else ""
         per_token = self.role_sets.get(role, {})
-        return list(per_token.get("*" if role == "counting" else token, []))
+        # results written before per-token counting sets list one shared set under "*"
+        return list(per_token.get(token) or per_token.get("*", []))
 
     def action_select_role(self, role: str) -> None:
         if not self.role_sets:
@@ -583,22 +584,13 @@ class ExplorerApp(App):
         self.groups = {**self.groups, role: neurons}
         self.notify(f"{_count(len(neurons), role + ' neuron')} selected (group {role!r})")
 
-    def paper_spec(self, role: str, neurons: list[int], t: int) -> str:
-        """The paper's manipulation for a role at step t, in the intervention syntax."""
-        ns = str(NeuronSet.of(neurons))
-        if role == "storing" or role == "outputting":
-            return f"zero:{ns}@{t}"
-        if role == "counting":
-            return f"copy:{ns}@{t}<{t - 1}"  # counting values from one step earlier: the token comes later
-        return f"copy:{ns}@{t}<T-1"  # triggering values of T-1 at an earlier step: the token comes earlier
-
     def action_paper_manipulation(self) -> None:
         if self.selected_role is None or not self.selection:
             self.notify("select a role's neurons first (1 storing, 2 counting, 3 triggering, 4 outputting)",
                         severity="warning")
             return
         t = self.current_t if self.current_t is not None else 0
-        self._intervention_entered(self.paper_spec(self.selected_role, list(self.selection), t))
+        self._intervention_entered(paper_intervention(self.selected_role, list(self.selection), t))
 
     def action_load_results(self) -> None:
         latest = newest(results_dir(), "*.json")

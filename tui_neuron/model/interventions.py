@@ -114,12 +114,17 @@ class NeuronSet:
 
 @dataclass(frozen=True)
 class Intervention:
-    """Base: acts at `step` on `neurons` of h (or c, when on_cell) of `layer` (None: the top layer)."""
+    """Base: acts at `step` on `neurons` of h (or c, when on_cell) of `layer` (None: the top layer).
+
+    `rows` limits it to these examples of a batch (None: all): how an analysis runs many manipulations,
+    each on its own examples, as one batch. It is not part of the text syntax.
+    """
 
     neurons: NeuronSet
     step: StepRef
     on_cell: bool = False
     layer: int | None = field(default=None, kw_only=True)
+    rows: tuple[int, ...] | None = field(default=None, kw_only=True, compare=False)
 
     op = ""
 

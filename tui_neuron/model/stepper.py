@@ -42,6 +42,9 @@ class _Context:
     steps_per_example: dict[StepRef, Tensor] = field(default_factory=dict)
     clean: Trace | None = None
     swaps: dict[str, Trace] = field(default_factory=dict)
+    row_masks: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> the batch rows it may touch
+    schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
+    clean_rows: Tensor | None = None  # batch row -> its row in `clean` (repeated examples run clean once)
 
 
 class Stepper:
@@ -119,7 +122,10 @@ class Stepper:
 
         ctx = _Context()
         if any(isinstance(iv, CopyFromStep) for iv in interventions):
-            ctx.clean = self.run(examples, (), max_steps, record_gates=False, topk=0, stop_at_eos=False)
+            first: dict[int, int] = {}
+            ctx.clean_rows = torch.tensor([first.setdefault(id(e), len(first)) for e in examples])
+            unique = list({id(e): e for e in examples}.values())
+            ctx.clean = self.run(unique, (), max_steps, record_gates=False, topk=0, stop_at_eos=False)
         for iv in interventions:
             if isinstance(iv, CopyFromRun) and iv.source_text not in ctx.swaps:
                 other = self._example_from_text(iv.source_text)
@@ -129,8 +135,21 @@ class Stepper:
                 if isinstance(ref, StepRef) and not ref.every:
                     ctx.steps_per_example[ref] = positions + ref.offset if ref.relative_to_t else torch.full((B,), ref.offset)
         self._check_steps(ctx, torch.tensor([len(e) for e in enc]), max_steps)
+        for iv in interventions:
+            if iv.rows is not None:
+                mask = torch.zeros(B, dtype=torch.bool)
+                mask[list(iv.rows)] = True
+                ctx.row_masks[id(iv)] = mask
+            if not iv.step.every:
+                fire = ctx.steps_per_example[iv.step]
+                if id(iv) in ctx.row_masks:
+                    fire = fire[ctx.row_masks[id(iv)]]
+                ctx.schedule[id(iv)] = set(fire.tolist())
         by_layer = [[iv for iv in interventions if not isinstance(iv, RandomInput) and (
             iv.layer if iv.layer is not None else L - 1) == k] for k in range(L)]
+        # steps before t=0 that no intervention touches are the same for repeated sources: encode those once
+        first_fire = min((min(ctx.schedule[id(iv)], default=1) if not iv.step.every else 1)
+                         for iv in interventions) if interventions else 1
 
         H, lstm = self.hidden, self.config.cell == "lstm"
         h: list[Tensor] = [torch.zeros(B, H) for _ in range(L)]
@@ -157,8 +176,13 @@ class Stepper:
                 for buf, g in zip(gate_bufs, gates):
                     buf[s, k] = g
 
+        shared = S - 1 if first_fire >= 0 else 0  # encoder steps t < 0 that no intervention reaches
+        if shared and B > 1:
+            self._encode_unique(ids, valid_enc, shared, h, c, h_buf, c_buf, gate_bufs)
+        else:
+            shared = 0
         gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
-        for s in range(S):
+        for s in range(shared, S):
             advance("encoder", s, s - (S - 1), gi_all[:, s], valid_enc[:, s : s + 1])
 
         dec_proj = self.in_proj["decoder"]
@@ -239,10 +263,43 @@ class Stepper:
 
     def _rows(self, iv: Intervention, ctx: _Context, t: int) -> Tensor | None:
         """Which examples this intervention hits at step t (None: none)."""
+        mask = ctx.row_masks.get(id(iv))
         if iv.step.every:
-            return slice(None) if t >= 1 else None  # type: ignore[return-value]
+            if t < 1:
+                return None
+            return slice(None) if mask is None else mask  # type: ignore[return-value]
+        if t not in ctx.schedule[id(iv)]:
+            return None
         rows = ctx.steps_per_example[iv.step] == t
-        return rows if bool(rows.any()) else None
+        return rows if mask is None else rows & mask
+
+    def _encode_unique(self, ids: Tensor, valid: Tensor, n_steps: int, h: list[Tensor], c: list[Tensor | None],
+                       h_buf: Tensor, c_buf: Tensor | None, gate_bufs: list[Tensor]) -> None:
+        """The first n_steps encoder steps for each distinct source once, copied to every row that has it."""
+        uniq, inverse = torch.unique(ids[:, :n_steps], dim=0, return_inverse=True)
+        U = uniq.shape[0]
+        hu = [torch.zeros(U, self.hidden) for _ in range(self.n_layers)]
+        cu = [torch.zeros(U, self.hidden) if x is not None else None for x in c]
+        valid_u = torch.zeros(U, n_steps, dtype=torch.bool)
+        valid_u[inverse] = valid[:, :n_steps]
+        gi = self.in_proj["encoder"][uniq]
+        for s in range(n_steps):
+            mask = valid_u[:, s : s + 1]
+            for k, w in enumerate(self.w["encoder"]):
+                x_proj = gi[:, s] if k == 0 else w.input_projection(hu[k - 1])
+                h_new, c_new, gates = step(self.config.cell, w, x_proj, hu[k], cu[k])
+                hu[k] = torch.where(mask, h_new, hu[k])
+                if c_new is not None:
+                    cu[k] = torch.where(mask, c_new, cu[k])
+                h_buf[s, k] = hu[k][inverse]
+                if c_buf is not None:
+                    c_buf[s, k] = cu[k][inverse]  # type: ignore[index]
+                for buf, g in zip(gate_bufs, gates):
+                    buf[s, k] = g[inverse]
+        for k in range(self.n_layers):
+            h[k] = hu[k][inverse]
+            if c[k] is not None:
+                c[k] = cu[k][inverse]  # type: ignore[index]
 
     def _intervene(self, interventions, ctx: _Context, t: int, h: Tensor, c: Tensor | None, layer: int):
         """Apply this layer's interventions that fall on step t to h (or c), right after the step computed them."""
@@ -250,7 +307,7 @@ class Stepper:
             rows = self._rows(iv, ctx, t)
             if rows is None:
                 continue
-            target = (c if iv.on_cell else h).clone()
+            target = c if iv.on_cell else h  # a fresh tensor of this step: written in place
             cols = slice(None) if iv.neurons.indices is None else list(iv.neurons.indices)
             sel = target[rows]
             if isinstance(iv, SetValue):
@@ -268,7 +325,7 @@ class Stepper:
                 if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
                     raise UserError(f"{iv.spec()}: the source step is outside the run")
                 state = clean.c if iv.on_cell else clean.h
-                b_idx = torch.arange(h.shape[0])[rows]
+                b_idx = ctx.clean_rows[torch.arange(h.shape[0])[rows]]
                 sel[:, cols] = state[b_idx, idx][:, cols]
             elif isinstance(iv, CopyFromRun):
                 other = ctx.swaps[iv.source_text].for_layer(layer)

@@ -1,0 +1,98 @@
+"""The paper's four neuron roles and the manipulation that tests each (Lee et al., Table 1).
+
+One definition serves the verification table, the dose-response curves and the explorer's `p` key.
+Steps follow the stepper's clock: t = -1 reads the control token, t = 0 ends encoding, decoding step t
+emits output t, and T is the control's position. A manipulation enters only examples whose steps exist
+(`min_T`), and its success is the control token landing at T + `shift`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from ..model.interventions import CopyFromStep, Intervention, KeepOnly, NeuronSet, SetValue, StepRef
+
+
+class Role(str, Enum):
+    STORING = "storing"
+    COUNTING = "counting"
+    TRIGGERING = "triggering"
+    OUTPUTTING = "outputting"
+
+
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+Build = Callable[[NeuronSet, int, "int | None"], list[Intervention]]
+
+
+def _at(t: int) -> StepRef:
+    return StepRef(int(t))
+
+
+@dataclass(frozen=True)
+class Manipulation:
+    name: str  # the row of Table 1
+    role: Role
+    build: Build  # (neurons, T, layer) -> the interventions for an example at position T
+    shift: int  # the control token is expected at T + shift
+    min_T: int  # examples with a smaller T lack the steps this writes or reads
+    definition: str  # which steps it writes, in words, for the results and the README
+
+    def interventions(self, neurons: NeuronSet, T: int, layer: int | None = None) -> list[Intervention]:
+        return self.build(neurons, T, layer)
+
+
+def _zero(offset: int) -> Build:
+    return lambda ns, T, layer: [SetValue(ns, _at(T + offset), layer=layer)]
+
+
+def _previous_values(ns: NeuronSet, T: int, layer: int | None) -> list[Intervention]:
+    return [CopyFromStep(ns, _at(t), source=_at(t - 1), layer=layer) for t in range(0, T - 1)]
+
+
+def _copy(dst: int, src: int) -> Build:
+    return lambda ns, T, layer: [CopyFromStep(ns, _at(T + dst), source=_at(T + src), layer=layer)]
+
+
+MANIPULATIONS: tuple[Manipulation, ...] = (
+    Manipulation("storing: zero at T-1", Role.STORING, _zero(-1), 0, 1,
+                 "h[T-1] of the set is zeroed (at T = 1 that is t = 0, the encoder's last state); success: "
+                 "the token still lands at T"),
+    Manipulation("storing: previous-step values before T-1", Role.STORING, _previous_values, 0, 2,
+                 "for every t in 0..T-2, h[t] of the set takes the clean h[t-1]; T >= 2"),
+    *(Manipulation(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later)", Role.COUNTING, _copy(-1, -1 - k), k, k + 2,
+                   f"h[T-1] of the set takes the clean h[T-1-{k}], read no earlier than t = 1 (T >= {k + 2}); "
+                   f"success: the token lands {k} later, at T+{k}")
+      for k in (1, 2, 3)),
+    *(Manipulation(f"triggering: h[T-1-{k}] <- h[T-1] (token {k} earlier)", Role.TRIGGERING, _copy(-1 - k, -1), -k,
+                   k + 1, f"h[T-1-{k}] of the set takes the clean h[T-1], written no earlier than t = 0 "
+                   f"(T >= {k + 1}; at T = {k + 1} it writes into t = 0); success: the token lands at T-{k}")
+      for k in (1, 2, 3, 4)),
+    Manipulation("outputting: zero at T", Role.OUTPUTTING, _zero(0), 0, 1,
+                 "h[T] of the set is zeroed before the output layer reads it; success: the token still lands"),
+    Manipulation("outputting: keep only at T", Role.OUTPUTTING,
+                 lambda ns, T, layer: [KeepOnly(ns, _at(T), layer=layer)], 0, 1,
+                 "every neuron of h[T] outside the set is zeroed; success: the token still lands"),
+)
+
+# the one manipulation per role that the curves and the explorer's `p` use
+PRIMARY: dict[Role, Manipulation] = {
+    Role.STORING: MANIPULATIONS[0],
+    Role.COUNTING: MANIPULATIONS[2],
+    Role.TRIGGERING: MANIPULATIONS[5],
+    Role.OUTPUTTING: MANIPULATIONS[9],
+}
+
+
+def paper_intervention(role: str, neurons: list[int], t: int) -> str:
+    """The paper's manipulation for a role, as the explorer applies it at its current step t (taken as the
+    step the role acts on: T-1 for storing, counting and triggering, T for outputting), in the text syntax."""
+    ns = str(NeuronSet.of(neurons))
+    r = Role(role)
+    if r in (Role.STORING, Role.OUTPUTTING):
+        return f"zero:{ns}@{t}"
+    if r is Role.COUNTING:
+        return f"copy:{ns}@{t}<{t - 1}"  # counting values from one step earlier: the token comes later
+    return f"copy:{ns}@{t}<T-1"  # triggering values of T-1 at an earlier step: the token comes earlier
