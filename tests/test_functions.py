@@ -7,14 +7,12 @@ import pytest
 import torch
 from conftest import ROOT
 
-from tui_neuron.analysis.functions import FunctionsConfig, analyze_functions, fit_probe, prob_from_state
+from tui_neuron.analysis.functions import FunctionsConfig, fit_probe, prob_from_state
 from tui_neuron.analysis.recording import (
     FIRST_T,
     build_examples,
     cached_record,
-    frequent_targets,
     heldout_lines,
-    record,
 )
 from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.widgets import NeuronStrip

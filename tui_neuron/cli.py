@@ -466,6 +466,169 @@ def _print_functions_table(results: dict) -> None:
         out.print(t5)
 
 
+def _recording(ckpt, tokens: Optional[str], n_tokens: int, positions: str, per_cell: int, corpus_dir, cache,
+               seed: int, progress, task):
+    """The (cached) positioning recording the functions, curves and storing jobs share."""
+    from .analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    from .paths import cache_dir
+
+    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
+    lines = heldout_lines(ckpt, None, corpus_dir)
+    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
+    rec, cached = cached_record(ckpt, cache or cache_dir(), lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
+                                key, lambda d, t: progress.update(task, completed=d, total=t))
+    progress.update(task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+    return rec, words, pos
+
+
+def _stage_progress(progress):
+    """A rich task per stage name, with a bar and the time left."""
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+    return update
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(), console=err)
+
+
+_TOKENS = Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")]
+_POSITIONS = Annotated[str, typer.Option(help="Positions T, e.g. 1-13 (default: all the model was trained on)")]
+_CORPUS = Annotated[Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, "
+                                                                         "if moved")]
+_CACHE = Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")]
+
+
+def _write_results(out_file: Optional[Path], kind: str, ckpt, data: dict, force: bool = False) -> Path:
+    from .model.checkpoint import atomic_write_text
+    from .paths import free_path, results_dir
+
+    if out_file is None:
+        out_file = free_path(results_dir(), f"{kind}-{Path(ckpt.path or 'model').stem}")
+    else:
+        _refuse_overwrite(out_file, force)
+    atomic_write_text(out_file, json.dumps(data, indent=1))
+    return out_file
+
+
+@analyze_app.command("curves")
+def analyze_curves_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    tokens: _TOKENS = None,
+    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    positions: _POSITIONS = "",
+    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    percents: Annotated[str, typer.Option(help="Set sizes as % of the hidden size")] = "2,5,10,15,20,30,50",
+    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    roles: Annotated[str, typer.Option(help="Comma-separated roles")] = "storing,counting,triggering,outputting",
+    cell_state: Annotated[bool, typer.Option("--cell-state", help="LSTM: manipulate c instead of h")] = False,
+    corpus_dir: _CORPUS = None,
+    cache: _CACHE = None,
+    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: curves-CKPT.json in "
+                                                     "the results folder; a CSV is written beside it)")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+    width: Annotated[int, typer.Option(min=40, help="Figure width in columns")] = 100,
+    layer: _LAYER = None,
+) -> None:
+    """Dose-response: each role's manipulation on the top-k neurons by integrated gradients as k grows, beside
+    random sets of the same size (mean and min-max over draws). JSON, CSV and a plotext figure."""
+    import csv
+    import io
+
+    from .analysis.curves import CurvesConfig, curves_csv_rows, plot_curves, run_curves
+    from .analysis.roles import ROLES
+    from .model.checkpoint import atomic_write_text
+
+    ckpt = _load_layer(checkpoint, layer)
+    wanted = tuple(r.strip() for r in roles.split(",") if r.strip())
+    if not wanted or any(r not in ROLES for r in wanted):
+        raise UserError(f"--roles {roles!r}: choose from {', '.join(ROLES)}")
+    if cell_state and ckpt.config.cell != "lstm":
+        raise UserError("--cell-state needs an LSTM checkpoint")
+    pcts = tuple(p for p in _percents(percents) if p > 0)
+    if not pcts:
+        raise UserError("--percents needs at least one size above 0")
+    cfg = CurvesConfig(percents=pcts, draws=draws, roles=wanted, seed=seed, on_cell=cell_state)
+    if out_file is not None:
+        _refuse_overwrite(out_file, force)
+    with _progress() as progress:
+        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+                               progress.add_task("recording", total=None))
+        res = run_curves(ckpt, rec, cfg, _stage_progress(progress))
+    path = _write_results(out_file, "curves", ckpt, res, force)
+    rows = curves_csv_rows(res)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path.with_suffix(".csv"), buf.getvalue())
+    sys.stdout.write(plot_curves(res, width) + "\n")
+    table = Table("role", "neurons", "IG order [95% CI]", "random mean ± sd (min-max)",
+                  title=f"dose-response ({res['state']}), {len(res['tokens'])} tokens, {res['n_examples']} examples")
+    for row in rows:
+        table.add_row(row["role"], str(row["neurons"]),
+                      f"{row['set_rate']:.1%} [{row['set_ci_low']:.1%}, {row['set_ci_high']:.1%}]",
+                      f"{row['random_mean']:.1%} ± {row['random_sd']:.1%} ({row['random_min']:.1%}-"
+                      f"{row['random_max']:.1%})")
+    out.print(table)
+    out.print(f"results written to {path} and {path.with_suffix('.csv')}")
+
+
+@analyze_app.command("storing")
+def analyze_storing_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (one layer)")],
+    tokens: _TOKENS = None,
+    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    positions: _POSITIONS = "",
+    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    grow_step: Annotated[int, typer.Option(min=1, help="Neurons added per point of the growth curve")] = 16,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Accuracy a set must bring the token below")] = 0.2,
+    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    corpus_dir: _CORPUS = None,
+    cache: _CACHE = None,
+    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: storing-CKPT.json "
+                                                     "in the results folder)")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+) -> None:
+    """The storing question: sets grown by single-step vs multi-step integrated gradients until accuracy falls
+    below --threshold, against random sets; two disjoint sets zeroed alone and together (redundancy); for an
+    LSTM also the cell state."""
+    from .analysis.storing import StoringConfig, run_storing
+
+    ckpt = _load(checkpoint)
+    if ckpt.config.layers != 1:
+        raise UserError("analyze storing needs a one-layer model (its multi-step attribution replays one layer)")
+    if out_file is not None:
+        _refuse_overwrite(out_file, force)
+    cfg = StoringConfig(grow_step=grow_step, threshold=threshold, draws=draws, seed=seed)
+    with _progress() as progress:
+        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+                               progress.add_task("recording", total=None))
+        res = run_storing(ckpt, rec, cfg, _stage_progress(progress))
+    path = _write_results(out_file, "storing", ckpt, res, force)
+    for states, r in res["states"].items():
+        table = Table("neurons", "IG at T-1", "IG over t in [-1, T-1]", "random mean ± sd",
+                      title=f"zero at T-1 ({states}): the token still at T")
+        for p in r["growth"]:
+            table.add_row(str(p["neurons"]), f"{p['IG at T-1']['rate']:.1%}",
+                          f"{p['IG over t in [-1, T-1]']['rate']:.1%}",
+                          f"{p['random']['mean']:.1%} ± {p['random']['sd']:.1%}")
+        out.print(table)
+    for line in res["conclusion"]:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"results written to {path}")
+
+
 @analyze_app.command("table")
 def analyze_table_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],

@@ -91,8 +91,45 @@ class CrossModelResults(_Loose):
     models: list[CrossModel] = Field(min_length=1)
 
 
+class Spread(_Loose):
+    mean: float
+    sd: float
+    min: float
+    max: float
+    draws: int = Field(ge=0)
+
+
+class CurvePoint(_Loose):
+    neurons: int = Field(ge=1)
+    set: Rate
+    random: Spread
+
+
+class Curve(_Loose):
+    manipulation: str
+    points: list[CurvePoint]
+
+
+class CurvesResults(_Loose):
+    kind: Literal["curves"]
+    tokens: list[str]
+    curves: dict[str, Curve]
+
+
+class StoringState(_Loose):
+    growth: list[dict[str, Any]]
+    redundancy: dict[str, Any]
+
+
+class StoringResults(_Loose):
+    kind: Literal["storing"]
+    states: dict[str, StoringState]
+    conclusion: list[str]
+
+
 SCHEMAS: dict[str, type[_Loose]] = {
     "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
+    "curves": CurvesResults, "storing": StoringResults,
 }
 
 
@@ -113,7 +150,7 @@ class LoadedResults:
             return f"probe:{p.hypothesis}", p.plain.top_neurons
         if isinstance(p, CrossModelResults):
             return "crossmodel", p.models[0].ranking[:k]
-        raise UserError(f"{self.path} is a {self.kind} result; it selects roles, not one group")
+        raise UserError(f"{self.path} is a {self.kind} result; it selects no group of neurons")
 
 
 def _kind_of(data: dict) -> str | None:
@@ -138,7 +175,7 @@ def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
         raise UserError(f"results file {path} must hold a JSON object")
     kind = _kind_of(data)
     if kind is None:
-        raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank or crossmodel)")
+        raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, curves or storing)")
     if expect is not None and kind != expect:
         raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
                         f"(tui-neuron analyze {expect})")

@@ -159,7 +159,7 @@ class ExplorerApp(App):
         B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
           show=False),
         B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
-          "crossmodel (selects the top neurons)"),
+          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
         B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker)",
           show=False),
         B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
@@ -189,6 +189,7 @@ class ExplorerApp(App):
                  roles: dict[str, dict[str, list[int]]] | None = None):
         super().__init__()
         self.role_sets: dict[str, dict[str, list[int]]] = roles or {}
+        self.curves: dict[str, dict] = {}  # role -> dose-response curve, from a loaded `analyze curves` result
         self.selected_role: str | None = None
         self.ckpt = checkpoint
         self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
@@ -571,6 +572,10 @@ class ExplorerApp(App):
         return list(per_token.get(token) or per_token.get("*", []))
 
     def action_select_role(self, role: str) -> None:
+        if role in self.curves:
+            self.query_one(NeuronPlot).show_curve(role, self.curves[role])
+            if not self.role_sets:
+                return
         if not self.role_sets:
             self.notify("no neuron-function results: load one with f or run the analysis with F", severity="warning")
             return
@@ -594,7 +599,7 @@ class ExplorerApp(App):
 
     def action_load_results(self) -> None:
         latest = newest(results_dir(), "*.json")
-        self.push_screen(PromptScreen("Results file: analyze functions (roles), probe, rank or crossmodel",
+        self.push_screen(PromptScreen("Results file: functions, probe, rank, crossmodel, curves or storing",
                                       str(latest or ""), f"a .json file, e.g. in {results_dir()}"),
                          self._results_path)
 
@@ -612,6 +617,11 @@ class ExplorerApp(App):
         if loaded.kind == "functions":
             self.set_roles(loaded.parsed.roles)
             self.notify(f"roles loaded from {text}")
+        elif loaded.kind == "curves":
+            self.curves = loaded.data["curves"]
+            self.notify(f"dose-response curves loaded ({', '.join(self.curves)}): 1-4 shows a role's curve")
+        elif loaded.kind == "storing":
+            self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
         else:
             self._select_group(*loaded.top_neurons(self.ckpt.config.hidden))
 
