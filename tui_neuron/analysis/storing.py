@@ -161,12 +161,7 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
             growth.append({"neurons": k, **{name: rates[name] for name in orders},
                            "random": spread([rates[f"random {d}"]["rate"] for d in range(cfg.draws)])})
         report(f"growth ({states})", len(sizes), len(sizes))
-        removed = {}
-        for name in list(orders) + ["random"]:
-            rate_of = (lambda p, name=name: p[name]["mean"] if name == "random" else p[name]["rate"])
-            first = next((p for p in growth if rate_of(p) < cfg.threshold), None)
-            removed[name] = None if first is None else {"neurons": first["neurons"], "rate": rate_of(first),
-                                                         "random_at_that_size": first["random"]}
+        results[states] = {"growth": growth, "below_threshold": _first_below(growth, list(orders), cfg.threshold)}
         k = max(1, int(round(cfg.redundancy_share * H)))
         multi = orders["IG over t in [-1, T-1]"]
         disjoint = {"A: ranks 1..k": {t: multi[t][:k] for t in tokens},
@@ -177,12 +172,24 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
         red = _rates(stepper, rec, tokens, disjoint, states)
         redundancy = {name: red[name] for name in list(disjoint)[:3]}
         redundancy["random 2k"] = spread([red[f"random 2k {d}"]["rate"] for d in range(cfg.draws)])
-        results[states] = {"growth": growth, "below_threshold": removed, "redundancy": {"k": k, **redundancy}}
+        results[states]["redundancy"] = {"k": k, **redundancy}
     return {"kind": "storing", "version": 1, "checkpoint": str(ckpt.path), "params": asdict(cfg),
             "tokens": [rec.itos[t] for t in tokens], "hidden": H,
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in tokens)),
             "manipulation": "zero the set at T-1 (h, or c, or both); success: the token still lands at T",
             "states": results, "conclusion": conclusion(results, cfg)}
+
+
+def _first_below(growth: list[dict], orders: list[str], threshold: float) -> dict:
+    """For each order (and the random mean), the first set size whose accuracy is below the threshold."""
+    out: dict = {}
+    for name in orders + ["random"]:
+        def rate_of(p: dict, name: str = name) -> float:
+            return p[name]["mean"] if name == "random" else p[name]["rate"]
+        first = next((p for p in growth if rate_of(p) < threshold), None)
+        out[name] = None if first is None else {"neurons": first["neurons"], "rate": rate_of(first),
+                                                "random_at_that_size": first["random"]}
+    return out
 
 
 def conclusion(results: dict, cfg: StoringConfig) -> list[str]:
