@@ -58,6 +58,12 @@ def tiny_gru(tmp_path_factory, corpus_path):
 
 
 @pytest.fixture(scope="session")
+def tiny_gru_seed1(tmp_path_factory, corpus_path):
+    """The tiny GRU's configuration trained from another seed (cross-model correlation)."""
+    return _train(tmp_path_factory, corpus_path, "gru_seed1", cell="gru", seed=1)
+
+
+@pytest.fixture(scope="session")
 def tiny_lstm(tmp_path_factory, corpus_path):
     return _train(tmp_path_factory, corpus_path, "lstm", cell="lstm", max_steps=600, eval_every=300)
 

@@ -38,13 +38,6 @@ def plant(ckpt: Checkpoint, neuron: int, dim: int) -> Checkpoint:
 
 
 @pytest.fixture(scope="module")
-def tiny_gru_seed1(tmp_path_factory, corpus_path):
-    from conftest import _train
-
-    return _train(tmp_path_factory, corpus_path, "gru_seed1", cell="gru", seed=1)
-
-
-@pytest.fixture(scope="module")
 def planted(tiny_gru):
     ck = plant(tiny_gru, neuron=0, dim=0)
     states = encoder_states(ck, heldout_lines(ck)[:300])

@@ -845,7 +845,9 @@ def rank_cmd(
     table.add_row("all", f"{res['masking']['all']:.3f}", "-")
     for key, v in res["masking"].items():
         if key != "all":
-            table.add_row(key, f"{v['masked']:.3f}", f"{v['retrained']:.3f}")
+            sd = (f" ± {v['masked_spread']['sd']:.3f}", f" ± {v['retrained_spread']['sd']:.3f}") if "masked_spread" in v \
+                else ("", "")
+            table.add_row(key, f"{v['masked']:.3f}{sd[0]}", f"{v['retrained']:.3f}{sd[1]}")
     out.print(table)
     if ablate:
         _print_ablation(res["ablation"])
@@ -864,48 +866,77 @@ def _ablation(ckpt, ranking, seed, ablation_curve):
 
 
 def _print_ablation(curves: dict) -> None:
-    table = Table("% zeroed", "ranking", "reverse", "random",
+    table = Table("% zeroed", "ranking", "reverse", "random: mean ± sd (draws)",
                   title="positioning accuracy with neurons zeroed at every decoder step")
     for i, row in enumerate(curves["ranking"]):
-        table.add_row(str(row["percent"]), *(f"{curves[k][i]['accuracy']:.3f}" for k in ("ranking", "reverse", "random")))
+        rnd = curves["random"][i]
+        sp = rnd.get("spread")
+        rand_text = f"{rnd['accuracy']:.3f}" + (f" ± {sp['sd']:.3f} ({sp['draws']})" if sp else "")
+        table.add_row(str(row["percent"]), *(f"{curves[k][i]['accuracy']:.3f}" for k in ("ranking", "reverse")),
+                      rand_text)
     out.print(table)
 
 
 @analyze_app.command("crossmodel")
 def crossmodel_cmd(
     checkpoints: Annotated[list[Path], typer.Argument(help="Two or more checkpoints of one configuration (different seeds)")],
+    part: Annotated[str, typer.Option(help="encoder: states after each held-out source word; decoder: decoder states "
+                                           "t = -1..T of positioning examples (where the paper's roles live)")] = "encoder",
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record (of the first checkpoint)")] = 1000,
+    results: Annotated[Optional[Path], typer.Option(help="analyze functions results of the first model: report where "
+                                                         "its role neurons fall in the ranking")] = None,
     ablate: Annotated[bool, typer.Option(help="Ablation curve of the first model for its ranking")] = False,
     seed: Annotated[int, typer.Option(help="Seed")] = 0,
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     layer: _LAYER = None,
 ) -> None:
-    """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model."""
-    from .analysis.neurox import ablation_curve, cross_model_correlation
+    """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model;
+    the share of neurons at |r| >= 0.8; with --results, where the first model's role neurons fall."""
+    import numpy as np
+
+    from .analysis.neurox import ablation_curve, cross_model_correlation, roles_in_ranking
     from .analysis.probes import encoder_states
-    from .analysis.recording import heldout_lines
+    from .analysis.recording import build_examples, frequent_targets, heldout_lines, record
 
     if len(checkpoints) < 2:
         raise UserError("crossmodel needs at least two checkpoints")
+    if part not in ("encoder", "decoder"):
+        raise UserError(f"--part {part!r}: use encoder or decoder")
+    roles = _load_results(results)["roles"] if results else None
     ckpts = [_load_layer(c, layer) for c in checkpoints]
     if any(c.config != ckpts[0].config for c in ckpts[1:]) or any(c.vocab.itos != ckpts[0].vocab.itos for c in ckpts[1:]):
         raise UserError("crossmodel needs checkpoints of the same configuration and vocabulary")
     lines = heldout_lines(ckpts[0])[:sentences]
     with err.status("recording the same tokens in every model"):
-        acts = [encoder_states(c, lines).X for c in ckpts]
+        if part == "encoder":
+            acts = [encoder_states(c, lines).X for c in ckpts]
+        else:
+            positions = range(1, ckpts[0].config.max_position + 1)
+            examples = build_examples(ckpts[0], lines, frequent_targets(ckpts[0], lines, 20), positions, 4, seed)
+            hs = [record(c, examples, gates=False).h for c in ckpts]
+            keep = ~np.isnan(hs[0][..., 0])
+            for h in hs[1:]:
+                keep &= ~np.isnan(h[..., 0])
+            acts = [h[keep] for h in hs]
     scores = cross_model_correlation(acts)
-    res = {"checkpoints": [str(c) for c in checkpoints], "tokens": int(len(acts[0])), "models": scores}
+    res: dict = {"kind": "crossmodel", "part": part, "checkpoints": [str(c) for c in checkpoints],
+                 "tokens": int(len(acts[0])), "models": scores}
+    if roles is not None:
+        res["roles"] = roles_in_ranking(scores[0]["score"], roles)
     if ablate:
         res["ablation"] = _ablation(ckpts[0], scores[0]["ranking"], seed, ablation_curve)
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
         return
-    for path, s in zip(checkpoints, scores):
-        top = s["ranking"][:10]
-        best = ", ".join(f"{s['score'][j]:.2f}" for j in top[:5])
-        out.print(f"{path}: top neurons {top} (max |r| {best})")
+    for path, sc in zip(checkpoints, scores):
+        top = sc["ranking"][:10]
+        best = ", ".join(f"{sc['score'][j]:.2f}" for j in top[:5])
+        out.print(f"{path}: top neurons {top} (max |r| {best}); {sc['share_at_least_0.8']:.1%} of neurons at |r| >= 0.8")
+    for role, r in (res.get("roles") or {}).items():
+        out.print(f"{role}: {r['neurons']} neurons, mean max |r| {r['mean_score']:.2f} (others {r['others_mean']:.2f}), "
+                  f"{r['share_in_top_20%']:.0%} in the top 20% (chance 20%)")
     if ablate:
         _print_ablation(res["ablation"])
 

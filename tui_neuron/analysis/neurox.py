@@ -172,24 +172,33 @@ def overlap_summary(rankings: Sequence[Sequence[int]], shares: Sequence[float] =
 
 
 def masking_table(clf, X_tr, y_tr, X_te, y_te, ranking: Sequence[int],
-                  percents: Sequence[int] = (10, 15, 20), seed: int = 0) -> dict:
+                  percents: Sequence[int] = (10, 15, 20), seed: int = 0, draws: int = 10) -> dict:
     """NeuroX Table 2/4: accuracy keeping only the top / bottom / random N% of neurons, by masking the trained
-    probe's input and by retraining on only those neurons."""
+    probe's input and by retraining on only those neurons; "random" is the mean of `draws` sets, with spread."""
+    from .stats import spread
+
     H = X_tr.shape[1]
     rng = np.random.default_rng(seed)
+
+    def scores(keep: Sequence[int]) -> tuple[float, float]:
+        mask = np.zeros(H, dtype=np.float32)
+        mask[list(keep)] = 1
+        masked = float(accuracy_score(y_te, clf.predict(X_te * mask)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            re = LogisticRegression(max_iter=200, random_state=seed).fit(X_tr[:, keep], y_tr)
+        return masked, float(accuracy_score(y_te, re.predict(X_te[:, keep])))
+
     out: dict = {"all": float(accuracy_score(y_te, clf.predict(X_te)))}
     for pct in percents:
         k = max(1, int(round(H * pct / 100)))
-        sets = {"top": list(ranking[:k]), "bottom": list(ranking[-k:]),
-                "random": rng.choice(H, k, replace=False).tolist()}
-        for name, keep in sets.items():
-            mask = np.zeros(H, dtype=np.float32)
-            mask[keep] = 1
-            masked = float(accuracy_score(y_te, clf.predict(X_te * mask)))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                re = LogisticRegression(max_iter=200, random_state=seed).fit(X_tr[:, keep], y_tr)
-            out[f"{name} {pct}%"] = {"masked": masked, "retrained": float(accuracy_score(y_te, re.predict(X_te[:, keep])))}
+        for name, keep in (("top", list(ranking[:k])), ("bottom", list(ranking[-k:]))):
+            masked, retrained = scores(keep)
+            out[f"{name} {pct}%"] = {"masked": masked, "retrained": retrained}
+        runs = [scores(rng.choice(H, k, replace=False).tolist()) for _ in range(draws)]
+        m, r = spread([a for a, _ in runs]), spread([b for _, b in runs])
+        out[f"random {pct}%"] = {"masked": m["mean"], "retrained": r["mean"], "masked_spread": m,
+                                 "retrained_spread": r}
     return out
 
 
@@ -273,28 +282,40 @@ def stability_line(res: dict) -> str:
 
 
 def ablation_curve(ckpt: Checkpoint, examples: Sequence[Example], ranking: Sequence[int],
-                   percents: Sequence[int] = (0, 5, 10, 20, 30, 50), seed: int = 0,
+                   percents: Sequence[int] = (0, 5, 10, 20, 30, 50), seed: int = 0, draws: int = 10,
                    progress: Callable[[int, int], None] | None = None) -> dict:
     """NeuroX Figure 4 in the live model: zero the top / bottom / random N% at every decoder step, positioning
-    accuracy as N grows."""
+    accuracy as N grows; "random" is the mean over `draws` random orders (spread in "random_spread")."""
     from ..model.evaluate import score
     from ..model.interventions import NeuronSet, SetValue, StepRef
     from ..model.stepper import decode_examples
+    from .stats import spread
 
     H = ckpt.config.hidden
     rng = np.random.default_rng(seed)
-    orders = {"ranking": list(ranking), "reverse": list(ranking)[::-1], "random": rng.permutation(H).tolist()}
-    curves: dict[str, list[dict]] = {name: [] for name in orders}
-    total, done = len(percents) * 3, 0
+    randoms = [rng.permutation(H).tolist() for _ in range(draws)]
+    curves: dict[str, list[dict]] = {"ranking": [], "reverse": [], "random": []}
+    total, done = len(percents) * (2 + draws), 0
+
+    def accuracy(order: list[int], k: int) -> float:
+        ivs = [SetValue(NeuronSet.of(order[:k]), StepRef(every=True))] if k else []
+        return score(examples, decode_examples(ckpt.model, ckpt.vocab, examples, ivs)).overall.value
+
     for pct in percents:
         k = int(round(H * pct / 100))
-        for name, order in orders.items():
-            ivs = [SetValue(NeuronSet.of(order[:k]), StepRef(every=True))] if k else []
-            outs = decode_examples(ckpt.model, ckpt.vocab, examples, ivs)
-            curves[name].append({"percent": pct, "neurons": k, "accuracy": score(examples, outs).overall.value})
+        for name, order in (("ranking", list(ranking)), ("reverse", list(ranking)[::-1])):
+            curves[name].append({"percent": pct, "neurons": k, "accuracy": accuracy(order, k)})
             done += 1
             if progress:
                 progress(done, total)
+        accs = []
+        for order in randoms:
+            accs.append(accuracy(order, k) if k else curves["ranking"][-1]["accuracy"])
+            done += 1
+            if progress:
+                progress(done, total)
+        sp = spread(accs)
+        curves["random"].append({"percent": pct, "neurons": k, "accuracy": sp["mean"], "spread": sp})
     return curves
 
 
@@ -316,6 +337,22 @@ def cross_model_correlation(activations: Sequence[np.ndarray]) -> list[dict]:
                 best = np.maximum(best, (np.abs(Zi.T @ Zj) / n).max(1))
         out.append({"score": best.tolist(), "ranking": np.argsort(-best, kind="stable").tolist(),
                     "share_at_least_0.8": float((best >= 0.8).mean())})
+    return out
+
+
+def roles_in_ranking(score: Sequence[float], roles: dict[str, dict[str, list[int]]]) -> dict[str, dict]:
+    """Where each role's neurons (the union over tokens) fall among neurons ranked by cross-model score."""
+    sc = np.asarray(score, dtype=float)
+    top = set(np.argsort(-sc, kind="stable")[: max(1, int(round(0.2 * len(sc))))].tolist())
+    out = {}
+    for role, per_token in roles.items():
+        neurons = sorted({j for ns in per_token.values() for j in ns if 0 <= j < len(sc)})
+        if not neurons:
+            continue
+        others = np.setdiff1d(np.arange(len(sc)), neurons)
+        out[role] = {"neurons": len(neurons), "mean_score": float(sc[neurons].mean()),
+                     "others_mean": float(sc[others].mean()) if len(others) else float("nan"),
+                     "share_in_top_20%": len(top & set(neurons)) / len(neurons)}
     return out
 
 

@@ -20,7 +20,7 @@ from .recording import Recording
 from .roles import MANIPULATIONS, Manipulation
 from .stats import rate_json, spread
 
-ROW_BUDGET = 6000  # rows per batched run: large enough to amortise Python, small enough for memory
+ROW_BUDGET = 1500  # rows per batched run: enough to amortise Python; small, so rows of one T share a run
 
 
 @dataclass
@@ -32,8 +32,9 @@ class Group:
     shift: int = 0
 
 
-def landing_hits(stepper: Stepper, groups: Sequence[Group], row_budget: int = ROW_BUDGET) -> list[np.ndarray]:
+def landing_hits(stepper: Stepper, groups: Sequence[Group], row_budget: int | None = None) -> list[np.ndarray]:
     """For each group, per example: does the control land at T + shift under the group's interventions?"""
+    row_budget = row_budget or ROW_BUDGET
     need = [max(e.controls[0][1] for e in g.examples) + max(g.shift, 0) if g.examples else 0 for g in groups]
     order = sorted(range(len(groups)), key=lambda i: need[i])
     out: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(groups)
