@@ -61,8 +61,9 @@ def _svm(seed: int) -> LinearSVC:
     return LinearSVC(C=1.0, max_iter=3000, random_state=seed)
 
 
-def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsConfig) -> Probe:
-    """Linear SVM scored on held-out examples (split by example, not by step), then RFE when plausible."""
+def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsConfig, select: bool = True) -> Probe:
+    """Linear SVM scored on held-out examples (split by example, not by step), then RFE when plausible
+    (and `select`: a probe that only reports its accuracy skips the elimination)."""
     rng = np.random.default_rng(cfg.seed)
     uniq = np.unique(groups)
     test_groups = set(rng.choice(uniq, size=max(1, len(uniq) // 4), replace=False).tolist())
@@ -77,7 +78,7 @@ def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsCo
         clf = _svm(cfg.seed).fit(X[tr], y[tr])
         acc = float((clf.predict(X[te]) == y[te]).mean())
         probe = Probe(acc, len(tr), len(te), acc >= cfg.threshold)
-        if probe.plausible:
+        if probe.plausible and select:
             k = max(1, int(round(cfg.candidate_fraction * X.shape[1])))
             rfe = RFE(_svm(cfg.seed), n_features_to_select=k, step=0.1).fit(X[tr], y[tr])
             probe.candidates = np.nonzero(rfe.support_)[0].tolist()
@@ -333,8 +334,8 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
         probes = {"storing": fit_probe(*storing_data(rec, tid, rng), cfg),
                   "triggering": fit_probe(*triggering_data(rec, tid), cfg),
                   "counting": counting_probe,
-                  # the counting hypothesis for this token alone (the shared probe above picks the neurons)
-                  "counting_token": fit_probe(*counting_data(rec, ok), cfg)}
+                  # the counting hypothesis for this token alone: its accuracy only (the shared probe picks)
+                  "counting_token": fit_probe(*counting_data(rec, ok), cfg, select=False)}
         ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg)
         ig_out = integrated_gradients(ckpt, rec, ok, True, cfg)
         top = ckpt.analysis_layer in (None, ckpt.config.layers - 1)
@@ -342,7 +343,6 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
         out_scores = outputting_scores(rec, ckpt, tid) if top else ig_out
         out_cands = np.argsort(-out_scores)[:k_out].tolist()
         stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
-        stage1["counting_token"] = probes["counting_token"].candidates
         stage1["outputting"] = out_cands
         attributions = {"storing": ig_prev, "counting": ig_prev, "triggering": ig_prev, "outputting": ig_out}
         stage2 = {r: ig_filter(stage1[r], attributions[r], cfg.ig_keep) for r in ROLES}

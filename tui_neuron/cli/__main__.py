@@ -1,0 +1,5 @@
+"""`python -m tui_neuron.cli`."""
+
+from . import main
+
+main()

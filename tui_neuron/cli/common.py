@@ -1,0 +1,177 @@
+"""What every subcommand shares: the typer apps, the consoles, checkpoint loading, progress and results paths."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders.")
+out = Console(soft_wrap=True)  # long paths and messages stay on one line (greppable)
+err = Console(stderr=True, soft_wrap=True)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "gru-positioning.safetensors"
+
+
+def _default_checkpoint() -> Path:
+    """The shipped checkpoint: beside the package in a checkout, or named by TUI_NEURON_CHECKPOINT."""
+    import os
+
+    env = os.environ.get("TUI_NEURON_CHECKPOINT")
+    if env:
+        return Path(env)
+    if DEFAULT_CHECKPOINT.exists():
+        return DEFAULT_CHECKPOINT
+    raise UserError("no checkpoint given and none shipped here; pass one: tui-neuron open model.safetensors")
+
+
+def _load(path: Path | None):
+    from ..model.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path or _default_checkpoint())
+    for warning in ckpt.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    return ckpt
+
+
+_LAYER = Annotated[Optional[int], typer.Option(help="Layer of a multi-layer model to analyse (default: the top)")]
+
+
+def _load_layer(path: Path, layer: int | None):
+    """A checkpoint whose analyses read `layer` (checked against the model's layers)."""
+    ckpt = _load(path)
+    if layer is not None:
+        if not 0 <= layer < ckpt.config.layers:
+            raise UserError(f"--layer {layer}: the model has layers 0..{ckpt.config.layers - 1}")
+        ckpt.analysis_layer = layer
+    return ckpt
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise UserError(f"--out {path} is a folder; give a file name such as {path / 'model.safetensors'}")
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; pass --force to replace it")
+    if not path.parent.is_dir():
+        raise UserError(f"the folder {path.parent} does not exist; create it first")
+
+
+analyze_app = typer.Typer(no_args_is_help=True, help="Batch analyses: the token-positioning paper's neuron functions.")
+
+
+app.add_typer(analyze_app, name="analyze")
+
+
+def _parse_positions(text: str) -> list[int]:
+    from ..model.interventions import NeuronSet
+
+    ns = NeuronSet.parse(text)
+    if ns.indices is None or not ns.indices:
+        raise UserError(f"--positions {text!r}: give a range like 1-13 or a list like 1,3,5")
+    return list(ns.indices)
+
+
+def _recording(ckpt, tokens: Optional[str], n_tokens: int, positions: str, per_cell: int, corpus_dir, cache,
+               seed: int, progress, task):
+    """The (cached) positioning recording the functions, curves and storing jobs share."""
+    from ..analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    from ..paths import cache_dir
+
+    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
+    lines = heldout_lines(ckpt, None, corpus_dir)
+    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
+    rec, cached = cached_record(ckpt, cache or cache_dir(), lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
+                                key, lambda d, t: progress.update(task, completed=d, total=t))
+    progress.update(task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+    return rec, words, pos
+
+
+def _stage_progress(progress):
+    """A rich task per stage name, with a bar and the time left."""
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+    return update
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(), console=err)
+
+
+_TOKENS = Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")]
+
+
+_POSITIONS = Annotated[str, typer.Option(help="Positions T, e.g. 1-13 (default: all the model was trained on)")]
+
+
+_CORPUS = Annotated[Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, "
+                                                                         "if moved")]
+
+
+_CACHE = Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")]
+
+
+def _write_results(out_file: Optional[Path], kind: str, ckpt, data: dict, force: bool = False) -> Path:
+    from ..model.checkpoint import atomic_write_text
+    from ..paths import free_path, results_dir
+
+    if out_file is None:
+        out_file = free_path(results_dir(), f"{kind}-{Path(ckpt.path or 'model').stem}")
+    else:
+        _refuse_overwrite(out_file, force)
+    atomic_write_text(out_file, json.dumps(data, indent=1))
+    return out_file
+
+
+def _load_results(path: Path | None) -> dict:
+    """A validated analyze-functions results file (any other kind, or a damaged one, is one line); without a
+    path, the newest one in the results folder."""
+    from ..analysis.results_files import load_results
+    from ..paths import newest, results_dir
+
+    if path is None:
+        path = newest(results_dir(), "functions-*.json")
+        if path is None:
+            raise UserError(f"no results yet in {results_dir()}: run tui-neuron analyze functions CKPT, or give "
+                            "--results FILE")
+        err.print(f"results: {path}", markup=False, highlight=False)
+    return load_results(path, expect="functions").data
+
+
+_TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TAG corpus (e.g. gutenberg_pos)")]
+
+
+def _write_out(out_path: Optional[Path], data: dict) -> None:
+    if out_path is not None:
+        from ..model.checkpoint import atomic_write_text
+
+        atomic_write_text(out_path, json.dumps(data, indent=1))
+        out.print(f"results written to {out_path}")
+
+
+def _percents(text: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--percents {text!r}: give whole numbers like 10,15,20") from None
+    if not vals or any(not 0 <= v <= 100 for v in vals):
+        raise UserError(f"--percents {text!r}: each must be between 0 and 100")
+    return vals

@@ -1,0 +1,76 @@
+"""`decode` (headless) and `open` (the explorer) on one sentence and its controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UserError
+from .common import _load, _load_results, _print_json, app, out
+
+
+@app.command()
+def decode(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    source: Annotated[Optional[str], typer.Argument(help="Source sentence")] = None,
+    control: Annotated[Optional[list[str]], typer.Option("--control", "-c", help="WORD@T (repeatable)")] = None,
+    intervene: Annotated[
+        Optional[list[str]], typer.Option("--intervene", "-i", help="Intervention spec (repeatable), e.g. zero:all@T-1")
+    ] = None,
+    session: Annotated[
+        Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every step's ids, h and gates")] = False,
+) -> None:
+    """Greedy-decode one source with control signals, optionally with interventions."""
+    from ..analysis.decoding import decode_one
+    from ..model.interventions import parse_intervention
+
+    ckpt = _load(checkpoint)
+    specs = list(intervene or [])
+    controls = list(control or [])
+    if session is not None:
+        from ..analysis.session import load_session
+
+        sess = load_session(session)
+        source = source or sess.source
+        controls = controls or sess.controls
+        specs = [iv for iv in sess.active_interventions()] + specs
+    if source is None:
+        raise UserError("give a source sentence (or --session FILE)")
+    ivs = [parse_intervention(s) for s in specs]
+    result = decode_one(ckpt, source, controls, ivs)
+    if as_json:
+        _print_json(result.to_json(with_states=True))
+        return
+    out.print(f"source  : {' '.join(result.source_tokens)}")
+    out.print(f"controls: {' '.join(result.controls)}")
+    out.print(f"output  : {' '.join(result.output_tokens)}")
+    for line in result.landing_lines():
+        out.print(f"  {line}")
+    if ivs:
+        out.print(f"[bold]with {', '.join(iv.spec() for iv in ivs)}[/]")
+        out.print(f"output  : {' '.join(result.changed_tokens)}")
+        for line in result.landing_lines(changed=True):
+            out.print(f"  {line}")
+
+
+@app.command("open")
+def open_cmd(
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
+    session: Annotated[Optional[Path], typer.Option(help="Reopen a saved session JSON")] = None,
+    results: Annotated[Optional[Path], typer.Option(help="Neuron-function results (analyze functions) to tag roles")] = None,
+) -> None:
+    """Open the explorer."""
+    ckpt = _load(checkpoint)
+    roles = _load_results(results)["roles"] if results else None
+    sess = None
+    if session is not None:
+        from ..analysis.session import load_session
+
+        sess = load_session(session)
+    from ..app.explorer import ExplorerApp
+
+    ExplorerApp(ckpt, session=sess, session_path=session, roles=roles).run()

@@ -1,0 +1,302 @@
+"""`analyze functions|curves|storing|table|figures`: the token-positioning paper's roles and beyond."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import UserError
+from .common import (
+    _CACHE,
+    _CORPUS,
+    _LAYER,
+    _POSITIONS,
+    _TOKENS,
+    _load,
+    _load_layer,
+    _load_results,
+    _parse_positions,
+    _percents,
+    _print_json,
+    _progress,
+    _recording,
+    _refuse_overwrite,
+    _stage_progress,
+    _write_results,
+    analyze_app,
+    err,
+    out,
+)
+
+
+@analyze_app.command("functions")
+def analyze_functions_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    tokens: Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")] = None,
+    n_tokens: Annotated[int, typer.Option(help="How many frequent tokens when --tokens is not given")] = 50,
+    positions: Annotated[str, typer.Option(help="Positions T, e.g. 1-13")] = "",
+    per_cell: Annotated[int, typer.Option(help="Examples per (token, T)")] = 8,
+    threshold: Annotated[float, typer.Option(help="SVM accuracy for a plausible hypothesis")] = 0.95,
+    candidate_fraction: Annotated[float, typer.Option(help="Share of neurons RFE keeps as candidates")] = 0.2,
+    ig_keep: Annotated[float, typer.Option(help="Keep candidates in this top share of |IG|")] = 0.5,
+    ig_steps: Annotated[int, typer.Option(help="Integration steps")] = 32,
+    ig_baseline: Annotated[float, typer.Option(help="Integrated-gradients baseline value for every neuron")] = 0.0,
+    corpus_dir: Annotated[
+        Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
+    ] = None,
+    cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for examples, splits and random neuron sets")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON to write (default: "
+                                                     "functions-CKPT.json in the results folder)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
+    layer: _LAYER = None,
+) -> None:
+    """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..analysis.functions import FunctionsConfig, analyze_functions
+    from ..analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    from ..model.checkpoint import atomic_write_text
+    from ..paths import cache_dir, free_path, results_dir
+
+    ckpt = _load_layer(checkpoint, layer)
+    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
+    if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
+        raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
+    lines = heldout_lines(ckpt, None, corpus_dir)
+    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
+    cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
+                          ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        rec_task = progress.add_task("recording", total=None)
+
+        def rec_progress(done: int, total: int) -> None:
+            progress.update(rec_task, completed=done, total=total)
+
+        rec, cached = cached_record(ckpt, cache or cache_dir(),
+                                    lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
+                                    key, rec_progress)
+        progress.update(rec_task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+        tasks: dict[str, int] = {}
+
+        def stage_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        results = analyze_functions(ckpt, rec, cfg, stage_progress)
+    results["tokens_requested"] = words
+    results["positions"] = pos
+    results["layer"] = ckpt.config.layers - 1 if ckpt.analysis_layer is None else ckpt.analysis_layer
+    if out_file is None:
+        out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
+    atomic_write_text(out_file, json.dumps(results, indent=1))
+    if as_json:
+        _print_json(results)
+    _print_functions_table(results)
+    out.print(f"results written to {out_file}")
+
+
+def _print_functions_table(results: dict) -> None:
+    from ..analysis.functions import format_table
+
+    table = Table("manipulation", "neurons", "n", "with the set [95% CI]", "random sets: mean ± sd (draws, range)",
+                  "paper",
+                  title=f"Table 1 — {len(results['tokens'])} tokens, {results['n_examples']} examples, "
+                        f"positioning {results['positioning_accuracy']:.1%}")
+    for row in format_table(results):
+        table.add_row(*row)
+    out.print(table)
+    s5 = results.get("section5")
+    if s5:
+        t5 = Table("h_{T-1}", "mean z over outputting neurons at T", "mean r over storing neurons at T", "n",
+                   title="Section 5: the triggering neurons' effect on the gates at T")
+        for key, label in (("clean", "unchanged"), ("with_triggering", "only triggering neurons kept"),
+                           ("without_triggering", "all masked")):
+            if key in s5:
+                t5.add_row(label, f"{s5[key]['z_outputting']:.3f}", f"{s5[key]['r_storing']:.3f}", str(s5[key]["n"]))
+        out.print(t5)
+
+
+@analyze_app.command("curves")
+def analyze_curves_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    tokens: _TOKENS = None,
+    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    positions: _POSITIONS = "",
+    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    percents: Annotated[str, typer.Option(help="Set sizes as % of the hidden size")] = "2,5,10,15,20,30,50",
+    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    roles: Annotated[str, typer.Option(help="Comma-separated roles")] = "storing,counting,triggering,outputting",
+    cell_state: Annotated[bool, typer.Option("--cell-state", help="LSTM: manipulate c instead of h")] = False,
+    corpus_dir: _CORPUS = None,
+    cache: _CACHE = None,
+    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: curves-CKPT.json in "
+                                                     "the results folder; a CSV is written beside it)")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+    width: Annotated[int, typer.Option(min=40, help="Figure width in columns")] = 100,
+    layer: _LAYER = None,
+) -> None:
+    """Dose-response: each role's manipulation on the top-k neurons by integrated gradients as k grows, beside
+    random sets of the same size (mean and min-max over draws). JSON, CSV and a plotext figure."""
+    import csv
+    import io
+
+    from ..analysis.curves import CurvesConfig, curves_csv_rows, plot_curves, run_curves
+    from ..analysis.roles import ROLES
+    from ..model.checkpoint import atomic_write_text
+
+    ckpt = _load_layer(checkpoint, layer)
+    wanted = tuple(r.strip() for r in roles.split(",") if r.strip())
+    if not wanted or any(r not in ROLES for r in wanted):
+        raise UserError(f"--roles {roles!r}: choose from {', '.join(ROLES)}")
+    if cell_state and ckpt.config.cell != "lstm":
+        raise UserError("--cell-state needs an LSTM checkpoint")
+    pcts = tuple(p for p in _percents(percents) if p > 0)
+    if not pcts:
+        raise UserError("--percents needs at least one size above 0")
+    cfg = CurvesConfig(percents=pcts, draws=draws, roles=wanted, seed=seed, on_cell=cell_state)
+    if out_file is not None:
+        _refuse_overwrite(out_file, force)
+    with _progress() as progress:
+        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+                               progress.add_task("recording", total=None))
+        res = run_curves(ckpt, rec, cfg, _stage_progress(progress))
+    path = _write_results(out_file, "curves", ckpt, res, force)
+    rows = curves_csv_rows(res)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path.with_suffix(".csv"), buf.getvalue())
+    sys.stdout.write(plot_curves(res, width) + "\n")
+    table = Table("role", "neurons", "IG order [95% CI]", "random mean ± sd (min-max)",
+                  title=f"dose-response ({res['state']}), {len(res['tokens'])} tokens, {res['n_examples']} examples")
+    for row in rows:
+        table.add_row(row["role"], str(row["neurons"]),
+                      f"{row['set_rate']:.1%} [{row['set_ci_low']:.1%}, {row['set_ci_high']:.1%}]",
+                      f"{row['random_mean']:.1%} ± {row['random_sd']:.1%} ({row['random_min']:.1%}-"
+                      f"{row['random_max']:.1%})")
+    out.print(table)
+    out.print(f"results written to {path} and {path.with_suffix('.csv')}")
+
+
+@analyze_app.command("storing")
+def analyze_storing_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (one layer)")],
+    tokens: _TOKENS = None,
+    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    positions: _POSITIONS = "",
+    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    grow_step: Annotated[int, typer.Option(min=1, help="Neurons added per point of the growth curve")] = 16,
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Accuracy a set must bring the token below")] = 0.2,
+    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    corpus_dir: _CORPUS = None,
+    cache: _CACHE = None,
+    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: storing-CKPT.json "
+                                                     "in the results folder)")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+) -> None:
+    """The storing question: sets grown by single-step vs multi-step integrated gradients until accuracy falls
+    below --threshold, against random sets; two disjoint sets zeroed alone and together (redundancy); for an
+    LSTM also the cell state."""
+    from ..analysis.storing import StoringConfig, run_storing
+
+    ckpt = _load(checkpoint)
+    if ckpt.config.layers != 1:
+        raise UserError("analyze storing needs a one-layer model (its multi-step attribution replays one layer)")
+    if out_file is not None:
+        _refuse_overwrite(out_file, force)
+    cfg = StoringConfig(grow_step=grow_step, threshold=threshold, draws=draws, seed=seed)
+    with _progress() as progress:
+        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+                               progress.add_task("recording", total=None))
+        res = run_storing(ckpt, rec, cfg, _stage_progress(progress))
+    path = _write_results(out_file, "storing", ckpt, res, force)
+    for states, r in res["states"].items():
+        table = Table("neurons", "IG at T-1", "IG over t in [-1, T-1]", "random mean ± sd",
+                      title=f"zero at T-1 ({states}): the token still at T")
+        for p in r["growth"]:
+            table.add_row(str(p["neurons"]), f"{p['IG at T-1']['rate']:.1%}",
+                          f"{p['IG over t in [-1, T-1]']['rate']:.1%}",
+                          f"{p['random']['mean']:.1%} ± {p['random']['sd']:.1%}")
+        out.print(table)
+    for line in res["conclusion"]:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"results written to {path}")
+
+
+@analyze_app.command("table")
+def analyze_table_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
+                                                         "in the results folder)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The verification table in the paper's layout (with random-neuron controls) and the Section 5 numbers."""
+    from ..analysis.functions import format_table
+
+    _load(checkpoint)
+    data = _load_results(results)
+    if as_json:
+        _print_json({"table": data["table"], "section5": data.get("section5"),
+                     "rows": [dict(zip(("manipulation", "neurons", "set", "random", "paper"), r))
+                              for r in format_table(data)]})
+        return
+    _print_functions_table(data)
+
+
+@analyze_app.command("figures")
+def analyze_figures_cmd(
+    results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
+                                                         "in the results folder)")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write figure2.csv and figure3.csv here")] = None,
+    width: Annotated[int, typer.Option(help="Plot width in columns")] = 100,
+) -> None:
+    """The paper's Figure 2 (PCA of storing neurons over t, per token) and Figure 3 (counting neurons' mean
+    against t, per T) as terminal plots (plotext) and as CSV."""
+    import csv
+    import io
+
+    import plotext as plt
+
+    data = _load_results(results)
+    fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
+    if out_dir is not None:
+        from ..model.checkpoint import atomic_write_text
+
+        for name, rows in (("figure2.csv", fig2), ("figure3.csv", fig3)):
+            if rows:
+                buf = io.StringIO()
+                writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+                atomic_write_text(out_dir / name, buf.getvalue())
+        out.print(f"CSV written to {out_dir}")
+    if fig2:
+        plt.clear_figure()
+        plt.plotsize(width, 25)
+        for tok in list(dict.fromkeys(r["token"] for r in fig2))[:10]:
+            rows = [r for r in fig2 if r["token"] == tok]
+            plt.scatter([r["pc1"] for r in rows], [r["pc2"] for r in rows], label=tok, marker="dot")
+        plt.title("Figure 2: storing neurons, PCA of h_t for t in [-1, T-1], by control token")
+        sys.stdout.write(plt.build() + "\n")
+    if fig3:
+        plt.clear_figure()
+        plt.plotsize(width, 25)
+        for T in sorted({r["T"] for r in fig3}):
+            rows = [r for r in fig3 if r["T"] == T]
+            plt.plot([r["t"] for r in rows], [r["mean"] for r in rows], label=f"T={T}", marker="braille")
+        plt.title("Figure 3: mean of the counting neurons (signed to rise with T - t) against t, per T")
+        sys.stdout.write(plt.build() + "\n")
+    if not fig2 and not fig3:
+        raise UserError(f"{results} holds no figure data (no plausible storing or counting neurons)")
