@@ -111,6 +111,7 @@ def _print_functions_table(results: dict) -> None:
                   "paper",
                   title=f"Table 1 — {len(results['tokens'])} tokens, {results['n_examples']} examples, "
                         f"positioning {results['positioning_accuracy']:.1%}")
+    table.columns[0].no_wrap = True  # the manipulation's name is what readers grep for
     for row in format_table(results):
         table.add_row(*row)
     out.print(table)
