@@ -84,3 +84,16 @@ def test_the_explorer_p_key_uses_the_roles_module():
         iv = parse_intervention(spec)
         assert iv.neurons.indices == (3, 4)
     assert PRIMARY[Role.STORING].name == "storing: zero at T-1"
+
+
+def test_section5_reports_lstm_output_and_forget_gates(tiny_lstm):
+    from tui_neuron.analysis.recording import build_examples, frequent_targets, heldout_lines, record
+    from tui_neuron.analysis.verification import section5
+
+    lines = heldout_lines(tiny_lstm)
+    rec = record(tiny_lstm, build_examples(tiny_lstm, lines, frequent_targets(tiny_lstm, lines, 1), range(2, 5), 6))
+    tid = int(rec.token_ids[0])
+    s5 = section5(Stepper(tiny_lstm.model, tiny_lstm.vocab), rec, tid,
+                  {"storing": [0, 1], "triggering": [2, 3], "outputting": [4, 5]})
+    assert s5 is not None and set(s5) == {"with_triggering", "without_triggering", "clean"}
+    assert 0.0 <= s5["clean"]["o_outputting"] <= 1.0 and 0.0 <= s5["clean"]["f_storing"] <= 1.0

@@ -36,8 +36,12 @@ class TableRow(_Loose):
 
 
 class GateMeans(_Loose):
-    z_outputting: float
-    r_storing: float
+    """Section 5: z/r over the outputting/storing neurons for a GRU, o/f for an LSTM."""
+
+    z_outputting: float | None = None
+    r_storing: float | None = None
+    o_outputting: float | None = None
+    f_storing: float | None = None
     n: int = Field(ge=0)
 
 

@@ -198,10 +198,16 @@ def aggregate_table(tokens: dict[str, dict]) -> dict[str, dict]:
 
 
 def section5(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, list[int]]) -> dict | None:
-    """Gates at step T with only the triggering neurons kept in h_{T-1}, vs all of h_{T-1} masked."""
+    """Gates at step T with only the triggering neurons kept in h_{T-1}, vs all of h_{T-1} masked.
+
+    GRU (the paper's Section 5): z over the outputting neurons and r over the storing neurons. LSTM, the
+    analogues: the output gate o over the outputting neurons (how much of c reaches h_T) and the forget
+    gate f over the storing neurons (how much of their cell state is kept).
+    """
     Tr, O, S = sets.get("triggering", []), sets.get("outputting", []), sets.get("storing", [])
-    if not Tr or not O or not S or stepper.config.cell != "gru":
+    if not Tr or not O or not S:
         return None
+    out_gate, store_gate = ("z", "r") if stepper.config.cell == "gru" else ("o", "f")
     exs = [e for T, group in by_position(rec, token_id).items() for e in group]
     if not exs:
         return None
@@ -213,14 +219,15 @@ def section5(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str, li
     }
     out = {}
     for key, build in ivs.items():
-        z, r = [], []
+        a, b = [], []
         for T in sorted({e.controls[0][1] for e in exs}):
             group = [e for e in exs if e.controls[0][1] == T]
             tr = stepper.run(group, build(T), max_steps=T + 1, topk=0, stop_at_eos=False)
             i = tr.index(T)
-            z += tr.gates["z"][:, i][:, O].mean(1).tolist()
-            r += tr.gates["r"][:, i][:, S].mean(1).tolist()
-        out[key] = {"z_outputting": float(np.mean(z)), "r_storing": float(np.mean(r)), "n": len(z)}
+            a += tr.gates[out_gate][:, i][:, O].mean(1).tolist()
+            b += tr.gates[store_gate][:, i][:, S].mean(1).tolist()
+        out[key] = {f"{out_gate}_outputting": float(np.mean(a)), f"{store_gate}_storing": float(np.mean(b)),
+                    "n": len(a)}
     return out
 
 
@@ -231,6 +238,7 @@ def aggregate_section5(tokens: dict[str, dict]) -> dict | None:
     out = {}
     for key in rows[0]:
         n = sum(r[key]["n"] for r in rows)
-        out[key] = {m: sum(r[key][m] * r[key]["n"] for r in rows) / n for m in ("z_outputting", "r_storing")}
+        measures = [m for m in rows[0][key] if m != "n"]
+        out[key] = {m: sum(r[key][m] * r[key]["n"] for r in rows) / n for m in measures}
         out[key]["n"] = n
     return out

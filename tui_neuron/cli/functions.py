@@ -117,12 +117,16 @@ def _print_functions_table(results: dict) -> None:
     out.print(table)
     s5 = results.get("section5")
     if s5:
-        t5 = Table("h_{T-1}", "mean z over outputting neurons at T", "mean r over storing neurons at T", "n",
-                   title="Section 5: the triggering neurons' effect on the gates at T")
+        first = next(iter(s5.values()))
+        g_out, g_store = ("z", "r") if first.get("z_outputting") is not None else ("o", "f")
+        t5 = Table("h_{T-1}", f"mean {g_out} over outputting neurons at T", f"mean {g_store} over storing neurons at T",
+                   "n", title="Section 5: the triggering neurons' effect on the gates at T"
+                   + ("" if g_out == "z" else " (LSTM: output and forget gates)"))
         for key, label in (("clean", "unchanged"), ("with_triggering", "only triggering neurons kept"),
                            ("without_triggering", "all masked")):
             if key in s5:
-                t5.add_row(label, f"{s5[key]['z_outputting']:.3f}", f"{s5[key]['r_storing']:.3f}", str(s5[key]["n"]))
+                row = s5[key]
+                t5.add_row(label, f"{row[g_out + '_outputting']:.3f}", f"{row[g_store + '_storing']:.3f}", str(row["n"]))
         out.print(t5)
 
 
