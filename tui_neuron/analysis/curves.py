@@ -7,6 +7,7 @@ line lies from the random band) and how many neurons it takes (where the line fa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -127,8 +128,9 @@ def curves_csv_rows(res: dict) -> list[dict]:
     return rows
 
 
-def plot_curves(res: dict, width: int = 100, height: int = 30) -> str:
-    """A plotext figure: one panel per role, the set's line beside the random band's mean, min and max."""
+def plot_curves(res: dict, width: int = 100, height: int = 30, color: bool = True) -> str:
+    """A plotext figure: one panel per role, the set's line beside the random band's mean, min and max
+    (plain characters without `color`, for files and the README)."""
     import plotext as plt
 
     roles = list(res["curves"])
@@ -142,13 +144,14 @@ def plot_curves(res: dict, width: int = 100, height: int = 30) -> str:
         pts = res["curves"][role]["points"]
         x = [p["neurons"] for p in pts]
         plt.plot(x, [100 * p["set"]["rate"] for p in pts], label=f"{role} (IG order)", marker="braille")
-        plt.plot(x, [100 * p["random"]["mean"] for p in pts], label="random mean", marker="braille")
-        plt.plot(x, [100 * p["random"]["min"] for p in pts], label="random min-max", marker="dot", color="gray")
-        plt.plot(x, [100 * p["random"]["max"] for p in pts], marker="dot", color="gray")
+        plt.plot(x, [100 * p["random"]["mean"] for p in pts], label="random mean", marker="+")
+        plt.plot(x, [100 * p["random"]["min"] for p in pts], label="random min-max", marker="·", color="gray")
+        plt.plot(x, [100 * p["random"]["max"] for p in pts], marker="·", color="gray")
         plt.ylim(0, 100)
-        plt.title(f"{role}: {res['curves'][role]['manipulation']}")
+        plt.xticks(x)
+        plt.title(res["curves"][role]["manipulation"])
         plt.xlabel("neurons manipulated")
         plt.ylabel("% success")
     out = plt.build()
     plt.clear_figure()
-    return out
+    return out if color else re.sub(r"\x1b\[[0-9;]*m", "", out)

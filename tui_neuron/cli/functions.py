@@ -182,7 +182,7 @@ def analyze_curves_cmd(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path.with_suffix(".csv"), buf.getvalue())
-    sys.stdout.write(plot_curves(res, width) + "\n")
+    sys.stdout.write(plot_curves(res, width, color=sys.stdout.isatty()) + "\n")
     table = Table("role", "neurons", "IG order [95% CI]", "random mean ± sd (min-max)",
                   title=f"dose-response ({res['state']}), {len(res['tokens'])} tokens, {res['n_examples']} examples")
     for row in rows:
@@ -263,17 +263,28 @@ def analyze_table_cmd(
 @analyze_app.command("figures")
 def analyze_figures_cmd(
     results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
-                                                         "in the results folder)")] = None,
+                                                         "in the results folder) or analyze curves")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write figure2.csv and figure3.csv here")] = None,
     width: Annotated[int, typer.Option(help="Plot width in columns")] = 100,
+    color: Annotated[bool, typer.Option(help="ANSI colours (default: when writing to a terminal)")] = None,  # type: ignore[assignment]
 ) -> None:
     """The paper's Figure 2 (PCA of storing neurons over t, per token) and Figure 3 (counting neurons' mean
-    against t, per T) as terminal plots (plotext) and as CSV."""
+    against t, per T) as terminal plots (plotext) and as CSV; or, given an analyze curves result, its figure."""
     import csv
     import io
 
     import plotext as plt
 
+    if results is not None:
+        from ..analysis.results_files import load_results
+
+        loaded = load_results(results)
+        if loaded.kind == "curves":
+            from ..analysis.curves import plot_curves
+
+            sys.stdout.write(plot_curves(loaded.data, width, color=sys.stdout.isatty() if color is None else color)
+                             + "\n")
+            return
     data = _load_results(results)
     fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
     if out_dir is not None:
