@@ -77,15 +77,21 @@ def storing(paths: list[str]) -> None:
         print(f"\n{Path(p).stem}: {len(d['tokens'])} tokens, {d['n_examples']} examples\n")
         for states, r in d["states"].items():
             ks = [g["neurons"] for g in r["growth"]]
-            print(f"zero at T-1 ({states}), % still at T | " + " | ".join(f"k={k}" for k in ks) + " |")
+            print(f"| zero at T-1 ({states}), % still at T | " + " | ".join(f"k={k}" for k in ks) + " |")
             print("|---|" + "---:|" * len(ks))
             for name in ("IG at T-1", "IG over t in [-1, T-1]"):
                 print(f"| {name} | " + " | ".join(f"{100 * g[name]['rate']:.0f}" for g in r["growth"]) + " |")
             print("| random (mean of 10) | " + " | ".join(f"{100 * g['random']['mean']:.0f}" for g in r["growth"]) + " |")
             red = r["redundancy"]
-            print(f"\nredundancy (k = {red['k']}): A alone {pct(red['A: ranks 1..k']['rate'])}, B alone "
-                  f"{pct(red['B: ranks k+1..2k']['rate'])}, A and B {pct(red['A and B together']['rate'])}, "
-                  f"random 2k {pct(red['random 2k']['mean'])} ± {pct(red['random 2k']['sd'])}\n")
+            print(f"\nredundancy, k = {red['k']} (random 2k: {pct(red['random 2k']['mean'])} ± "
+                  f"{pct(red['random 2k']['sd'])}):\n")
+            print("| order | A: ranks 1..k | B: ranks k+1..2k | A and B |")
+            print("|---|---:|---:|---:|")
+            for name in ("IG at T-1", "IG over t in [-1, T-1]"):
+                sets = red[name]
+                print(f"| {name} | {pct(sets['A: ranks 1..k']['rate'])} | {pct(sets['B: ranks k+1..2k']['rate'])} | "
+                      f"{pct(sets['A and B together']['rate'])} |")
+            print()
         for line in d["conclusion"]:
             print(f"- {line}")
 

@@ -4,7 +4,7 @@ Three measurements, each beside random sets of the same size:
 1. Sets grown in order of importance until accuracy falls below a threshold, for two orders: integrated
    gradients at T-1 only (the pipeline's stage 2), and integrated gradients over every step t in [-1, T-1]
    (a neuron that holds the token's identity throughout, as the paper defines storing).
-2. Redundancy: two disjoint sets of the same size (ranks 1..k and k+1..2k of the multi-step order), zeroed
+2. Redundancy: two disjoint sets of the same size (ranks 1..k and k+1..2k of each order), zeroed
    separately and together. If each alone leaves the token in place and both together remove it, identity
    is stored redundantly.
 3. For an LSTM, the same with the cell state c zeroed, and with h and c zeroed together.
@@ -163,16 +163,19 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
         report(f"growth ({states})", len(sizes), len(sizes))
         results[states] = {"growth": growth, "below_threshold": _first_below(growth, list(orders), cfg.threshold)}
         k = max(1, int(round(cfg.redundancy_share * H)))
-        multi = orders["IG over t in [-1, T-1]"]
-        disjoint = {"A: ranks 1..k": {t: multi[t][:k] for t in tokens},
-                    "B: ranks k+1..2k": {t: multi[t][k : 2 * k] for t in tokens},
-                    "A and B together": {t: multi[t][: 2 * k] for t in tokens}}
+        sets: dict[str, dict[int, list[int]]] = {}
+        for name, order in orders.items():
+            sets[f"{name}|A: ranks 1..k"] = {t: order[t][:k] for t in tokens}
+            sets[f"{name}|B: ranks k+1..2k"] = {t: order[t][k : 2 * k] for t in tokens}
+            sets[f"{name}|A and B together"] = {t: order[t][: 2 * k] for t in tokens}
         for d in range(cfg.draws):
-            disjoint[f"random 2k {d}"] = {t: random_set(H, 2 * k, rng) for t in tokens}
-        red = _rates(stepper, rec, tokens, disjoint, states)
-        redundancy = {name: red[name] for name in list(disjoint)[:3]}
-        redundancy["random 2k"] = spread([red[f"random 2k {d}"]["rate"] for d in range(cfg.draws)])
-        results[states]["redundancy"] = {"k": k, **redundancy}
+            sets[f"random 2k {d}"] = {t: random_set(H, 2 * k, rng) for t in tokens}
+        red = _rates(stepper, rec, tokens, sets, states)
+        redundancy: dict = {"k": k, "random 2k": spread([red[f"random 2k {d}"]["rate"] for d in range(cfg.draws)])}
+        for name in orders:
+            redundancy[name] = {part: red[f"{name}|{part}"]
+                                for part in ("A: ranks 1..k", "B: ranks k+1..2k", "A and B together")}
+        results[states]["redundancy"] = redundancy
     return {"kind": "storing", "version": 1, "checkpoint": str(ckpt.path), "params": asdict(cfg),
             "tokens": [rec.itos[t] for t in tokens], "hidden": H,
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in tokens)),
@@ -206,10 +209,13 @@ def conclusion(results: dict, cfg: StoringConfig) -> list[str]:
                 lines.append(f"[{states}] {name}: {got['neurons']} neurons bring accuracy to {got['rate']:.1%} "
                              f"(random sets of that size: {rnd['mean']:.1%} ± {rnd['sd']:.1%}).")
         red = r["redundancy"]
-        a, b, ab = red["A: ranks 1..k"]["rate"], red["B: ranks k+1..2k"]["rate"], red["A and B together"]["rate"]
-        redundant = min(a, b) > 0.5 and ab < 0.5 * min(a, b)
-        lines.append(f"[{states}] k={red['k']}: A alone {a:.1%}, B alone {b:.1%}, together {ab:.1%}, random 2k "
-                     f"{red['random 2k']['mean']:.1%} — " + ("identity is stored redundantly (each set alone "
-                     "leaves the token, together they remove it)." if redundant else
-                     "no clear redundancy between the two sets."))
+        for name in ("IG at T-1", "IG over t in [-1, T-1]"):
+            sets = red[name]
+            a, b = sets["A: ranks 1..k"]["rate"], sets["B: ranks k+1..2k"]["rate"]
+            ab = sets["A and B together"]["rate"]
+            redundant = min(a, b) > 0.5 and ab < 0.5 * min(a, b)
+            lines.append(f"[{states}] {name}, k={red['k']}: A (ranks 1..k) alone {a:.1%}, B (ranks k+1..2k) alone "
+                         f"{b:.1%}, together {ab:.1%}, random 2k {red['random 2k']['mean']:.1%} — "
+                         + ("identity is stored redundantly (each set alone leaves the token, together they remove "
+                            "it)." if redundant else "no clear redundancy between the two sets."))
     return lines
