@@ -303,7 +303,8 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
     """All three stages for every token in the recording; returns the results document (JSON-ready)."""
     cfg = cfg or FunctionsConfig()
     progress = progress or (lambda stage, i, n: None)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)  # stage-1 samples
+    rng_controls = np.random.default_rng([cfg.seed, 1])  # random neuron sets: more draws leave the roles as they are
     H = ckpt.config.hidden
     token_ids = list(dict.fromkeys(rec.token_ids.tolist()))
     stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
@@ -351,7 +352,7 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
         entry["stage1"] = stage1
         entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
         entry["neurons"] = stage2
-        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng, cfg.draws)
+        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng_controls, cfg.draws)
         entry["section5"] = section5(stepper, rec, tid, stage2)
         tokens_out[word] = entry
     progress("tokens", len(token_ids), len(token_ids))
