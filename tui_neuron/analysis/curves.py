@@ -109,7 +109,7 @@ def run_curves(ckpt: Checkpoint, rec: Recording, cfg: CurvesConfig | None = None
         curves[role] = {"manipulation": m.name, "definition": m.definition,
                         "points": dose_response(stepper, rec, token_ids, orders, m, sizes, cfg.draws, rng,
                                                 cfg.on_cell, lambda i, n, r=role: report(f"curve: {r}", i, n))}
-    return {"kind": "curves", "version": 1, "checkpoint": str(ckpt.path), "params": asdict(cfg),
+    return {"kind": "curves", "version": 1, **ckpt.provenance(), "params": asdict(cfg),
             "state": "c" if cfg.on_cell else "h", "tokens": [rec.itos[t] for t in token_ids],
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in token_ids)),
             "hidden": ckpt.config.hidden, "order": "|mean integrated gradient| per token", "curves": curves}

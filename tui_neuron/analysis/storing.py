@@ -176,7 +176,7 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
             redundancy[name] = {part: red[f"{name}|{part}"]
                                 for part in ("A: ranks 1..k", "B: ranks k+1..2k", "A and B together")}
         results[states]["redundancy"] = redundancy
-    return {"kind": "storing", "version": 1, "checkpoint": str(ckpt.path), "params": asdict(cfg),
+    return {"kind": "storing", "version": 1, **ckpt.provenance(), "params": asdict(cfg),
             "tokens": [rec.itos[t] for t in tokens], "hidden": H,
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in tokens)),
             "manipulation": "zero the set at T-1 (h, or c, or both); success: the token still lands at T",

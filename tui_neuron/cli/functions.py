@@ -92,9 +92,8 @@ def analyze_functions_cmd(
             progress.update(tasks[stage], completed=done, total=total)
 
         results = analyze_functions(ckpt, rec, cfg, stage_progress)
-    results["tokens_requested"] = words
-    results["positions"] = pos
-    results["layer"] = ckpt.config.layers - 1 if ckpt.analysis_layer is None else ckpt.analysis_layer
+    results.update(kind="functions", **ckpt.provenance(), tokens_requested=words, positions=pos, per_cell=per_cell,
+                   seed=seed)
     if out_file is None:
         out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
     atomic_write_text(out_file, json.dumps(results, indent=1))

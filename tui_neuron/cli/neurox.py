@@ -36,7 +36,8 @@ def probe_cmd(
         X, y, g, w, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
     with err.status("training probes"):
         res = probe(X, y, g, w, seed)
-    res["hypothesis"] = hypothesis
+    res.update(kind="probe", hypothesis=hypothesis, **ckpt.provenance(), sentences=sentences, seed=seed,
+               corpus=[str(t) for t in tagged or []])
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
@@ -107,8 +108,7 @@ def rank_cmd(
 
         res = rank(X, y, g, cfg, report)
         progress.update(task, completed=n_fits)
-    res["hypothesis"] = hypothesis
-    res["checkpoint"] = str(checkpoint)
+    res.update(hypothesis=hypothesis, **ckpt.provenance(), sentences=sentences, corpus=[str(t) for t in tagged or []])
     if ablate:
         res["ablation"] = _ablation(ckpt, res["ranking"], seed, ablation_curve)
     _write_out(out_path, res)
@@ -275,6 +275,7 @@ def memory_cmd(
         res = memory_for(ckpt, part, state, max_delay, sequences, tagged,
                          progress=lambda d, t: progress.update(task, completed=d, total=t), diff=pair,
                          words=[w for w in words.split(",") if w])
+    res.update(**ckpt.provenance(), corpus=[str(t) for t in tagged or []])
     _write_out(out_path, res)
     if as_json:
         _print_json(res)

@@ -31,6 +31,12 @@ class Checkpoint:
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)  # loaded, but the user should know (e.g. no data digest)
     analysis_layer: int | None = None  # the layer analyses read (None: the top one); set by --layer
+    tensors_sha256: str | None = None  # the weights' digest as loaded: results files name the exact model
+
+    def provenance(self) -> dict:
+        """What a results file records about the model it came from."""
+        return {"checkpoint": str(self.path) if self.path else None, "checkpoint_sha256": self.tensors_sha256,
+                "layer": self.config.layers - 1 if self.analysis_layer is None else self.analysis_layer}
 
     @property
     def config(self) -> ModelConfig:
@@ -118,7 +124,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     elif parsed.tensors_sha256 is None:
         warnings.append(f"{path} carries no tensors_sha256, so damaged weights cannot be detected; "
                         "re-save it with `tui-neuron upgrade`")
-    elif tensors_digest(tensors) != parsed.tensors_sha256:
+    digest = tensors_digest(tensors)
+    if parsed.format == FORMAT and parsed.tensors_sha256 is not None and digest != parsed.tensors_sha256:
         raise UserError(f"{path}: the weights do not match their recorded sha256 (the file is damaged); "
                         "use an intact copy")
     for name, t in tensors.items():
@@ -127,4 +134,4 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model = Seq2Seq(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     model.eval()
-    return Checkpoint(model, vocab, parsed.heldout, parsed.training, path, warnings)
+    return Checkpoint(model, vocab, parsed.heldout, parsed.training, path, warnings, tensors_sha256=digest)
