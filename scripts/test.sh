@@ -11,4 +11,5 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check tui_neuron tests scripts
 .venv/bin/lint-imports
+.venv/bin/mypy
 .venv/bin/pytest "$@"

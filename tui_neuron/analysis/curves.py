@@ -106,9 +106,12 @@ def run_curves(ckpt: Checkpoint, rec: Recording, cfg: CurvesConfig | None = None
     curves = {}
     for role in cfg.roles:
         m = PRIMARY[Role(role)]
+
+        def role_progress(i: int, n: int, role: str = role) -> None:
+            report(f"curve: {role}", i, n)
         curves[role] = {"manipulation": m.name, "definition": m.definition,
                         "points": dose_response(stepper, rec, token_ids, orders, m, sizes, cfg.draws, rng,
-                                                cfg.on_cell, lambda i, n, r=role: report(f"curve: {r}", i, n))}
+                                                cfg.on_cell, role_progress)}
     return {"kind": "curves", "version": 1, **ckpt.provenance(), "params": asdict(cfg),
             "state": "c" if cfg.on_cell else "h", "tokens": [rec.itos[t] for t in token_ids],
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in token_ids)),

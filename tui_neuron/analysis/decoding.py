@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..model.checkpoint import Checkpoint
 from ..model.data import ControlSignal, Example
@@ -87,7 +88,8 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0) -> list[dict]:
         if not trace.valid[b, i] or t > n_out:
             continue
         tok = int(trace.tokens[b, i])
-        step = {"t": int(t), "input_id": tok, "input": itos[tok], "h": [round(x, 6) for x in trace.h[b, i].tolist()]}
+        step: dict[str, Any] = {"t": int(t), "input_id": tok, "input": itos[tok],
+                                "h": [round(x, 6) for x in trace.h[b, i].tolist()]}
         for name, g in trace.gates.items():
             step[name] = [round(x, 6) for x in g[b, i].tolist()]
         if trace.c is not None:

@@ -88,7 +88,7 @@ def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsCo
 # ----------------------------------------------------------------------------- stage 1 datasets
 
 
-def storing_data(rec: Recording, token_id: int, rng: np.random.Generator):
+def storing_data(rec: Recording, token_id: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """h_t for t in [-1, T-1]: examples whose control token is A vs a same-sized sample of the others."""
     ok = np.nonzero(rec.landed)[0]
     pos = ok[rec.token_ids[ok] == token_id]
@@ -104,7 +104,7 @@ def storing_data(rec: Recording, token_id: int, rng: np.random.Generator):
     return np.array(X), np.array(y), np.array(g)
 
 
-def counting_data(rec: Recording, examples: np.ndarray | None = None):
+def counting_data(rec: Recording, examples: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """h_t for t in [0, T-1] labelled with the steps remaining, T - t."""
     ok = np.nonzero(rec.landed)[0] if examples is None else examples
     X, y, g = [], [], []
@@ -117,7 +117,7 @@ def counting_data(rec: Recording, examples: np.ndarray | None = None):
     return np.array(X), np.array(y), np.array(g)
 
 
-def triggering_data(rec: Recording, token_id: int):
+def triggering_data(rec: Recording, token_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """h_{T-1} against h_t for 0 <= t < T-1, for examples of token A."""
     ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
     X, y, g = [], [], []
@@ -192,7 +192,7 @@ def _states_before_output(ckpt: Checkpoint, rec: Recording, examples: np.ndarray
                                              stop_at_eos=False)
     rows, cols = torch.arange(len(exs)), tr.n_enc - 1 + T - 1
     hs = torch.stack([h[rows, cols] for h in tr.layer_h], 1)
-    cs = torch.stack([c[rows, cols] for c in tr.layer_c], 1) if tr.layer_c[0] is not None else None
+    cs = torch.stack([c[rows, cols] for c in tr.layer_c], 1) if tr.layer_c[0] is not None else None  # type: ignore[index]
     return hs, cs
 
 
@@ -221,23 +221,25 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
 
         def fn_layer(hh, tok, hs_, cs_=None, xx=None):
             return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_, upper)
-        extra = (token, hs, cs, x_next)
+        layer_args = (token, hs, cs, x_next)
         attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, cfg.ig_baseline),
-                                                       additional_forward_args=extra, n_steps=cfg.ig_steps,
+                                                       additional_forward_args=layer_args, n_steps=cfg.ig_steps,
                                                        internal_batch_size=4096)
         return attr.detach().mean(0).numpy()
+    fn: Callable[..., torch.Tensor]
+    extra: tuple
     if at_output_step:
-        def fn(hh, tok):
+        def fn_at(hh, tok):
             return prob_from_state(ckpt, hh, None, tok)
-        extra = (token,)
+        fn, extra = fn_at, (token,)
     else:
         # x_T is the output of step T-1 (or <bos> when T = 1)
         prev = np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], ckpt.vocab.bos_id)
         x_next = torch.tensor(prev)
 
-        def fn(hh, xx, tok, cc=None):
+        def fn_prev(hh, xx, tok, cc=None):
             return prob_from_state(ckpt, hh, xx, tok, cc)
-        extra = (x_next, token) + ((c,) if c is not None else ())
+        fn, extra = fn_prev, (x_next, token) + ((c,) if c is not None else ())
     ig = IntegratedGradients(fn)
     baseline = torch.full_like(h, cfg.ig_baseline)
     attr = ig.attribute(h, baselines=baseline, additional_forward_args=extra, n_steps=cfg.ig_steps,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,7 +156,7 @@ def cholesky_factor(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, np.linalg.cholesky(cov)
 
 
-def spectrum(G: np.ndarray, D: np.ndarray) -> dict[str, list[float]]:
+def spectrum(G: np.ndarray, D: np.ndarray) -> dict[str, Any]:
     """Per τ: singular values of G_τ·D -> σ1, σ1/Σσ, Σ_{i≤5}σi/Σσ."""
     s1, share1, share5 = [], [], []
     for Gt in G:
@@ -178,7 +179,7 @@ def exp_fit(sigma1: Sequence[float]) -> dict[str, float]:
     return {"a": float(a), "b": float(b)}
 
 
-def relative_memory(G: np.ndarray, D: np.ndarray, d: np.ndarray, top_n: int = 5) -> dict[str, list[float]]:
+def relative_memory(G: np.ndarray, D: np.ndarray, d: np.ndarray, top_n: int = 5) -> dict[str, Any]:
     """For a difference vector d between two token classes (embedding space): per τ, the relative memory
     m = ‖G·D·u‖/σ1 of the unit vector u along D⁻¹d (1: remembered as well as the best direction, 0: forgotten),
     and the cosine of u with the span of the top-n right singular vectors of G·D."""
@@ -193,7 +194,7 @@ def relative_memory(G: np.ndarray, D: np.ndarray, d: np.ndarray, top_n: int = 5)
     return {"relative_memory": m, "cosine_top_n": cos, "top_n": top_n}
 
 
-def memory_report(cell: Cell, embedding: np.ndarray, sequences: Sequence[Sequence[int]], max_delay: int = 20,
+def memory_report(cell: Cell, embedding: np.ndarray, sequences: Sequence[Any], max_delay: int = 20,
                   state: str = "h", classes: Sequence[np.ndarray] | None = None, min_count: int = 50,
                   progress: Callable[[int, int], None] | None = None) -> dict:
     """σ curves overall and per class (with counts and exponential fits), on sequences of token ids."""

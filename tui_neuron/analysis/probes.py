@@ -160,9 +160,11 @@ def user_labels(path: Path, states: TokenStates) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"hypothesis file {path} does not exist")
     spec = importlib.util.spec_from_file_location("tui_neuron_user_hypothesis", path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"hypothesis file {path} cannot be loaded as Python")
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        spec.loader.exec_module(module)
         fn = module.label
     except Exception as e:  # noqa: BLE001 - a user's file can fail in any way
         raise UserError(f"hypothesis file {path} failed to load: {e}") from None

@@ -143,7 +143,7 @@ def save_recording(rec: Recording, path: Path) -> None:
     arrays = {"token_ids": rec.token_ids, "positions": rec.positions, "landed": rec.landed, "outputs": rec.outputs,
               "h": rec.h,
               **{f"gate_{k}": v for k, v in rec.gates.items()}}
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
     index = {"examples": [{"source_ids": e.source_ids, "controls": e.controls, "target_ids": e.target_ids}
                           for e in rec.examples], "gates": list(rec.gates)}

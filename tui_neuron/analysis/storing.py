@@ -163,14 +163,14 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
         report(f"growth ({states})", len(sizes), len(sizes))
         results[states] = {"growth": growth, "below_threshold": _first_below(growth, list(orders), cfg.threshold)}
         k = max(1, int(round(cfg.redundancy_share * H)))
-        sets: dict[str, dict[int, list[int]]] = {}
+        pairs: dict[str, dict[int, list[int]]] = {}
         for name, order in orders.items():
-            sets[f"{name}|A: ranks 1..k"] = {t: order[t][:k] for t in tokens}
-            sets[f"{name}|B: ranks k+1..2k"] = {t: order[t][k : 2 * k] for t in tokens}
-            sets[f"{name}|A and B together"] = {t: order[t][: 2 * k] for t in tokens}
+            pairs[f"{name}|A: ranks 1..k"] = {t: order[t][:k] for t in tokens}
+            pairs[f"{name}|B: ranks k+1..2k"] = {t: order[t][k : 2 * k] for t in tokens}
+            pairs[f"{name}|A and B together"] = {t: order[t][: 2 * k] for t in tokens}
         for d in range(cfg.draws):
-            sets[f"random 2k {d}"] = {t: random_set(H, 2 * k, rng) for t in tokens}
-        red = _rates(stepper, rec, tokens, sets, states)
+            pairs[f"random 2k {d}"] = {t: random_set(H, 2 * k, rng) for t in tokens}
+        red = _rates(stepper, rec, tokens, pairs, states)
         redundancy: dict = {"k": k, "random 2k": spread([red[f"random 2k {d}"]["rate"] for d in range(cfg.draws)])}
         for name in orders:
             redundancy[name] = {part: red[f"{name}|{part}"]

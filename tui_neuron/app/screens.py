@@ -121,11 +121,13 @@ class MemoryScreen(ModalScreen[None]):
                         f"fit σ1 = {fit['a']:.2f}·e^(-{fit['b']:.3f}τ); escape closes", id="memory-hint")
 
     def on_mount(self) -> None:
+        from textual_plotext import PlotextPlot
+
         curve = self.result["curves"]["all"]
         taus = list(range(len(curve["sigma1"])))
         for wid, key, title in (("#memory-sigma1", "sigma1", "σ1 of the normalised state gradient over τ"),
                                 ("#memory-share", "sigma1_share", "σ1 / Σσ over τ")):
-            plot = self.query_one(wid)
+            plot = self.query_one(wid, PlotextPlot)
             plot.plt.plot(taus, curve[key], marker="braille")
             plot.plt.title(title)
             plot.refresh()

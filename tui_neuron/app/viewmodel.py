@@ -60,7 +60,11 @@ def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: li
     keep = [i for i, t in enumerate(trace.times) if bool(trace.valid[0, i]) and t <= last_t]
     times = trace.times[keep]
     tokens = trace.tokens[0, keep].tolist()
-    outputs, topk, control = [], [], []
+    outputs: list[str] = []
+    topk: list[list[tuple[str, float]]] = []
+    control: list[tuple[float, int] | None] = []
+    assert trace.top_ids is not None and trace.top_probs is not None  # decodes for views keep the top-k
+    assert trace.control_probs is not None and trace.control_ranks is not None
     for t in times:
         if t >= 1:
             d = t - 1

@@ -90,6 +90,7 @@ class NeuronStrip(Widget):
         label = self.label if y == 0 else ""
         segs = [Segment(f"{label:>3}{row_start:>4} ", self._dim)]
         levels = self._levels
+        assert levels is not None  # set with values
         glyph_scale = (len(GLYPHS) - 2) / (self.LEVELS - 1)
         for j in range(row_start, min(row_start + self.PER_ROW, n)):
             k = int(levels[j])

@@ -84,14 +84,7 @@ def analyze_functions_cmd(
                                     lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
                                     key, rec_progress)
         progress.update(rec_task, description="recording (cached)" if cached else "recording", completed=1, total=1)
-        tasks: dict[str, int] = {}
-
-        def stage_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        results = analyze_functions(ckpt, rec, cfg, stage_progress)
+        results = analyze_functions(ckpt, rec, cfg, _stage_progress(progress))
     results.update(kind="functions", **ckpt.provenance(), tokens_requested=words, positions=pos, per_cell=per_cell,
                    seed=seed)
     if out_file is None:

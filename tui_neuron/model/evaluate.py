@@ -87,7 +87,9 @@ def evaluate(
 ) -> PositioningReport:
     """Greedy-decode every example (through the instrumented stepper by default) and score positioning."""
     if decode is None:
-        from .stepper import decode_examples as decode
+        from .stepper import decode_examples
+
+        decode = decode_examples
     outputs = decode(model, vocab, examples)
     report = score(examples, [trim_at_eos(o, vocab.eos_id) for o in outputs])
     if with_loss and all(e.target_ids is not None for e in examples):

@@ -95,7 +95,8 @@ class NeuronSet:
     def __str__(self) -> str:
         if self.indices is None:
             return "all"
-        parts, run = [], []
+        parts: list[str] = []
+        run: list[int] = []
         for i in sorted(self.indices):
             if run and i == run[-1] + 1:
                 run.append(i)

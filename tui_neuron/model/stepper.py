@@ -73,7 +73,7 @@ class Stepper:
     def _example_from_text(self, text: str) -> Example:
         """A sentence whose trailing WORD@T words are its controls (the swap syntax)."""
         words = text.split()
-        controls = []
+        controls: list[ControlSignal] = []
         while words and "@" in words[-1]:
             controls.insert(0, ControlSignal.parse(words.pop()))
         if not controls:
@@ -168,11 +168,11 @@ class Stepper:
                 if mask is not None:  # encoder left padding leaves the state unchanged
                     h_new = torch.where(mask, h_new, h[k])
                     if c_new is not None:
-                        c_new = torch.where(mask, c_new, c[k])
+                        c_new = torch.where(mask, c_new, c[k])  # type: ignore[arg-type]
                 h[k], c[k] = self._intervene(by_layer[k], ctx, t, h_new, c_new, k)
                 h_buf[s, k] = h[k]
                 if c_buf is not None:
-                    c_buf[s, k] = c[k]
+                    c_buf[s, k] = c[k]  # type: ignore[assignment]
                 for buf, g in zip(gate_bufs, gates):
                     buf[s, k] = g
 
@@ -290,7 +290,7 @@ class Stepper:
                 h_new, c_new, gates = step(self.config.cell, w, x_proj, hu[k], cu[k])
                 hu[k] = torch.where(mask, h_new, hu[k])
                 if c_new is not None:
-                    cu[k] = torch.where(mask, c_new, cu[k])
+                    cu[k] = torch.where(mask, c_new, cu[k])  # type: ignore[arg-type]
                 h_buf[s, k] = hu[k][inverse]
                 if c_buf is not None:
                     c_buf[s, k] = cu[k][inverse]  # type: ignore[index]
@@ -308,6 +308,7 @@ class Stepper:
             if rows is None:
                 continue
             target = c if iv.on_cell else h  # a fresh tensor of this step: written in place
+            assert target is not None  # .c interventions were checked to need an LSTM
             cols = slice(None) if iv.neurons.indices is None else list(iv.neurons.indices)
             sel = target[rows]
             if isinstance(iv, SetValue):
@@ -319,17 +320,20 @@ class Stepper:
             elif isinstance(iv, CopyFromStep):
                 if iv.source.every:
                     raise UserError(f"{iv.spec()}: the source step cannot be *")
+                assert ctx.clean is not None and ctx.clean_rows is not None  # run() makes both for copies
                 clean = ctx.clean.for_layer(layer)
                 src_t = ctx.steps_per_example[iv.source]
                 idx = (src_t + clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + clean.n_enc - 1
                 if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
                     raise UserError(f"{iv.spec()}: the source step is outside the run")
                 state = clean.c if iv.on_cell else clean.h
+                assert state is not None
                 b_idx = ctx.clean_rows[torch.arange(h.shape[0])[rows]]
                 sel[:, cols] = state[b_idx, idx][:, cols]
             elif isinstance(iv, CopyFromRun):
                 other = ctx.swaps[iv.source_text].for_layer(layer)
                 state = other.c if iv.on_cell else other.h
+                assert state is not None
                 i = t + other.n_enc - 1
                 if not 0 <= i < state.shape[1]:
                     raise UserError(f"{iv.spec()}: step {t} is outside the other source's run")

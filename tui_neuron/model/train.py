@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -259,7 +260,7 @@ class Trainer:
 
     def _restore(self, saved: ResumeFile, path: Path) -> None:
         self.model.load_state_dict({k: v.to(self.device) for k, v in saved.model.items()})
-        opt_sd = self.opt.state_dict()
+        opt_sd: dict[str, Any] = self.opt.state_dict()
         for idx, st in saved.optimizer.items():
             opt_sd["state"][idx] = {k: (v if k == "step" else v.to(self.device)) for k, v in st.items()}
         known = TrainState.__dataclass_fields__
@@ -271,7 +272,7 @@ class Trainer:
         if len(np_states) != self.world.size:
             raise UserError(f"{path} was saved by {len(np_states)} process(es); resume it with the same number "
                             f"(now {self.world.size})")
-        self.rng.bit_generator.state = np_states[self.world.rank]
+        self.rng.bit_generator.state = np_states[self.world.rank]  # type: ignore[assignment]
         if saved.torch_rng:
             torch.set_rng_state(saved.torch_rng[self.world.rank])
 
@@ -289,6 +290,7 @@ class Trainer:
         """Record, keep the best, adapt the learning rate (plateau schedule); True when training should stop."""
         s = self.state
         result["lr"] = s.lr
+        assert s.history is not None  # every TrainState the trainer makes has one
         s.history.append(result)
         acc, loss = result["heldout_accuracy"], result["heldout_loss"]
         if acc > s.best_acc or (acc == s.best_acc and loss < s.best_loss):
@@ -384,7 +386,8 @@ class Trainer:
             s.step += 1
             s.elapsed = time.monotonic() - t_start
             tokens_seen += batch.n_target_tokens + int(batch.src_len.sum())
-            info = {"step": s.step, "loss": loss, "elapsed": s.elapsed, "lr": lr, "fraction": self.budget_fraction(),
+            info: dict[str, Any] = {"step": s.step, "loss": loss, "elapsed": s.elapsed, "lr": lr,
+                                    "fraction": self.budget_fraction(),
                     "tokens_per_s": tokens_seen * self.world.size / max(time.monotonic() - tok_t0, 1e-9),
                     "best_acc": s.best_acc}
             if s.step % cfg.eval_every == 0:
