@@ -228,3 +228,32 @@ async def test_command_palette_reaches_actions(make_app):
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(make_app):
+    """Issue bug 6: long swap specs stay on one line each, the full text of the focused one is shown, and a long
+    list keeps the cursor in view."""
+    from tui_neuron.app.explorer import InterventionItem
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        long = "swap:0-255@T-1<the queen said that the king is here today queen@3"
+        app.interventions = [InterventionItem(f"zero:{k}@T", True) for k in range(8)] + [InterventionItem(long, True)]
+        app.iv_cursor = 8
+        app._refresh_ivlist()
+        await pilot.pause()
+        panel = app.query_one(InterventionList)
+        lines = panel.render_list().plain.splitlines()
+        width = panel.content_size.width
+        assert all(len(line) <= width for line in lines[1:-1])
+        assert any(line.endswith("…") for line in lines)
+        assert lines[-1] == f"9: {long}"  # the focused entry in full
+        assert any(line.startswith("↑") for line in lines)  # the top of the list scrolled away
+        assert "9. swap" in panel.render_list().plain
+        await pilot.press("escape")
+        for _ in range(8):
+            await pilot.press("left_square_bracket")
+        lines = panel.render_list().plain.splitlines()
+        assert app.iv_cursor == 0 and lines[1].startswith("[x] 1. zero:0@T")
+        assert any(line.startswith("↓") for line in lines)

@@ -177,17 +177,53 @@ class TopK(Static):
 
 
 class InterventionList(Static):
-    """The stacked interventions, with the cursor and each one's on/off state."""
+    """The stacked interventions, with the cursor and each one's on/off state.
+
+    One line per entry, elided to the panel's width; the list scrolls to keep the cursor in view, and the
+    entry under the cursor is spelled out in full on the last line.
+    """
+
+    items: tuple[tuple[str, bool], ...] = ()
+    cursor: int = 0
 
     def show(self, items: Sequence[tuple[str, bool]], cursor: int) -> None:
+        self.items, self.cursor = tuple(items), cursor
+        self.update(self.render_list())
+
+    def on_resize(self) -> None:
+        self.update(self.render_list())
+
+    def visible_range(self) -> tuple[int, int]:
+        """The entries shown: a window around the cursor that fits under the header and above the full spec."""
+        rows = max(1, (self.content_size.height or 6) - 2)
+        n = len(self.items)
+        if n <= rows:
+            return 0, n
+        rows = max(1, rows - 2)  # room for the "↑ n more" and "↓ n more" lines
+        start = max(0, min(self.cursor - rows // 2, n - rows))
+        return start, min(n, start + rows)
+
+    def render_list(self) -> Text:
+        width = max(12, self.content_size.width or 48)
         text = Text("interventions ", style="bold")
         text.append("i add · x on/off · d del · [ ]\n", style="dim")
-        if not items:
+        if not self.items:
             text.append("none: press i to add one, e.g. zero:all@T-1", style="dim")
-        for k, (spec, on) in enumerate(items):
-            style = "reverse" if k == cursor else ""
-            text.append(f"{'[x]' if on else '[ ]'} {k + 1}. {spec}\n", style=style + ("" if on else " dim"))
-        self.update(text)
+            return text
+        start, end = self.visible_range()
+        if start > 0:
+            text.append(f"↑ {start} more\n", style="dim")
+        for k in range(start, end):
+            spec, on = self.items[k]
+            line = f"{'[x]' if on else '[ ]'} {k + 1}. {spec}"
+            if len(line) > width:
+                line = line[: width - 1] + "…"
+            text.append(line + "\n", style=("reverse" if k == self.cursor else "") + ("" if on else " dim"))
+        if end < len(self.items):
+            text.append(f"↓ {len(self.items) - end} more\n", style="dim")
+        k = min(self.cursor, len(self.items) - 1)
+        text.append(f"{k + 1}: {self.items[k][0]}", style="bold")
+        return text
 
 
 class ComparePanel(Static):
