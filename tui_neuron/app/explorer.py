@@ -711,8 +711,17 @@ class ExplorerApp(App):
             if worker.is_cancelled:
                 return
 
+            started: dict[str, float] = {}
+
             def progress(stage: str, done: int, total: int) -> None:
-                self.post_message(FunctionsProgress(f"{stage} {done}/{total}"))
+                import time
+
+                t0 = started.setdefault(stage, time.monotonic())
+                left = ""
+                if 0 < done < total:
+                    secs = (time.monotonic() - t0) / done * (total - done)
+                    left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
+                self.post_message(FunctionsProgress(f"{stage} {done}/{total}{left}"))
 
             results = analyze_functions(self.ckpt, rec, FunctionsConfig(), progress)
             stem = Path(self.ckpt.path or "model").stem
@@ -725,7 +734,7 @@ class ExplorerApp(App):
             self.post_message(FunctionsDone(results["roles"], token, path))
 
     def on_functions_progress(self, message: FunctionsProgress) -> None:
-        self._status(f"⟳ {message.text}"[:14])
+        self._status(f"⟳ {message.text}")
 
     def on_functions_done(self, message: FunctionsDone) -> None:
         self.set_roles(message.roles)
