@@ -257,3 +257,14 @@ async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(mak
         lines = panel.render_list().plain.splitlines()
         assert app.iv_cursor == 0 and lines[1].startswith("[x] 1. zero:0@T")
         assert any(line.startswith("↓") for line in lines)
+
+
+async def test_a_role_key_for_a_token_outside_the_results_offers_the_analysis(make_app):
+    app = make_app(roles={"storing": {"queen": [1, 2]}})
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        await pilot.press("escape", "1")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("press F to analyse 'king'" in m for m in messages)
+        assert app.is_running

@@ -581,7 +581,9 @@ class ExplorerApp(App):
             return
         neurons = self._role_neurons(role)
         if not neurons:
-            self.notify(f"no {role} neurons for this control token in the results", severity="warning")
+            token = self.view.controls[0].rsplit("@", 1)[0] if self.view and self.view.controls else "this token"
+            self.notify(f"no {role} neurons for {token!r} in the loaded results: press F to analyse {token!r} "
+                        "(a worker; progress and time left in the status box)", severity="warning")
             return
         self.selected_role = role
         self.selection = tuple(neurons)
