@@ -268,3 +268,31 @@ async def test_a_role_key_for_a_token_outside_the_results_offers_the_analysis(ma
         messages = [n.message for n in app._notifications]
         assert any("press F to analyse 'king'" in m for m in messages)
         assert app.is_running
+
+
+async def test_every_number_the_explorer_shows_at_a_step_equals_decode_json(make_app, shipped):
+    """The top-5, the control's probability and rank, h and the gates at each decoding step: the explorer's
+    view and `decode --json` (clean and changed runs) agree."""
+    from tui_neuron.analysis.decoding import decode_one
+    from tui_neuron.model.interventions import parse_intervention
+
+    spec = "zero:0-99@T-1"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app._intervention_entered(spec)
+        await settle(app, pilot)
+        view = app.view
+        data = decode_one(shipped, "the king is here", ["king@3"], [parse_intervention(spec)]).to_json(True)
+        for run, steps in ((view.clean, data["steps"]), (view.changed, data["changed_steps"])):
+            by_t = {s["t"]: s for s in steps}
+            for i, t in enumerate(run.times):
+                s = by_t[int(t)]
+                assert run.h[i] == pytest.approx(s["h"], abs=1e-5)
+                for gate, values in run.gates.items():
+                    assert values[i] == pytest.approx(s[gate], abs=1e-5)
+                if t >= 1:
+                    assert [tok for tok, _ in run.topk[i]] == [k["token"] for k in s["top_k"]]
+                    assert [p for _, p in run.topk[i]] == pytest.approx([k["p"] for k in s["top_k"]], abs=1e-5)
+                    prob, rank = run.control[i]
+                    assert prob == pytest.approx(s["controls"][0]["p"], abs=1e-5) and rank == s["controls"][0]["rank"]

@@ -74,14 +74,17 @@ class DecodeResult:
             data.update(changed_output_ids=self.changed_ids, changed_output=self.changed_tokens,
                         changed_landings=self.landings(changed=True))
         if with_states:
-            data["steps"] = trace_steps(self.clean, self.vocab_itos)
+            controls = [int(t) for t, _ in self.example.controls]
+            data["steps"] = trace_steps(self.clean, self.vocab_itos, controls=controls)
             if self.changed is not None:
-                data["changed_steps"] = trace_steps(self.changed, self.vocab_itos)
+                data["changed_steps"] = trace_steps(self.changed, self.vocab_itos, controls=controls)
         return data
 
 
-def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0) -> list[dict]:
-    """Every valid step of example b: t, input token, h, gates (and c), as plain lists."""
+def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequence[int] = ()) -> list[dict]:
+    """Every valid step of example b: t, input token, h, gates (and c), as plain lists; on decoding steps also
+    the top-k (ids, tokens, probabilities) and, from the kept logits, each control token's probability and rank
+    (0 = the most likely token) — what the explorer's top-5 panel shows."""
     steps = []
     n_out = len(trace.output_ids(b)) + 1  # decoding steps up to and including <eos>
     for i, t in enumerate(trace.times):
@@ -95,8 +98,17 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0) -> list[dict]:
         if trace.c is not None:
             step["c"] = [round(x, 6) for x in trace.c[b, i].tolist()]
         if t >= 1:
-            step["output_id"] = int(trace.outputs[b, t - 1])
+            d = t - 1
+            step["output_id"] = int(trace.outputs[b, d])
             step["output"] = itos[step["output_id"]]
+            if trace.top_ids is not None and trace.top_probs is not None:
+                step["top_k"] = [{"id": int(i), "token": itos[int(i)], "p": round(float(p), 6)}
+                                 for i, p in zip(trace.top_ids[b, d].tolist(), trace.top_probs[b, d].tolist())]
+            if trace.logits is not None and controls:
+                logits = trace.logits[b, d]
+                lse = float(logits.logsumexp(-1))
+                step["controls"] = [{"id": tok, "token": itos[tok], "p": round(float((logits[tok] - lse).exp()), 6),
+                                     "rank": int((logits > logits[tok]).sum())} for tok in controls]
         steps.append(step)
     return steps
 
