@@ -296,3 +296,30 @@ async def test_every_number_the_explorer_shows_at_a_step_equals_decode_json(make
                     assert [p for _, p in run.topk[i]] == pytest.approx([k["p"] for k in s["top_k"]], abs=1e-5)
                     prob, rank = run.control[i]
                     assert prob == pytest.approx(s["controls"][0]["p"], abs=1e-5) and rank == s["controls"][0]["rank"]
+
+
+async def test_a_saved_session_restores_results_selection_neuron_and_step(make_app, shipped, results, tmp_path):
+    """Issue capability 14: reopening brings back the loaded results, the selection, the neuron and the step."""
+    functions = tmp_path / "functions.json"
+    functions.write_text(json.dumps(results))
+    path = tmp_path / "where.json"
+    app = ExplorerApp(shipped, session_path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app._results_path(str(functions))
+        app.selection = (5, 9, 11)
+        app.neuron = 9
+        await pilot.press("escape", "home", "right", "right")
+        await pilot.pause()
+        step_t = app.current_t
+        save_session(app.current_session(), path)
+    saved = load_session(path)
+    assert saved.results == [str(functions)] and saved.selection == [5, 9, 11] and saved.neuron == 9
+    assert saved.step == step_t
+    again = ExplorerApp(shipped, session=saved, session_path=path)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        assert again.role_sets == results["roles"]
+        assert again.selection == (5, 9, 11) and again.neuron == 9
+        assert again.current_t == step_t
+        assert not again.unsaved

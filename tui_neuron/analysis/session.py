@@ -1,4 +1,5 @@
-"""Explorer sessions: source, controls, neuron groups, interventions and notes, as a JSON file."""
+"""Explorer sessions: source, controls, neuron groups, interventions, notes, and where the researcher was
+(loaded results files, the selection, the neuron, the step and the layer), as a JSON file."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ class Session:
     notes: str = ""
     checkpoint: str = ""
     version: int = 1
+    results: list[str] = field(default_factory=list)  # results files loaded with f, reloaded on open
+    selection: list[int] = field(default_factory=list)
+    neuron: int | None = None
+    step: int | None = None  # the timestep t shown
+    layer: int | None = None
+
+    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer")  # where one was, not what one changed
 
     def active_interventions(self) -> list[str]:
         return [d["spec"] for d in self.interventions if d.get("enabled", True)]
@@ -48,6 +56,11 @@ class _SessionSchema(BaseModel):
     notes: str = Field(default="", max_length=1_000_000)
     checkpoint: str = Field(default="", max_length=4096)
     version: int = Field(default=1, ge=1, le=1)
+    results: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list, max_length=100)
+    selection: list[Annotated[int, Field(ge=0, lt=1 << 20)]] = Field(default_factory=list, max_length=1 << 16)
+    neuron: int | None = Field(default=None, ge=0, lt=1 << 20)
+    step: int | None = Field(default=None, ge=-100_000, le=100_000)
+    layer: int | None = Field(default=None, ge=0, lt=1000)
 
 
 def load_session(path: str | Path) -> Session:
@@ -58,7 +71,8 @@ def load_session(path: str | Path) -> Session:
         raise UserError(f"session file {path} must hold a JSON object")
     parsed = validated(_SessionSchema, data, f"session file {path}")
     session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
-                      [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version)
+                      [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
+                      list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer)
     for d in session.interventions:
         try:
             parse_intervention(d["spec"])

@@ -189,6 +189,8 @@ class ExplorerApp(App):
                  roles: dict[str, dict[str, list[int]]] | None = None):
         super().__init__()
         self.role_sets: dict[str, dict[str, list[int]]] = roles or {}
+        self.loaded_results: list[str] = []
+        self._restore_t: int | None = None  # a reopened session's step, applied after the first decode
         self.curves: dict[str, dict] = {}  # role -> dose-response curve, from a loaded `analyze curves` result
         self.selected_role: str | None = None
         self.ckpt = checkpoint
@@ -240,6 +242,7 @@ class ExplorerApp(App):
         self.interventions = [InterventionItem(d["spec"], d.get("enabled", True)) for d in self._initial.interventions]
         self.groups = dict(self._initial.groups)
         self.notes = self._initial.notes
+        self._restore_view(self._initial)
         self._check_size()
         self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
         self._refresh_ivlist()
@@ -327,6 +330,8 @@ class ExplorerApp(App):
         if message.request != self._request:
             return  # a newer request is on its way
         old_t = self.current_t
+        if self._restore_t is not None:  # the first decode of a reopened session
+            old_t, self._restore_t = self._restore_t, None
         self._full_view = message.view
         self.view = message.view.at_layer(self.layer)
         idx = message.view.clean.index_of(old_t) if old_t is not None else None
@@ -616,6 +621,8 @@ class ExplorerApp(App):
         except UserError as e:
             self.notify(f"cannot load {text}: {e}", severity="error")
             return
+        if str(loaded.path) not in self.loaded_results:
+            self.loaded_results.append(str(loaded.path))
         if loaded.kind == "functions":
             self.set_roles(loaded.parsed.roles)
             self.notify(f"roles loaded from {text}")
@@ -767,6 +774,24 @@ class ExplorerApp(App):
     def action_edit_source(self) -> None:
         self.query_one("#source", Input).focus()
 
+    def _restore_view(self, session: Session) -> None:
+        """Where the session left off: its results files, layer, neuron and selection now; its step after the
+        first decode (out-of-range values are dropped with a word, never an error)."""
+        H, L = self.ckpt.config.hidden, self.ckpt.config.layers
+        for path in session.results:
+            self._results_path(path)
+        if session.layer is not None and 0 <= session.layer < L:
+            self.layer = session.layer
+        if session.neuron is not None and 0 <= session.neuron < H:
+            self.neuron = session.neuron
+        kept = tuple(j for j in session.selection if 0 <= j < H)
+        if len(kept) < len(session.selection):
+            self.notify(f"{len(session.selection) - len(kept)} selected neuron(s) do not exist in this model; "
+                        "dropped", severity="warning")
+        if kept:
+            self.selection = kept
+        self._restore_t = session.step
+
     def action_add_note(self) -> None:
         self.push_screen(PromptScreen("Note for this session", "", "what you saw"), self._noted)
 
@@ -782,6 +807,11 @@ class ExplorerApp(App):
             interventions=[{"spec": iv.spec, "enabled": iv.enabled} for iv in self.interventions],
             notes=self.notes,
             checkpoint=str(self.ckpt.path or ""),
+            results=list(self.loaded_results),
+            selection=list(self.selection),
+            neuron=self.neuron,
+            step=self.current_t,
+            layer=self.layer,
         )
 
     def action_save_session(self) -> None:
@@ -813,9 +843,13 @@ class ExplorerApp(App):
         return True
 
     def _snapshot(self) -> dict:
+        """What counts as a change to save: not where one stands (step, neuron, selection, layer, results)."""
         from dataclasses import asdict
 
-        return asdict(self.current_session())
+        data = asdict(self.current_session())
+        for key in Session.VIEW_FIELDS:
+            data.pop(key, None)
+        return data
 
     @property
     def unsaved(self) -> bool:
