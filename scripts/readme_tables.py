@@ -64,11 +64,11 @@ def curves(paths: list[str]) -> None:
         sizes = [pt["neurons"] for pt in next(iter(d["curves"].values()))["points"]]
         print(f"\n{Path(p).stem} ({d['state']}; {len(d['tokens'])} tokens, {d['n_examples']} examples): "
               "% success with the top-k neurons by |IG| / random k-sets (mean of 10 draws)\n")
-        print("| role: manipulation | " + " | ".join(f"k={k}" for k in sizes) + " |")
+        print("| manipulation (role) | " + " | ".join(f"k={k}" for k in sizes) + " |")
         print("|---|" + "---:|" * len(sizes))
         for role, c in d["curves"].items():
             cells = [f"{100 * pt['set']['rate']:.0f} / {100 * pt['random']['mean']:.0f}" for pt in c["points"]]
-            print(f"| {role}: {c['manipulation']} | " + " | ".join(cells) + " |")
+            print(f"| {c['manipulation']} | " + " | ".join(cells) + " |")
 
 
 def storing(paths: list[str]) -> None:

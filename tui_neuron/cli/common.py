@@ -175,3 +175,12 @@ def _percents(text: str) -> list[int]:
     if not vals or any(not 0 <= v <= 100 for v in vals):
         raise UserError(f"--percents {text!r}: each must be between 0 and 100")
     return vals
+
+
+# options several subcommands share (one declaration each)
+_OUT = Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")]
+_JSON = Annotated[bool, typer.Option("--json", help="Print JSON")]
+_N_TOKENS = Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")]
+_PER_CELL = Annotated[int, typer.Option(min=1, help="Examples per (token, T)")]
+_DRAWS = Annotated[int, typer.Option(min=1, help="Random sets per size")]
+_FORCE = Annotated[bool, typer.Option(help="Overwrite --out if it exists")]

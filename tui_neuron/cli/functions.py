@@ -14,7 +14,11 @@ from ..errors import UserError
 from .common import (
     _CACHE,
     _CORPUS,
+    _DRAWS,
+    _FORCE,
     _LAYER,
+    _N_TOKENS,
+    _PER_CELL,
     _POSITIONS,
     _TOKENS,
     _load,
@@ -126,11 +130,11 @@ def _print_functions_table(results: dict) -> None:
 def analyze_curves_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     tokens: _TOKENS = None,
-    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    n_tokens: _N_TOKENS = 20,
     positions: _POSITIONS = "",
-    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    per_cell: _PER_CELL = 4,
     percents: Annotated[str, typer.Option(help="Set sizes as % of the hidden size")] = "2,5,10,15,20,30,50",
-    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    draws: _DRAWS = 10,
     roles: Annotated[str, typer.Option(help="Comma-separated roles")] = "storing,counting,triggering,outputting",
     cell_state: Annotated[bool, typer.Option("--cell-state", help="LSTM: manipulate c instead of h")] = False,
     corpus_dir: _CORPUS = None,
@@ -138,7 +142,7 @@ def analyze_curves_cmd(
     seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: curves-CKPT.json in "
                                                      "the results folder; a CSV is written beside it)")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+    force: _FORCE = False,
     width: Annotated[int, typer.Option(min=40, help="Figure width in columns")] = 100,
     layer: _LAYER = None,
 ) -> None:
@@ -190,18 +194,18 @@ def analyze_curves_cmd(
 def analyze_storing_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (one layer)")],
     tokens: _TOKENS = None,
-    n_tokens: Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")] = 20,
+    n_tokens: _N_TOKENS = 20,
     positions: _POSITIONS = "",
-    per_cell: Annotated[int, typer.Option(min=1, help="Examples per (token, T)")] = 4,
+    per_cell: _PER_CELL = 4,
     grow_step: Annotated[int, typer.Option(min=1, help="Neurons added per point of the growth curve")] = 16,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Accuracy a set must bring the token below")] = 0.2,
-    draws: Annotated[int, typer.Option(min=1, help="Random sets per size")] = 10,
+    draws: _DRAWS = 10,
     corpus_dir: _CORPUS = None,
     cache: _CACHE = None,
     seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: storing-CKPT.json "
                                                      "in the results folder)")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists")] = False,
+    force: _FORCE = False,
 ) -> None:
     """The storing question: sets grown by single-step vs multi-step integrated gradients until accuracy falls
     below --threshold, against random sets; two disjoint sets zeroed alone and together (redundancy); for an

@@ -9,7 +9,20 @@ import typer
 from rich.table import Table
 
 from ..errors import UserError
-from .common import _LAYER, _TAGGED, _load_layer, _load_results, _percents, _print_json, _write_out, analyze_app, err, out
+from .common import (
+    _JSON,
+    _LAYER,
+    _OUT,
+    _TAGGED,
+    _load_layer,
+    _load_results,
+    _percents,
+    _print_json,
+    _write_out,
+    analyze_app,
+    err,
+    out,
+)
 
 
 @analyze_app.command("probe")
@@ -22,8 +35,8 @@ def probe_cmd(
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    out_path: _OUT = None,
+    as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
@@ -75,8 +88,8 @@ def rank_cmd(
     percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
     ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the first start and of the resamples")] = 0,
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    out_path: _OUT = None,
+    as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """NeuroX: elastic-net probe trained to convergence, neuron ranking by weight mass, its stability across
@@ -165,8 +178,8 @@ def crossmodel_cmd(
                                                          "its role neurons fall in the ranking")] = None,
     ablate: Annotated[bool, typer.Option(help="Ablation curve of the first model for its ranking")] = False,
     seed: Annotated[int, typer.Option(help="Seed")] = 0,
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    out_path: _OUT = None,
+    as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model;
@@ -224,7 +237,7 @@ def top_words_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     neuron: Annotated[int, typer.Option(help="Neuron index")],
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
@@ -254,8 +267,8 @@ def memory_cmd(
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
                                                      "embeddings (needs --tagged)")] = None,
     words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    out_path: _OUT = None,
+    as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
