@@ -18,46 +18,34 @@ from scipy.optimize import curve_fit
 from torch import nn
 
 from ..errors import UserError
+from ..model.cell import LayerWeights
+from ..model.cell import step as cell_step
 
 
 @dataclass
 class Cell:
-    """A single-layer recurrent cell's weights (torch's layout); kind is gru, lstm or rnn (tanh)."""
+    """A single-layer GRU or LSTM as state gradients need it: one unbatched step on the joint state, through
+    the model's own cell math (`model.cell.step`, the same equations the stepper runs)."""
 
     kind: str
-    w_ih: torch.Tensor
-    w_hh: torch.Tensor
-    b_ih: torch.Tensor
-    b_hh: torch.Tensor
+    weights: LayerWeights
+    hidden: int
 
     @classmethod
     def from_module(cls, rnn: nn.Module) -> Cell:
-        kind = {"GRU": "gru", "LSTM": "lstm", "RNN": "rnn"}[type(rnn).__name__]
-        g = lambda n: getattr(rnn, n).detach().float()  # noqa: E731
-        return cls(kind, g("weight_ih_l0"), g("weight_hh_l0"), g("bias_ih_l0"), g("bias_hh_l0"))
-
-    @property
-    def hidden(self) -> int:
-        return self.w_hh.shape[1]
+        kinds = {"GRU": "gru", "LSTM": "lstm"}
+        if type(rnn).__name__ not in kinds:
+            raise UserError(f"state gradients need a GRU or LSTM, not {type(rnn).__name__}")
+        params = {f"m.{k}": v for k, v in rnn.state_dict().items()}
+        return cls(kinds[type(rnn).__name__], LayerWeights.of(params, "m", 0), int(params["m.weight_hh_l0"].shape[1]))
 
     def step(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """One step on the joint state s ([h] or [h; c] for an LSTM) -> the next joint state."""
         H = self.hidden
-        h = s[:H]
-        gi, gh = x @ self.w_ih.T + self.b_ih, h @ self.w_hh.T + self.b_hh
-        if self.kind == "gru":
-            r = torch.sigmoid(gi[:H] + gh[:H])
-            z = torch.sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
-            n = torch.tanh(gi[2 * H :] + r * gh[2 * H :])
-            return (1 - z) * n + z * h
-        if self.kind == "lstm":
-            c = s[H:]
-            i, f = torch.sigmoid(gi[: 2 * H] + gh[: 2 * H]).chunk(2)
-            g = torch.tanh(gi[2 * H : 3 * H] + gh[2 * H : 3 * H])
-            o = torch.sigmoid(gi[3 * H :] + gh[3 * H :])
-            c = f * c + i * g
-            return torch.cat([o * torch.tanh(c), c])
-        return torch.tanh(gi + gh)
+        h = s[:H][None]
+        c = s[H:][None] if self.kind == "lstm" else None
+        h_new, c_new, _ = cell_step(self.kind, self.weights, self.weights.input_projection(x[None]), h, c)
+        return h_new[0] if c_new is None else torch.cat([h_new[0], c_new[0]])
 
     @property
     def state_size(self) -> int:
