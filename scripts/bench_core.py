@@ -27,6 +27,19 @@ from tui_neuron.model.train import TrainConfig, Trainer
 ROOT = Path(__file__).resolve().parent.parent
 
 
+
+@torch.no_grad()
+def torch_greedy(model, src: torch.Tensor, src_len: torch.Tensor, max_steps: int, bos_id: int) -> torch.Tensor:
+    """Greedy decode with torch's own modules, one step at a time: the reference the stepper must match."""
+    state = model.encode(src, src_len)
+    tok = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
+    outs = []
+    for _ in range(max_steps):
+        out, state = model.decoder(model.target_embedding(tok), state)
+        tok = model.output(out).argmax(-1)
+        outs.append(tok)
+    return torch.cat(outs, 1)  # [B, max_steps]
+
 def bench_training(ckpt, examples, steps: int) -> None:
     cfg = ckpt.config
     batches = [collate(examples[i : i + 128], ckpt.vocab) for i in range(0, 128 * steps, 128)]
@@ -113,7 +126,7 @@ def bench_recording(ckpt, examples) -> None:
 
     def greedy_baseline():
         for src, src_len in greedy_inputs:
-            model.greedy_reference(src, src_len, max_steps)
+            torch_greedy(model, src, src_len, max_steps, ckpt.vocab.bos_id)
 
     t_ours, t_base, t_greedy = [], [], []
     for _ in range(3):

@@ -28,6 +28,7 @@ for h in pos position token steps-remaining is-control; do
   $TN analyze probe $CK --hypothesis $h --tagged "$POS" --out $OUT/probe-$h.json
 done
 $TN analyze rank $CK --hypothesis pos --tagged "$POS" --out $OUT/rank-pos.json
+$TN analyze rank $CK --hypothesis pos --tagged "$POS" --l1 1e-3 --stability-seeds 2 --resamples 3 --out $OUT/rank-pos-l1e-3.json
 $TN analyze rank $CK --hypothesis is-control --ablate --out $OUT/rank-is-control.json
 $TN analyze memory $CK --part encoder --max-delay 20 --tagged "$POS" --out $OUT/memory-encoder.json
 # the README's Markdown tables and the curves figure, from the files above
@@ -35,6 +36,6 @@ $TN analyze memory $CK --part encoder --max-delay 20 --tagged "$POS" --out $OUT/
 .venv/bin/python scripts/readme_tables.py by-t $OUT/functions.json
 .venv/bin/python scripts/readme_tables.py curves $OUT/curves.json $OUT/curves-lstm.json $OUT/curves-lstm-c.json
 .venv/bin/python scripts/readme_tables.py storing $OUT/storing.json $OUT/storing-lstm.json
-.venv/bin/python scripts/readme_tables.py rank $OUT/rank-pos.json
+.venv/bin/python scripts/readme_tables.py rank $OUT/rank-pos.json $OUT/rank-pos-l1e-3.json
 .venv/bin/python scripts/readme_tables.py crossmodel $OUT/crossmodel-decoder.json
 $TN analyze figures --results $OUT/curves.json --width 100 --no-color

@@ -66,7 +66,7 @@ def curves(paths: list[str]) -> None:
               "% success with the top-k neurons by |IG| / random k-sets (mean of 10 draws)\n")
         print("| manipulation (role) | " + " | ".join(f"k={k}" for k in sizes) + " |")
         print("|---|" + "---:|" * len(sizes))
-        for role, c in d["curves"].items():
+        for c in d["curves"].values():
             cells = [f"{100 * pt['set']['rate']:.0f} / {100 * pt['random']['mean']:.0f}" for pt in c["points"]]
             print(f"| {c['manipulation']} | " + " | ".join(cells) + " |")
 

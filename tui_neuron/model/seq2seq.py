@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+from .tokenizer import EOS_ID, PAD_ID
 
 CELLS = ("gru", "lstm")
 
@@ -98,19 +98,6 @@ class Seq2Seq(nn.Module):
         weight = (tgt_out.flatten() != pad_id).float()
         weight = torch.where(control_mask.flatten(), weight * control_weight, weight)
         return (per_token * weight).sum() / weight.sum()
-
-    @torch.no_grad()
-    def greedy_reference(self, src: torch.Tensor, src_len: torch.Tensor, max_steps: int,
-                         bos_id: int = BOS_ID) -> torch.Tensor:
-        """Greedy decode with torch's own modules, one step at a time: the reference the stepper must match."""
-        state = self.encode(src, src_len)
-        tok = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
-        outs = []
-        for _ in range(max_steps):
-            out, state = self.decoder(self.target_embedding(tok), state)
-            tok = self.output(out).argmax(-1)
-            outs.append(tok)
-        return torch.cat(outs, 1)  # [B, max_steps]
 
 
 def trim_at_eos(ids: list[int], eos_id: int = EOS_ID) -> list[int]:
