@@ -323,3 +323,16 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
         assert again.selection == (5, 9, 11) and again.neuron == 9
         assert again.current_t == step_t
         assert not again.unsaved
+
+
+async def test_the_delta_sparkline_has_a_label_and_a_t_axis(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app._intervention_entered("zero:all@T-1")
+        await settle(app, pilot)
+        text = text_of(app.query_one(ComparePanel))
+        lines = text.splitlines()
+        k = next(i for i, line in enumerate(lines) if line.startswith("|Δh| changed − original (n"))
+        spark, axis = lines[k], lines[k + 1]
+        assert len(axis) == len(spark) and axis.strip().startswith("t ") and " 0 " in axis + " "

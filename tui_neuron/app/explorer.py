@@ -443,7 +443,8 @@ class ExplorerApp(App):
         self.query_one(ComparePanel).show(run.output_tokens, run.landings,
                                           v.changed.output_tokens if v.changed else None,
                                           v.changed.landings if v.changed else None, delta, label,
-                                          sum(not iv.enabled for iv in self.interventions))
+                                          sum(not iv.enabled for iv in self.interventions),
+                                          run.times[: len(delta)] if delta is not None else None)
 
     def _refresh_ivlist(self) -> None:
         self.query_one(InterventionList).show([(iv.spec, iv.enabled) for iv in self.interventions], self.iv_cursor)

@@ -231,7 +231,7 @@ class ComparePanel(Static):
 
     def show(self, original: Sequence[str], landings: Sequence[dict], changed: Sequence[str] | None,
              changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str,
-             n_disabled: int = 0) -> None:
+             n_disabled: int = 0, times: np.ndarray | None = None) -> None:
         text = Text()
         text.append("original ", style="bold")
         text.append(" ".join(original) + "\n")
@@ -241,17 +241,36 @@ class ComparePanel(Static):
             text.append(" ".join(changed) + "\n")
             text.append(_landing_text(changed_landings or []))
             if delta is not None and len(delta):
-                peak = float(delta.max()) or 1.0
-                spark = "".join(GLYPHS[int(round(v / peak * 8))] if peak else " " for v in delta)
-                text.append(f"\n|Δh| {neurons_label}: ", style="dim")
-                text.append(spark, style="red")
-                text.append(f" max {peak:.3f}", style="dim")
+                text.append(sparkline_with_axis(delta, neurons_label, times))
         elif n_disabled:
             text.append(f"\nall {n_disabled} intervention{'s are' if n_disabled > 1 else ' is'} off: x switches "
                         "the one under the cursor on", style="dim")
         else:
             text.append("\nno active intervention: add one with i", style="dim")
         self.update(text)
+
+
+def sparkline_with_axis(delta: np.ndarray, neurons_label: str, times: np.ndarray | None = None) -> Text:
+    """|Δh| per step as a labelled sparkline over a t axis (first step, t = 0 and the last step marked)."""
+    peak = float(delta.max())
+    scale = peak or 1.0
+    spark = "".join(GLYPHS[int(round(v / scale * 8))] for v in delta)
+    label = f"|Δh| changed − original ({neurons_label}, top {peak:.3f}) "
+    text = Text("\n" + label, style="dim")
+    text.append(spark, style="red")
+    if times is not None and len(times) == len(delta):
+        axis = [" "] * len(delta)
+        marks = [(0, int(times[0])), (len(delta) - 1, int(times[-1]))]
+        zero = np.nonzero(np.asarray(times) == 0)[0]
+        if len(zero):
+            marks.insert(1, (int(zero[0]), 0))
+        for i, t in marks:
+            mark = str(t)
+            start = max(0, min(i, len(axis) - len(mark)))
+            if all(c == " " for c in axis[start : start + len(mark)]):
+                axis[start : start + len(mark)] = list(mark)
+        text.append("\n" + "t".rjust(len(label) - 1) + " " + "".join(axis), style="dim")
+    return text
 
 
 def _landing_text(landings: Sequence[dict]) -> Text:
