@@ -112,13 +112,7 @@ async def test_results_reopen_in_explorer_with_roles(tiny_gru, results, tmp_path
         app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json", roles=roles)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            app.query_one("#source").value = "w1 w2 w3 w4"
-            app.query_one("#controls").value = f"{token}@3"
-            app.query_one("#controls").focus()
-            await pilot.press("enter")
-            await pilot.pause()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await run_controls(app, pilot, f"{token}@3", source="w1 w2 w3 w4")
             strip = app.query_one("#strip-h", NeuronStrip)
             tagged = {j for j, r in strip.roles.items() if "o" in r}
             assert tagged == set(roles["outputting"][token])
@@ -130,6 +124,18 @@ async def test_results_reopen_in_explorer_with_roles(tiny_gru, results, tmp_path
             await pilot.pause()
             assert app.view.interventions and app.view.interventions[0].startswith("zero:")
             assert app.view.changed is not None
+
+
+async def run_controls(app, pilot, controls: str, source: str | None = None) -> None:
+    """Type controls (and a source) into the boxes, press enter, wait for the decode."""
+    if source is not None:
+        app.query_one("#source").value = source
+    app.query_one("#controls").value = controls
+    app.query_one("#controls").focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
 
 
 async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
@@ -145,12 +151,7 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
         await pilot.pause()
         assert app.role_sets == results["roles"]
         token = next(iter(results["roles"]["counting"]))
-        app.query_one("#controls").value = f"{token}@3"
-        app.query_one("#controls").focus()
-        await pilot.press("enter")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await run_controls(app, pilot, f"{token}@3")
         await pilot.press("escape", "2")  # the counting set verification used for this token
         assert set(app.selection) == set(results["roles"]["counting"][token])
         await pilot.press("f")
