@@ -86,3 +86,11 @@ def test_table_and_figures_read_a_functions_result(tiny_gru, results, tmp_path, 
     assert "±" in text and "storing: zero at T-1" in text  # random mean ± sd beside each set
     code, text, err = run_main("analyze", "figures", "--results", path, "--out-dir", tmp_path, capsys=capsys)
     assert code == 0, err
+
+
+def test_crossmodel_refuses_role_placement_on_the_encoder(tiny_gru, tiny_gru_seed1, results, tmp_path, capsys):
+    functions = tmp_path / "functions.json"
+    functions.write_text(json.dumps(results))
+    code, _, err = run_main("analyze", "crossmodel", tiny_gru.path, tiny_gru_seed1.path, "--results", functions,
+                            capsys=capsys)
+    assert code == 2 and "--part decoder" in err

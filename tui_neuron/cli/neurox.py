@@ -194,6 +194,8 @@ def crossmodel_cmd(
         raise UserError("crossmodel needs at least two checkpoints")
     if part not in ("encoder", "decoder"):
         raise UserError(f"--part {part!r}: use encoder or decoder")
+    if results is not None and part != "decoder":
+        raise UserError("--results places the paper's role neurons, which are decoder neurons: add --part decoder")
     roles = _load_results(results)["roles"] if results else None
     ckpts = [_load_layer(c, layer) for c in checkpoints]
     if any(c.config != ckpts[0].config for c in ckpts[1:]) or any(c.vocab.itos != ckpts[0].vocab.itos for c in ckpts[1:]):
