@@ -24,6 +24,7 @@ $TN analyze storing $CK --out $OUT/storing.json --force
 $TN analyze storing $LSTM --out $OUT/storing-lstm.json --force
 # cross-model correlation of the decoder on the two real seeds, with the role neurons placed
 $TN analyze crossmodel $CK $SEED1 --part decoder --results $OUT/functions.json --ablate --out $OUT/crossmodel-decoder.json
+$TN analyze crossmodel $CK $SEED1 --ablate --out $OUT/crossmodel-seeds.json
 for h in pos position token steps-remaining is-control; do
   $TN analyze probe $CK --hypothesis $h --tagged "$POS" --out $OUT/probe-$h.json
 done
@@ -37,5 +38,5 @@ $TN analyze memory $CK --part encoder --max-delay 20 --tagged "$POS" --out $OUT/
 .venv/bin/python scripts/readme_tables.py curves $OUT/curves.json $OUT/curves-lstm.json $OUT/curves-lstm-c.json
 .venv/bin/python scripts/readme_tables.py storing $OUT/storing.json $OUT/storing-lstm.json
 .venv/bin/python scripts/readme_tables.py rank $OUT/rank-pos.json $OUT/rank-pos-l1e-3.json
-.venv/bin/python scripts/readme_tables.py crossmodel $OUT/crossmodel-decoder.json
+.venv/bin/python scripts/readme_tables.py crossmodel $OUT/crossmodel-decoder.json $OUT/crossmodel-seeds.json
 $TN analyze figures --results $OUT/curves.json --width 100 --no-color
