@@ -336,3 +336,33 @@ async def test_the_delta_sparkline_has_a_label_and_a_t_axis(make_app):
         k = next(i for i, line in enumerate(lines) if line.startswith("|Δh| changed − original (n"))
         spark, axis = lines[k], lines[k + 1]
         assert len(axis) == len(spark) and axis.strip().startswith("t ") and " 0 " in axis + " "
+
+
+async def test_v_cycles_original_changed_and_difference_views(make_app):
+    """Issue capability 9: one key shows the changed run and changed − original in the strips and the top-5."""
+    import numpy as np
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        await pilot.press("escape", "v")
+        assert app.run_view == "original"  # nothing changed yet: the key says so and stays
+        app._intervention_entered("zero:0-99@T-1")
+        await settle(app, pilot)
+        await pilot.press("end")
+        v = app.view
+        i = app.step
+        t = int(v.clean.times[i])
+        k = v.changed.index_of(t)
+        strip = app.query_one("#strip-h", NeuronStrip)
+        assert np.allclose(strip.values, v.clean.h[i])
+        await pilot.press("v")
+        assert app.run_view == "changed" and np.allclose(strip.values, v.changed.h[k])
+        assert "(changed run)" in text_of(app.query_one(TopK))
+        await pilot.press("v")
+        assert app.run_view == "difference" and np.allclose(strip.values, v.changed.h[k] - v.clean.h[i])
+        top = text_of(app.query_one(TopK))
+        biggest = int(np.argmax(np.abs(v.changed.h[k] - v.clean.h[i])))
+        assert "largest |Δh|" in top and f"n{biggest} " in top and "Δp" in top
+        await pilot.press("v")
+        assert app.run_view == "original" and np.allclose(strip.values, v.clean.h[i])

@@ -45,3 +45,19 @@ def test_help_screen(snap_compare, shipped, tmp_path):
         await pilot.pause()
 
     assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
+# ----------------------------------------------------------------------------- the changed run
+
+
+def test_difference_view(snap_compare, shipped, tmp_path):
+    """With zero:0-99@T-1 and `v` pressed twice: the strips show changed − original (labelled Δh, Δr, …) on a
+    symmetric scale, and the top-5 panel lists the neurons that changed most with their signed Δh, the changed
+    run's next tokens and the control's Δp and Δrank."""
+
+    async def run_before(pilot):
+        await _ready(pilot)
+        await pilot.press("v", "v")
+        await pilot.pause()
+
+    assert snap_compare(_app(shipped, tmp_path, ["zero:0-99@T-1"]), terminal_size=(120, 40), run_before=run_before)

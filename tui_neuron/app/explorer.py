@@ -141,6 +141,8 @@ class ExplorerApp(App):
         B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
         B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
         B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("v", "cycle_view", "View", "cycle the strips and the top-5 between the original run, the changed run "
+          "and their difference (changed − original, with the neurons that changed most)", show=False),
         B("l", "next_layer", "Layer", "show the next layer of a multi-layer model (h, gates; interventions act on it)",
           show=False),
         B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
@@ -179,6 +181,7 @@ class ExplorerApp(App):
     neuron: reactive[int] = reactive(0, init=False)
     layer: reactive[int] = reactive(0, init=False)  # the layer shown (and that new interventions act on)
     selection: reactive[tuple[int, ...]] = reactive((), init=False)
+    run_view: reactive[str] = reactive("original", init=False)  # original, changed or difference
     busy: reactive[bool] = reactive(False)
     iv_cursor: reactive[int] = reactive(0, init=False)
     interventions: var[list[InterventionItem]] = var(list, init=False)
@@ -394,6 +397,19 @@ class ExplorerApp(App):
     def watch_selection(self) -> None:
         self._redraw()
 
+    def watch_run_view(self) -> None:
+        self._draw_step()
+
+    def action_cycle_view(self) -> None:
+        if self.view is None or self.view.changed is None:
+            self.run_view = "original"
+            self.notify("no changed run to show: add an intervention with i", severity="warning")
+            return
+        order = ("original", "changed", "difference")
+        self.run_view = order[(order.index(self.run_view) + 1) % len(order)]
+        self.notify(f"showing the {self.run_view} run" if self.run_view != "difference"
+                    else "showing changed − original")
+
     def watch_iv_cursor(self) -> None:
         self._refresh_ivlist()
 
@@ -411,13 +427,34 @@ class ExplorerApp(App):
         t = int(run.times[i])
         marked = frozenset(self.selection)
         roles = self.roles
-        self.query_one("#strip-h", NeuronStrip).show(run.h[i], self.neuron, marked, roles)
-        for name, arr in run.gates.items():
-            self.query_one(f"#strip-{name}", NeuronStrip).show(arr[i], self.neuron, marked, roles)
+        mode = self.run_view if v.changed is not None else "original"
+        k = v.changed.index_of(t) if v.changed is not None and mode != "original" else None
+        if k is None:
+            mode = "original"
+        shown = v.changed if mode == "changed" and v.changed is not None else run
+        j = k if mode == "changed" and k is not None else i
+        arrays = {"h": shown.h, **shown.gates}
+        for name, arr in arrays.items():
+            strip = self.query_one(f"#strip-{name}", NeuronStrip)
+            values = arr[j]
+            if mode == "difference":
+                other = v.changed.h if name == "h" else v.changed.gates[name]  # type: ignore[union-attr]
+                values = other[k] - (run.h if name == "h" else run.gates[name])[i]
+            strip.show(values, self.neuron, marked, roles, difference=mode == "difference")
         self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, v.changed_outputs,
                                       run.h[:, self.neuron])
         control_tok = v.controls[0].rsplit("@", 1)[0] if v.controls else ""
-        self.query_one(TopK).show(run.topk[i], control_tok, run.control[i], t)
+        topk = self.query_one(TopK)
+        if mode == "original":
+            topk.show(run.topk[i], control_tok, run.control[i], t)
+        else:
+            changed = v.changed
+            assert changed is not None and k is not None
+            delta = changed.h[k] - run.h[i]
+            top = np.argsort(-np.abs(delta), kind="stable")[:5]
+            topk.show(changed.topk[k], control_tok, changed.control[k], t, label=mode,
+                      original=run.control[i] if mode == "difference" else None,
+                      changed_most=[(int(n), float(delta[n])) for n in top] if mode == "difference" else None)
 
     def _draw_neuron(self) -> None:
         """What changes with the neuron or the run: the plot over time and the comparison."""

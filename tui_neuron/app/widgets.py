@@ -61,11 +61,14 @@ class NeuronStrip(Widget):
         del mid
 
     def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset(),
-             roles: dict[int, str] | None = None) -> None:
+             roles: dict[int, str] | None = None, difference: bool = False) -> None:
+        """`difference`: values are changed − original, drawn on a symmetric −1…1 scale whatever the strip."""
         self.values, self.selected, self.marked = values, selected, marked
         self.roles = roles or {}
+        self.difference = difference
         if values is not None:
-            x = (np.clip(values, self.lo, self.hi) - self.lo) / (self.hi - self.lo)
+            lo, hi = (-1.0, 1.0) if difference else (self.lo, self.hi)
+            x = (np.clip(values, lo, hi) - lo) / (hi - lo)
             self._levels = np.rint(x * (self.LEVELS - 1)).astype(int)
         self.refresh()
 
@@ -87,7 +90,7 @@ class NeuronStrip(Widget):
             if y == self.n_rows - 1 and 0 <= sel < n:
                 return Strip([Segment(f"    n{sel} = {float(self.values[sel]):+.3f}", Style(bold=True))])
             return Strip.blank(0)
-        label = self.label if y == 0 else ""
+        label = ("Δ" + self.label if getattr(self, "difference", False) else self.label) if y == 0 else ""
         segs = [Segment(f"{label:>3}{row_start:>4} ", self._dim)]
         levels = self._levels
         assert levels is not None  # set with values
@@ -160,11 +163,21 @@ class TopK(Static):
     """Next-token probabilities at the current step, with the control token's probability and rank."""
 
     def show(self, rows: Sequence[tuple[str, float]], control: str, control_stat: tuple[float, int] | None,
-             t: int) -> None:
+             t: int, label: str = "original", original: tuple[float, int] | None = None,
+             changed_most: Sequence[tuple[int, float]] | None = None) -> None:
+        """The top-k of the run named by `label`; with `original`, the control's change in p and rank, and with
+        `changed_most`, the neurons whose h changed most at this step (signed)."""
+        self.label = label
+        if changed_most:
+            head = Text(f"changed − original at t={t}: largest |Δh|\n", style="bold")
+            head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style="red")
+        else:
+            head = Text()
         if not rows:
-            self.update(Text(f"t={t}: encoding step; no output distribution", style="dim"))
+            self.update(head + Text(f"t={t}: encoding step; no output distribution", style="dim"))
             return
-        text = Text(f"next token at t={t}\n", style="bold")
+        text = head + Text(f"next token at t={t}" + ("" if label == "original" else " (changed run)") + "\n",
+                           style="bold")
         for i, (tok, p) in enumerate(rows):
             text.append(f"{i + 1} ", style="dim")
             text.append(f"{tok[:14]:<14}", style="bold magenta" if tok == control else "")
@@ -173,6 +186,9 @@ class TopK(Static):
         if control_stat is not None:
             p, rank = control_stat
             text.append(f"control {control!r}: p={p:.4f}, rank {rank + 1}", style="magenta")
+            if original is not None:
+                p0, rank0 = original
+                text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style="magenta")
         self.update(text)
 
 
