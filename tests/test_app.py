@@ -366,3 +366,48 @@ async def test_v_cycles_original_changed_and_difference_views(make_app):
         assert "largest |Δh|" in top and f"n{biggest} " in top and "Δp" in top
         await pilot.press("v")
         assert app.run_view == "original" and np.allclose(strip.values, v.clean.h[i])
+
+
+async def test_e_exports_the_view_as_csv_and_the_screen_as_svg(make_app):
+    """Issue capability 13: the strips at this step, the neuron over t (both runs) and the top-5 as CSV, the
+    screen as SVG, all in the results folder (never the current directory)."""
+    import csv
+
+    import numpy as np
+
+    from tui_neuron.paths import results_dir
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app._intervention_entered("zero:0-9@T-1")
+        await settle(app, pilot)
+        await pilot.press("escape", "t", "E")
+        await pilot.pause()
+        assert len(app.exported) == 4 and all(p.parent == results_dir() and p.exists() for p in app.exported)
+        strips, over_t, top, svg = app.exported
+        rows = list(csv.DictReader(strips.open()))
+        i = app.step
+        assert len(rows) == 256 and np.allclose([float(r["h"]) for r in rows], app.view.clean.h[i], atol=1e-6)
+        assert "h_changed" in rows[0] and "z_changed" in rows[0]
+        steps = list(csv.DictReader(over_t.open()))
+        assert len(steps) == len(app.view.clean.times) and f"h{app.neuron}_changed" in steps[0]
+        ranks = list(csv.DictReader(top.open()))
+        assert {r["run"] for r in ranks} == {"original", "changed"}
+        assert svg.suffix == ".svg" and svg.read_text().lstrip().startswith("<svg")
+
+
+async def test_n_shows_the_notes(make_app):
+    from tui_neuron.app.screens import NotesScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.notes = "neuron 57 looks like a clock"
+        await pilot.press("escape", "N")
+        await pilot.pause()
+        assert isinstance(app.screen, NotesScreen)
+        assert "neuron 57 looks like a clock" in str(app.screen.query_one("#notes-text").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, NotesScreen)

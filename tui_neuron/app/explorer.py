@@ -170,6 +170,9 @@ class ExplorerApp(App):
           show=False),
         B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)"),
         B("m", "add_note", "Note", "add a note to the session", show=False),
+        B("N", "show_notes", "Notes", "read the session's notes", show=False),
+        B("E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
+          "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
         B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
         B("question_mark", "help", "Help", "show every key"),
         B("q", "quit", "Quit", "leave the explorer"),
@@ -193,6 +196,7 @@ class ExplorerApp(App):
         super().__init__()
         self.role_sets: dict[str, dict[str, list[int]]] = roles or {}
         self.loaded_results: list[str] = []
+        self.exported: list[Path] = []  # the files the last `E` wrote
         self._restore_t: int | None = None  # a reopened session's step, applied after the first decode
         self.curves: dict[str, dict] = {}  # role -> dose-response curve, from a loaded `analyze curves` result
         self.selected_role: str | None = None
@@ -832,6 +836,29 @@ class ExplorerApp(App):
 
     def action_add_note(self) -> None:
         self.push_screen(PromptScreen("Note for this session", "", "what you saw"), self._noted)
+
+    def action_show_notes(self) -> None:
+        from .screens import NotesScreen
+
+        self.push_screen(NotesScreen(self.notes))
+
+    def action_export(self) -> None:
+        """CSV of what the screen shows at this step, and an SVG of the screen, in the results folder."""
+        from .export import export_view
+
+        if self.view is None:
+            self.notify("nothing to export yet: run a source first", severity="warning")
+            return
+        stem = f"{Path(self.ckpt.path or 'model').stem}-t{self.current_t}"
+        try:
+            paths = export_view(self.view, self.step, self.neuron, results_dir(), stem)
+            svg = free_path(results_dir(), stem + "-screen", ".svg")
+            self.save_screenshot(filename=svg.name, path=str(svg.parent))
+        except OSError as e:
+            self.notify(f"export failed: {e}", severity="error")
+            return
+        self.exported = [*paths, svg]
+        self.notify(f"exported to {svg.parent}: " + ", ".join(p.name for p in self.exported), timeout=10)
 
     def _noted(self, text: str | None) -> None:
         if text:

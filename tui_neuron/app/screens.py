@@ -131,3 +131,18 @@ class MemoryScreen(ModalScreen[None]):
             plot.plt.plot(taus, curve[key], marker="braille")
             plot.plt.title(title)
             plot.refresh()
+
+
+class NotesScreen(ModalScreen[None]):
+    """The session's notes, to read back what was written with `m`."""
+
+    BINDINGS = [Binding("escape,q,N", "dismiss", "Close", id="notes-close")]
+
+    def __init__(self, notes: str):
+        super().__init__()
+        self.notes = notes
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="notes-box"):
+            yield Label("notes of this session (m adds one; escape closes)", id="notes-title")
+            yield Static(self.notes or "no notes yet: press m to add one", id="notes-text")
