@@ -1,3 +1,58 @@
-"""tui-neuron: a terminal explorer for the neurons of recurrent encoder-decoders."""
+"""tui-neuron: a terminal explorer for the neurons of recurrent encoder-decoders.
+
+The Python API is the core the CLI and the explorer call; names load on first use, so `import tui_neuron`
+(and the CLI's start) stays free of torch until one is needed:
+
+    from tui_neuron import load_checkpoint, decode_one, parse_intervention, labelled, probe
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "load_checkpoint": "model.checkpoint",
+    "Checkpoint": "model.checkpoint",
+    "Stepper": "model.stepper",
+    "parse_intervention": "model.interventions",
+    "NeuronSet": "model.interventions",
+    "StepRef": "model.interventions",
+    "SetValue": "model.interventions",
+    "KeepOnly": "model.interventions",
+    "CopyFromStep": "model.interventions",
+    "CopyFromRun": "model.interventions",
+    "RandomInput": "model.interventions",
+    "decode_one": "analysis.decoding",
+    "labelled": "analysis.probing",
+    "probe": "analysis.probes",
+    "rank": "analysis.neurox",
+    "RankConfig": "analysis.neurox",
+    "analyze_functions": "analysis.functions",
+    "FunctionsConfig": "analysis.functions",
+    "run_curves": "analysis.curves",
+    "CurvesConfig": "analysis.curves",
+    "run_storing": "analysis.storing",
+    "StoringConfig": "analysis.storing",
+    "record": "analysis.recording",
+    "build_examples": "analysis.recording",
+    "load_results": "analysis.results_files",
+    "UserError": "errors",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load an API name from its module on first use (PEP 562)."""
+    if name not in _API:
+        raise AttributeError(f"module 'tui_neuron' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
