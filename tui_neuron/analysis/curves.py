@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from ..model.checkpoint import Checkpoint
-from ..model.interventions import NeuronSet
+from ..model.interventions import Intervention, NeuronSet
 from ..model.stepper import Stepper
 from .functions import FunctionsConfig, integrated_gradients
 from .recording import Recording
 from .roles import PRIMARY, ROLES, Manipulation, Role
 from .stats import rate_json, spread
-from .verification import Group, by_position, landing_hits, random_set
+from .verification import by_position, named_set_hits, random_set
 
 Progress = Callable[[str, int, int], None]
 
@@ -59,29 +59,22 @@ def dose_response(stepper: Stepper, rec: Recording, tokens: Sequence[int], order
                   on_cell: bool = False, progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Rates of one manipulation with the top-k neurons of each token's order and with `draws` random k-sets."""
     H, layer = stepper.hidden, stepper.view_layer
+    positions = {tid: by_position(rec, tid) for tid in tokens}
+
+    def build(ns: NeuronSet, T: int) -> list[Intervention]:
+        ivs = manipulation.interventions(ns, T, layer)
+        return [replace(iv, on_cell=True) for iv in ivs] if on_cell else ivs
+
     rows = []
     for i, k in enumerate(sizes):
-        groups: list[Group] = []
-        tags: list[str] = []
+        sets: dict[str, dict[int, list[int]]] = {"set": {}, **{str(d): {} for d in range(draws)}}
         for tid in tokens:
-            order = orders[tid][manipulation.role.value]
-            choices = [("set", order[:k])] + [(str(d), random_set(H, k, rng)) for d in range(draws)]
-            for which, ns in choices:
-                for T, exs in by_position(rec, tid).items():
-                    if T >= manipulation.min_T:
-                        ivs = manipulation.interventions(NeuronSet.of(ns), T, layer)
-                        if on_cell:
-
-                            ivs = [replace(iv, on_cell=True) for iv in ivs]
-                        groups.append(Group(exs, ivs, manipulation.shift))
-                        tags.append(which)
-        hits = landing_hits(stepper, groups)
-        set_hits = np.concatenate([h for h, w in zip(hits, tags) if w == "set"]) if groups else np.zeros(0, bool)
-        per_draw = []
-        for d in range(draws):
-            h = [x for x, w in zip(hits, tags) if w == str(d)]
-            per_draw.append(float(np.concatenate(h).mean()) if h else float("nan"))
-        rows.append({"neurons": k, "percent": 100 * k / H, "set": rate_json(int(set_hits.sum()), len(set_hits)),
+            sets["set"][tid] = orders[tid][manipulation.role.value][:k]
+            for d in range(draws):
+                sets[str(d)][tid] = random_set(H, k, rng)
+        hits = named_set_hits(stepper, positions, sets, build, manipulation.shift, manipulation.min_T)
+        per_draw = [float(hits[str(d)].mean()) if len(hits[str(d)]) else float("nan") for d in range(draws)]
+        rows.append({"neurons": k, "percent": 100 * k / H, "set": rate_json(int(hits["set"].sum()), len(hits["set"])),
                      "random": spread(per_draw)})
         if progress:
             progress(i + 1, len(sizes))

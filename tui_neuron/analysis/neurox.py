@@ -271,8 +271,7 @@ def stability_line(res: dict) -> str:
         s = st.get(key)
         if s:
             j = s["top10%"]
-            parts.append(f"top-10% Jaccard across {st['n_' + key] if key == 'seeds' else st['n_resamples']} "
-                         f"{what}: mean {j['mean']:.2f}, min {j['min']:.2f}")
+            parts.append(f"top-10% Jaccard across {st['n_' + key]} {what}: mean {j['mean']:.2f}, min {j['min']:.2f}")
     if not parts:
         return "ranking stability not measured"
     worst = min(st[k]["top10%"]["min"] for k in ("seeds", "resamples") if st.get(k))

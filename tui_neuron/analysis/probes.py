@@ -3,8 +3,7 @@
 Token-level states come from the stepper: encoder states of source words (labels such as part of
 speech, position, identity) and decoder states of the token-positioning recording (steps remaining,
 is-the-control-step). Probes are scikit-learn logistic regressions (plain and class-balanced) or
-ridge regressions for continuous labels; NeuroX's ranking uses an elastic-net multinomial logistic
-regression and the cumulative weight mass of its Algorithm 1.
+ridge regressions for continuous labels.
 """
 
 from __future__ import annotations

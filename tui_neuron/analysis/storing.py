@@ -27,7 +27,7 @@ from ..model.stepper import Stepper
 from .functions import FunctionsConfig, integrated_gradients
 from .recording import FIRST_T, Recording
 from .stats import rate_json, spread
-from .verification import Group, by_position, landing_hits, random_set
+from .verification import by_position, named_set_hits, random_set
 
 Progress = Callable[[str, int, int], None]
 
@@ -110,19 +110,10 @@ def _zero_at_T_minus_1(ns: NeuronSet, T: int, states: str, layer: int | None) ->
 def _rates(stepper: Stepper, rec: Recording, tokens: Sequence[int], sets: dict[str, dict[int, list[int]]],
            states: str) -> dict[str, dict]:
     """Zero at T-1 each named per-token set; the rate each leaves (the token still at T)."""
-    groups, tags = [], []
-    for name, per_token in sets.items():
-        for tid in tokens:
-            for T, exs in by_position(rec, tid).items():
-                groups.append(Group(exs, _zero_at_T_minus_1(NeuronSet.of(per_token[tid]), T, states,
-                                                            stepper.view_layer)))
-                tags.append(name)
-    hits = landing_hits(stepper, groups)
-    out = {}
-    for name in sets:
-        h = np.concatenate([x for x, t in zip(hits, tags) if t == name])
-        out[name] = rate_json(int(h.sum()), len(h))
-    return out
+    positions = {tid: by_position(rec, tid) for tid in tokens}
+    hits = named_set_hits(stepper, positions, sets,
+                          lambda ns, T: _zero_at_T_minus_1(ns, T, states, stepper.view_layer))
+    return {name: rate_json(int(h.sum()), len(h)) for name, h in hits.items()}
 
 
 def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = None,

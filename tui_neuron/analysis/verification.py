@@ -8,7 +8,7 @@ random draws per cell cost about what one did when each group ran alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -75,8 +75,6 @@ def landing_hits(stepper: Stepper, groups: Sequence[Group], row_budget: int | No
 
 
 def _limited(iv: Intervention, rows: tuple[int, ...]) -> Intervention:
-    from dataclasses import replace
-
     return replace(iv, rows=rows)
 
 
@@ -90,6 +88,25 @@ def by_position(rec: Recording, token_id: int) -> dict[int, list[Example]]:
     for e in np.nonzero(rec.landed & (rec.token_ids == token_id))[0]:
         out.setdefault(int(rec.positions[e]), []).append(rec.examples[e])
     return dict(sorted(out.items()))
+
+
+def named_set_hits(stepper: Stepper, positions: dict[int, dict[int, list[Example]]],
+                   sets: dict[str, dict[int, list[int]]], build: Callable[[NeuronSet, int], list[Intervention]],
+                   shift: int = 0, min_T: int = 1) -> dict[str, np.ndarray]:
+    """Each named set of per-token neurons, built into interventions for that token's examples at every T >= min_T,
+    all in one batched pass: name -> did the control land at T + shift, over every example it ran on."""
+    groups: list[Group] = []
+    names: list[str] = []
+    for tid, by_T in positions.items():
+        for name, per_token in sets.items():
+            for T, exs in by_T.items():
+                if T >= min_T:
+                    groups.append(Group(exs, build(NeuronSet.of(per_token[tid]), T), shift))
+                    names.append(name)
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in sets}
+    for name, hits in zip(names, landing_hits(stepper, groups)):
+        collected[name].append(hits)
+    return {name: np.concatenate(h) if h else np.zeros(0, dtype=bool) for name, h in collected.items()}
 
 
 def _cell(hits_by_T: dict[int, np.ndarray]) -> dict:

@@ -6,6 +6,7 @@ that posts typed messages back; widgets get arrays and draw them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -765,8 +766,6 @@ class ExplorerApp(App):
             started: dict[str, float] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
-                import time
-
                 t0 = started.setdefault(stage, time.monotonic())
                 left = ""
                 if 0 < done < total:

@@ -45,6 +45,7 @@ class NeuronStrip(Widget):
         super().__init__(**kw)
         self.label, self.lo, self.hi = label, lo, hi
         self.values: np.ndarray | None = None
+        self.difference = False  # values are changed − original (drawn on −1…1, labelled Δ)
         self.selected = 0
         self.marked: frozenset[int] = frozenset()
         self._levels: np.ndarray | None = None
@@ -90,7 +91,7 @@ class NeuronStrip(Widget):
             if y == self.n_rows - 1 and 0 <= sel < n:
                 return Strip([Segment(f"    n{sel} = {float(self.values[sel]):+.3f}", Style(bold=True))])
             return Strip.blank(0)
-        label = ("Δ" + self.label if getattr(self, "difference", False) else self.label) if y == 0 else ""
+        label = ("Δ" + self.label if self.difference else self.label) if y == 0 else ""
         segs = [Segment(f"{label:>3}{row_start:>4} ", self._dim)]
         levels = self._levels
         assert levels is not None  # set with values
@@ -167,7 +168,6 @@ class TopK(Static):
              changed_most: Sequence[tuple[int, float]] | None = None) -> None:
         """The top-k of the run named by `label`; with `original`, the control's change in p and rank, and with
         `changed_most`, the neurons whose h changed most at this step (signed)."""
-        self.label = label
         if changed_most:
             head = Text(f"changed − original at t={t}: largest |Δh|\n", style="bold")
             head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style="red")

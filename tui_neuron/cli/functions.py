@@ -24,7 +24,6 @@ from .common import (
     _load,
     _load_layer,
     _load_results,
-    _parse_positions,
     _percents,
     _print_json,
     _progress,
@@ -33,7 +32,6 @@ from .common import (
     _stage_progress,
     _write_results,
     analyze_app,
-    err,
     out,
 )
 
@@ -61,33 +59,18 @@ def analyze_functions_cmd(
     layer: _LAYER = None,
 ) -> None:
     """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..analysis.functions import FunctionsConfig, analyze_functions
-    from ..analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
     from ..model.checkpoint import atomic_write_text
-    from ..paths import cache_dir, free_path, results_dir
+    from ..paths import free_path, results_dir
 
     ckpt = _load_layer(checkpoint, layer)
-    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
     if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
         raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
-    lines = heldout_lines(ckpt, None, corpus_dir)
-    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
     cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
                           ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
-    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
-        rec_task = progress.add_task("recording", total=None)
-
-        def rec_progress(done: int, total: int) -> None:
-            progress.update(rec_task, completed=done, total=total)
-
-        rec, cached = cached_record(ckpt, cache or cache_dir(),
-                                    lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
-                                    key, rec_progress)
-        progress.update(rec_task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+    with _progress() as progress:
+        rec, words, pos = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+                                     progress.add_task("recording", total=None))
         results = analyze_functions(ckpt, rec, cfg, _stage_progress(progress))
     results.update(kind="functions", **ckpt.provenance(), tokens_requested=words, positions=pos, per_cell=per_cell,
                    seed=seed)

@@ -45,6 +45,7 @@ class _Context:
     row_masks: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> the batch rows it may touch
     schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
     clean_rows: Tensor | None = None  # batch row -> its row in `clean` (repeated examples run clean once)
+    columns: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> its neuron indices, made once
 
 
 class Stepper:
@@ -136,6 +137,8 @@ class Stepper:
                     ctx.steps_per_example[ref] = positions + ref.offset if ref.relative_to_t else torch.full((B,), ref.offset)
         self._check_steps(ctx, torch.tensor([len(e) for e in enc]), max_steps)
         for iv in interventions:
+            if iv.neurons.indices is not None:
+                ctx.columns[id(iv)] = torch.tensor(iv.neurons.indices, dtype=torch.long)
             if iv.rows is not None:
                 mask = torch.zeros(B, dtype=torch.bool)
                 mask[list(iv.rows)] = True
@@ -309,7 +312,7 @@ class Stepper:
                 continue
             target = c if iv.on_cell else h  # a fresh tensor of this step: written in place
             assert target is not None  # .c interventions were checked to need an LSTM
-            cols = slice(None) if iv.neurons.indices is None else list(iv.neurons.indices)
+            cols = ctx.columns.get(id(iv), slice(None))
             sel = target[rows]
             if isinstance(iv, SetValue):
                 sel[:, cols] = iv.value
