@@ -25,7 +25,10 @@ def test_the_api_names_load_lazily_and_all_exist():
         assert getattr(tui_neuron, name) is not None
 
 
-def test_readme_python_example_prints_what_the_cli_prints(capsys):
+def test_readme_python_example_prints_what_the_cli_prints(shipped, capsys):
+    from conftest import shipped_corpus_or_skip
+
+    shipped_corpus_or_skip(shipped)  # the probe records states of the checkpoint's held-out text
     code = readme_example()
     out = io.StringIO()
     cwd = os.getcwd()

@@ -105,6 +105,9 @@ def test_cell_state_intervention_needs_lstm(tiny_gru, tiny_lstm):
 
 def test_shipped_copy_previous_step_delays_token(shipped):
     """On the shipped checkpoint: writing h_{T-2} into step T-1 makes the token arrive one step late."""
+    from conftest import shipped_corpus_or_skip
+
+    shipped_corpus_or_skip(shipped)
     exs = [e for e in heldout(shipped, 600, seed=11) if e.controls[0][1] >= 2]
     clean = run(shipped, exs)
     correct = [e for e, o in zip(exs, clean) if landed(o, *e.controls[0])]
