@@ -6,4 +6,4 @@
 from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.screens import markdown_key_table
 
-print(markdown_key_table(list(ExplorerApp.BINDINGS)))
+print(markdown_key_table(ExplorerApp.all_bindings()))

@@ -6,6 +6,7 @@ import pytest
 
 from tui_neuron.analysis.session import Session, load_session, save_session
 from tui_neuron.app.explorer import ExplorerApp
+from tui_neuron.app.panes import InterventionsPane
 from tui_neuron.app.screens import HelpScreen, PromptScreen
 from tui_neuron.app.widgets import ComparePanel, InterventionList, NeuronStrip, Timeline, TopK
 
@@ -233,7 +234,7 @@ async def test_command_palette_reaches_actions(make_app):
 async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(make_app):
     """Issue bug 6: long swap specs stay on one line each, the full text of the focused one is shown, and a long
     list keeps the cursor in view."""
-    from tui_neuron.app.explorer import InterventionItem
+    from tui_neuron.app.panes.interventions import InterventionItem
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -241,7 +242,7 @@ async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(mak
         long = "swap:0-255@T-1<the queen said that the king is here today queen@3"
         app.interventions = [InterventionItem(f"zero:{k}@T", True) for k in range(8)] + [InterventionItem(long, True)]
         app.iv_cursor = 8
-        app._refresh_ivlist()
+        app.query_one(InterventionsPane).draw_list()
         await pilot.pause()
         panel = app.query_one(InterventionList)
         lines = panel.render_list().plain.splitlines()
@@ -280,7 +281,7 @@ async def test_every_number_the_explorer_shows_at_a_step_equals_decode_json(make
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await set_inputs(app, pilot, "the king is here", "king@3")
-        app._intervention_entered(spec)
+        app.add_intervention(spec)
         await settle(app, pilot)
         view = app.view
         data = decode_one(shipped, "the king is here", ["king@3"], [parse_intervention(spec)]).to_json(True)
@@ -306,7 +307,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
     app = ExplorerApp(shipped, session_path=path)
     async with app.run_test(size=SIZE) as pilot:
         await set_inputs(app, pilot, "the king is here", "king@3")
-        app._results_path(str(functions))
+        app.analyses.open_results(str(functions))
         app.selection = (5, 9, 11)
         app.neuron = 9
         await pilot.press("escape", "home", "right", "right")
@@ -319,7 +320,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
     again = ExplorerApp(shipped, session=saved, session_path=path)
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot)
-        assert again.role_sets == results["roles"]
+        assert again.analyses.role_sets == results["roles"]
         assert again.selection == (5, 9, 11) and again.neuron == 9
         assert again.current_t == step_t
         assert not again.unsaved
@@ -329,7 +330,7 @@ async def test_the_delta_sparkline_has_a_label_and_a_t_axis(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await set_inputs(app, pilot, "the king is here", "king@3")
-        app._intervention_entered("zero:all@T-1")
+        app.add_intervention("zero:all@T-1")
         await settle(app, pilot)
         text = text_of(app.query_one(ComparePanel))
         lines = text.splitlines()
@@ -347,7 +348,7 @@ async def test_v_cycles_original_changed_and_difference_views(make_app):
         await set_inputs(app, pilot, "the king is here", "king@3")
         await pilot.press("escape", "v")
         assert app.run_view == "original"  # nothing changed yet: the key says so and stays
-        app._intervention_entered("zero:0-99@T-1")
+        app.add_intervention("zero:0-99@T-1")
         await settle(app, pilot)
         await pilot.press("end")
         v = app.view
@@ -380,12 +381,13 @@ async def test_e_exports_the_view_as_csv_and_the_screen_as_svg(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await set_inputs(app, pilot, "the king is here", "king@3")
-        app._intervention_entered("zero:0-9@T-1")
+        app.add_intervention("zero:0-9@T-1")
         await settle(app, pilot)
         await pilot.press("escape", "t", "E")
         await pilot.pause()
-        assert len(app.exported) == 4 and all(p.parent == results_dir() and p.exists() for p in app.exported)
-        strips, over_t, top, svg = app.exported
+        exported = app.session_pane.exported
+        assert len(exported) == 4 and all(p.parent == results_dir() and p.exists() for p in exported)
+        strips, over_t, top, svg = exported
         rows = list(csv.DictReader(strips.open()))
         i = app.step
         assert len(rows) == 256 and np.allclose([float(r["h"]) for r in rows], app.view.clean.h[i], atol=1e-6)

@@ -76,7 +76,7 @@ async def test_the_explorer_plots_a_loaded_curve_for_the_selected_role(tiny_gru,
         app.screen.query_one("#prompt-input").value = str(out)
         await pilot.press("enter")
         await pilot.pause()
-        assert set(app.curves) == {"storing", "outputting"}
+        assert set(app.analyses.curves) == {"storing", "outputting"}
         await pilot.press("4")
         await pilot.pause()
         assert app.query_one(NeuronPlot).curve_role == "outputting"

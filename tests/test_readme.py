@@ -15,7 +15,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_key_table_is_generated_from_the_bindings():
-    assert markdown_key_table(list(ExplorerApp.BINDINGS)) in README, "run python scripts/key_table.py"
+    assert markdown_key_table(ExplorerApp.all_bindings()) in README, "run python scripts/key_table.py"
 
 
 DECODE_EXAMPLES = re.findall(r'tui-neuron decode \S+ "([^"]+)" --control (\S+@\d+)', README)

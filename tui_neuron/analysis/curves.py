@@ -63,7 +63,7 @@ def dose_response(stepper: Stepper, rec: Recording, tokens: Sequence[int], order
 
     def build(ns: NeuronSet, T: int) -> list[Intervention]:
         ivs = manipulation.interventions(ns, T, layer)
-        return [replace(iv, on_cell=True) for iv in ivs] if on_cell else ivs
+        return [replace(iv, hook="c") for iv in ivs] if on_cell else ivs
 
     rows = []
     for i, k in enumerate(sizes):

@@ -96,3 +96,15 @@ def paper_intervention(role: str, neurons: list[int], t: int) -> str:
     if r is Role.COUNTING:
         return f"copy:{ns}@{t}<{t - 1}"  # counting values from one step earlier: the token comes later
     return f"copy:{ns}@{t}<T-1"  # triggering values of T-1 at an earlier step: the token comes earlier
+
+
+def role_groups(roles: dict[str, dict[str, list[int]]], token: str) -> dict[str, list[int]]:
+    """Each role's neurons for a control token, from a functions result (`roles[role][token]`).
+
+    Files written before counting became per token list one shared set under "*"; it serves any token."""
+    groups: dict[str, list[int]] = {}
+    for role, per_token in roles.items():
+        neurons = per_token.get(token) or per_token.get("*", [])
+        if neurons:
+            groups[role] = [int(j) for j in neurons]
+    return groups

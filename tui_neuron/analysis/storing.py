@@ -103,7 +103,7 @@ def _zero_at_T_minus_1(ns: NeuronSet, T: int, states: str, layer: int | None) ->
     if "h" in states:
         ivs.append(SetValue(ns, StepRef(T - 1), layer=layer))
     if "c" in states:
-        ivs.append(SetValue(ns, StepRef(T - 1), on_cell=True, layer=layer))
+        ivs.append(SetValue(ns, StepRef(T - 1), hook="c", layer=layer))
     return ivs
 
 

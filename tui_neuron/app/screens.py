@@ -9,13 +9,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-# keys that are not app bindings (they belong to the text boxes and Textual), shown in the help and the README
-EXTRA_KEYS = [
-    ("enter", "Run", "in the source or controls box: encode and decode (in a worker)"),
-    ("escape / tab", "Focus", "leave a text box (the keys then step and select) / move between the boxes and the "
-                              "neuron view"),
-    ("ctrl+p", "Commands", "the command palette reaches every action above"),
-]
+INTERVENTION_SYNTAX = ("zero:N@S · set:N=V@S · keep:N@S · copy:N@S<FROM · swap:N@S<sentence w@T · randin@S\n"
+                       "N: all, 3, 0-9,12, or a group/role name · S: t, T, T-1, T+2, * · S/l0: layer 0\n"
+                       "hook after the op: zero.c (LSTM cell), set.z / .r / .n (GRU gates), .i .f .g .o (LSTM gates)")
 
 
 def key_name(key: str) -> str:
@@ -24,7 +20,7 @@ def key_name(key: str) -> str:
 
 def key_rows(bindings: list[Binding]) -> list[tuple[str, str, str]]:
     """(key, action, what it does) for every binding and the extra keys: the help screen and the README table."""
-    return [(key_name(b.key), b.description, b.tooltip or "") for b in bindings] + EXTRA_KEYS
+    return [(key_name(b.key), b.description, b.tooltip or "") for b in bindings]
 
 
 def markdown_key_table(bindings: list[Binding]) -> str:
@@ -53,8 +49,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, action, what)
         with VerticalScroll(id="help-box"):
             yield Static(table, id="help-table")
-            yield Label("Interventions: zero:N@S  set:N=V@S  keep:N@S  copy:N@S<FROM  swap:N@S<sentence w@T  randin@*\n"
-                        "N: all, 3, 0-9,12   S: t, T, T-1, *   S/l0: layer 0   zero.c: an LSTM's cell", id="help-syntax")
+            yield Label("Interventions: " + INTERVENTION_SYNTAX, id="help-syntax")
             yield Label("escape closes this help", id="help-hint")
 
 

@@ -46,6 +46,11 @@ class DecodeView:
     layer: int = 0  # the layer `clean` and `changed` show
 
     @property
+    def control_token(self) -> str:
+        """The first control's word (`king` of `king@4`), or '' without controls."""
+        return self.controls[0].rsplit("@", 1)[0] if self.controls else ""
+
+    @property
     def n_layers(self) -> int:
         return len(self.by_layer) or 1
 

@@ -156,6 +156,10 @@ def _load_results(path: Path | None) -> dict:
     return load_results(path, expect="functions").data
 
 
+_PRESET = Annotated[str, typer.Option(help="full (the defaults) or quick (the explorer's smaller sizes); explicit "
+                                            "options win over either")]
+_SENTENCES = Annotated[Optional[int], typer.Option(min=1, help="Held-out sentences to record (default 2000; quick "
+                                                              "preset 500)")]
 _TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TAG corpus (e.g. gutenberg_pos)")]
 
 

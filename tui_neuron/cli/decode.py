@@ -23,10 +23,14 @@ def decode(
         Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every step's ids, h and gates")] = False,
+    results: Annotated[Optional[Path], typer.Option(
+        help="analyze functions results: role names (STORING, COUNTING, TRIGGERING, OUTPUTTING) then stand for "
+             "the first control token's neurons in --intervene, e.g. set.z:OUTPUTTING=0@T")] = None,
 ) -> None:
     """Greedy-decode one source with control signals, optionally with interventions."""
     from ..analysis.decoding import decode_one
-    from ..model.interventions import parse_intervention
+    from ..analysis.roles import role_groups
+    from ..model.interventions import parse_intervention, resolve_names
 
     ckpt = _load(checkpoint)
     specs = list(intervene or [])
@@ -40,7 +44,10 @@ def decode(
         specs = [iv for iv in sess.active_interventions()] + specs
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
-    ivs = [parse_intervention(s) for s in specs]
+    groups: dict[str, list[int]] = {}
+    if results is not None and controls:
+        groups = role_groups(_load_results(results)["roles"], controls[0].rsplit("@", 1)[0])
+    ivs = [parse_intervention(resolve_names(s, groups)) for s in specs]
     result = decode_one(ckpt, source, controls, ivs)
     if as_json:
         _print_json(result.to_json(with_states=True))
@@ -61,16 +68,20 @@ def decode(
 def open_cmd(
     checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
     session: Annotated[Optional[Path], typer.Option(help="Reopen a saved session JSON")] = None,
-    results: Annotated[Optional[Path], typer.Option(help="Neuron-function results (analyze functions) to tag roles")] = None,
+    results: Annotated[Optional[Path], typer.Option(
+        help="A results file of any analysis (functions tags roles; probe, rank, crossmodel select neurons; "
+             "curves, storing)")] = None,
 ) -> None:
     """Open the explorer."""
-    ckpt = _load(checkpoint)
-    roles = _load_results(results)["roles"] if results else None
-    sess = None
-    if session is not None:
-        from ..analysis.session import load_session
+    from ..analysis.results_files import load_results
+    from ..analysis.session import Session, load_session
 
-        sess = load_session(session)
+    ckpt = _load(checkpoint)
+    loaded = load_results(results) if results else None  # checked before the screen opens: one line if bad
+    sess = load_session(session) if session is not None else None
+    if loaded is not None:
+        sess = sess or Session()
+        sess.results = [*sess.results, str(loaded.path)]
     from ..app.explorer import ExplorerApp
 
-    ExplorerApp(ckpt, session=sess, session_path=session, roles=roles).run()
+    ExplorerApp(ckpt, session=sess, session_path=session).run()

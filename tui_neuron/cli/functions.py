@@ -20,10 +20,12 @@ from .common import (
     _N_TOKENS,
     _PER_CELL,
     _POSITIONS,
+    _PRESET,
     _TOKENS,
     _load,
     _load_layer,
     _load_results,
+    _parse_positions,
     _percents,
     _print_json,
     _progress,
@@ -40,9 +42,10 @@ from .common import (
 def analyze_functions_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     tokens: Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")] = None,
-    n_tokens: Annotated[int, typer.Option(help="How many frequent tokens when --tokens is not given")] = 50,
+    n_tokens: Annotated[Optional[int], typer.Option(help="How many frequent tokens when --tokens is not given "
+                                                         "(default 50; quick preset 10)")] = None,
     positions: Annotated[str, typer.Option(help="Positions T, e.g. 1-13")] = "",
-    per_cell: Annotated[int, typer.Option(help="Examples per (token, T)")] = 8,
+    per_cell: Annotated[Optional[int], typer.Option(help="Examples per (token, T) (default 8; quick preset 6)")] = None,
     threshold: Annotated[float, typer.Option(help="SVM accuracy for a plausible hypothesis")] = 0.95,
     candidate_fraction: Annotated[float, typer.Option(help="Share of neurons RFE keeps as candidates")] = 0.2,
     ig_keep: Annotated[float, typer.Option(help="Keep candidates in this top share of |IG|")] = 0.5,
@@ -53,27 +56,29 @@ def analyze_functions_cmd(
     ] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")] = None,
     seed: Annotated[int, typer.Option(help="Seed for examples, splits and random neuron sets")] = 0,
+    preset: _PRESET = "full",
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON to write (default: "
                                                      "functions-CKPT.json in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
     layer: _LAYER = None,
 ) -> None:
     """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
-    from ..analysis.functions import FunctionsConfig, analyze_functions
+    from ..analysis.functions import FunctionsConfig
+    from ..analysis.jobs import FunctionsJob, paths_option, run_functions, words_option
+    from ..analysis.jobs import preset as preset_job
     from ..model.checkpoint import atomic_write_text
-    from ..paths import free_path, results_dir
+    from ..paths import cache_dir, free_path, results_dir
 
     ckpt = _load_layer(checkpoint, layer)
     if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
         raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
     cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
                           ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
+    job = preset_job(FunctionsJob, preset, tokens=words_option(tokens or "") or None, n_tokens=n_tokens,
+                     positions=tuple(_parse_positions(positions)) if positions else None, per_cell=per_cell,
+                     analysis=cfg, corpus=paths_option(corpus_dir) or None, cache=str(cache or cache_dir()))
     with _progress() as progress:
-        rec, words, pos = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
-                                     progress.add_task("recording", total=None))
-        results = analyze_functions(ckpt, rec, cfg, _stage_progress(progress))
-    results.update(kind="functions", **ckpt.provenance(), tokens_requested=words, positions=pos, per_cell=per_cell,
-                   seed=seed)
+        results, _ = run_functions(ckpt, job, _stage_progress(progress))
     if out_file is None:
         out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
     atomic_write_text(out_file, json.dumps(results, indent=1))

@@ -13,6 +13,8 @@ from .common import (
     _JSON,
     _LAYER,
     _OUT,
+    _PRESET,
+    _SENTENCES,
     _TAGGED,
     _load_layer,
     _load_results,
@@ -33,24 +35,23 @@ def probe_cmd(
                                                  "defining label(words, tags, index)")],
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
+    sentences: _SENTENCES = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
+    preset: _PRESET = "full",
     out_path: _OUT = None,
     as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
     most responsible neurons, control-task selectivity."""
-    from ..analysis.probes import probe
-    from ..analysis.probing import labelled
+    from ..analysis.jobs import ProbeJob, paths_option, run_probe, words_option
+    from ..analysis.jobs import preset as preset_job
 
     ckpt = _load_layer(checkpoint, layer)
-    with err.status(f"recording states for {hypothesis}"):
-        X, y, g, w, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
-    with err.status("training probes"):
-        res = probe(X, y, g, w, seed)
-    res.update(kind="probe", hypothesis=hypothesis, **ckpt.provenance(), sentences=sentences, seed=seed,
-               corpus=[str(t) for t in tagged or []])
+    job = preset_job(ProbeJob, preset, hypothesis=hypothesis, tagged=paths_option(tagged), words=words_option(words),
+                      sentences=sentences, seed=seed)
+    with err.status("probing") as status:
+        res = run_probe(ckpt, job, lambda stage, d, t: status.update(stage))
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
@@ -75,7 +76,7 @@ def rank_cmd(
     hypothesis: Annotated[str, typer.Option(help="As for probe")],
     tagged: _TAGGED = None,
     words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
+    sentences: _SENTENCES = None,
     l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
     l2: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ2")] = 1e-5,
     objective: Annotated[str, typer.Option(help="squared: λ2·|W|₂² (scikit-learn's elastic net); neurox: λ2·|W|₂, "
@@ -88,6 +89,7 @@ def rank_cmd(
     percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
     ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the first start and of the resamples")] = 0,
+    preset: _PRESET = "full",
     out_path: _OUT = None,
     as_json: _JSON = False,
     layer: _LAYER = None,
@@ -97,8 +99,9 @@ def rank_cmd(
     accuracy as the top / bottom / random N% are zeroed in the model."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..analysis.neurox import OBJECTIVES, RankConfig, ablation_curve, rank, stability_line
-    from ..analysis.probing import labelled
+    from ..analysis.jobs import RankJob, paths_option, run_rank, words_option
+    from ..analysis.jobs import preset as preset_job
+    from ..analysis.neurox import OBJECTIVES, RankConfig, stability_line
 
     if objective not in OBJECTIVES:
         raise UserError(f"--objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
@@ -106,24 +109,24 @@ def rank_cmd(
     cfg = RankConfig(l1=l1, l2=l2, objective=objective, tol=tol, max_iter=max_iter,  # type: ignore[arg-type]
                      stride=stride, percents=tuple(_percents(percents)), seed=seed,
                      stability_seeds=stability_seeds, resamples=resamples)
-    with err.status(f"recording states for {hypothesis}"):
-        X, y, g, _, _ = labelled(ckpt, hypothesis, tagged, sentences, [x for x in words.split(",") if x])
+    job = preset_job(RankJob, preset, hypothesis=hypothesis, tagged=paths_option(tagged), words=words_option(words),
+                      sentences=sentences, rank=cfg, ablate=ablate)
     n_fits = stability_seeds + resamples
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
                   TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:
         task = progress.add_task("elastic net", total=n_fits, it=0)
         stages: list[str] = []
 
-        def report(stage: str, it: int, _cap: int) -> None:
+        def report(stage: str, it: int, cap: int) -> None:
+            if stage.startswith("ablating"):
+                progress.update(task, description=stage, completed=it, total=cap, it="-")
+                return
             if stage not in stages:
                 stages.append(stage)
             progress.update(task, description=stage, completed=len(stages) - 1, it=it)
 
-        res = rank(X, y, g, cfg, report)
+        res = run_rank(ckpt, job, report)
         progress.update(task, completed=n_fits)
-    res.update(hypothesis=hypothesis, **ckpt.provenance(), sentences=sentences, corpus=[str(t) for t in tagged or []])
-    if ablate:
-        res["ablation"] = _ablation(ckpt, res["ranking"], seed, ablation_curve)
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
@@ -142,18 +145,6 @@ def rank_cmd(
     out.print(table)
     if ablate:
         _print_ablation(res["ablation"])
-
-
-def _ablation(ckpt, ranking, seed, ablation_curve):
-    from rich.progress import Progress
-
-    from ..analysis.evaluation import heldout_examples
-
-    _, examples = heldout_examples(ckpt, n=600, seed=seed + 7)
-    with Progress(console=err) as progress:
-        task = progress.add_task("ablating in the model", total=None)
-        return ablation_curve(ckpt, examples, ranking, seed=seed,
-                              progress=lambda d, t: progress.update(task, completed=d, total=t))
 
 
 def _print_ablation(curves: dict) -> None:
@@ -186,7 +177,7 @@ def crossmodel_cmd(
     the share of neurons at |r| >= 0.8; with --results, where the first model's role neurons fall."""
     import numpy as np
 
-    from ..analysis.neurox import ablation_curve, cross_model_correlation, roles_in_ranking
+    from ..analysis.neurox import cross_model_correlation, roles_in_ranking
     from ..analysis.probes import encoder_states
     from ..analysis.recording import build_examples, frequent_targets, heldout_lines, record
 
@@ -218,7 +209,14 @@ def crossmodel_cmd(
     if roles is not None:
         res["roles"] = roles_in_ranking(scores[0]["score"], roles)
     if ablate:
-        res["ablation"] = _ablation(ckpts[0], scores[0]["ranking"], seed, ablation_curve)
+        from rich.progress import Progress
+
+        from ..analysis.jobs import ablate_ranking
+
+        with Progress(console=err) as progress:
+            task = progress.add_task("ablating in the model", total=None)
+            res["ablation"] = ablate_ranking(ckpts[0], scores[0]["ranking"], seed,
+                                             progress=lambda s, d, t: progress.update(task, completed=d, total=t))
     _write_out(out_path, res)
     if as_json:
         _print_json(res)
@@ -264,11 +262,13 @@ def memory_cmd(
     part: Annotated[str, typer.Option(help="encoder or decoder")] = "encoder",
     state: Annotated[str, typer.Option(help="h, or c for an LSTM")] = "h",
     max_delay: Annotated[int, typer.Option(help="Largest delay τ")] = 20,
-    sequences: Annotated[int, typer.Option(help="Held-out windows to average over")] = 64,
+    sequences: Annotated[Optional[int], typer.Option(help="Held-out windows to average over (default 64; quick "
+                                                          "preset 24)")] = None,
     tagged: _TAGGED = None,
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
                                                      "embeddings (needs --tagged)")] = None,
     words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
+    preset: _PRESET = "full",
     out_path: _OUT = None,
     as_json: _JSON = False,
     layer: _LAYER = None,
@@ -277,20 +277,15 @@ def memory_cmd(
     with exponential fits, overall and per part of speech with --tagged."""
     from rich.progress import Progress
 
-    from ..analysis.probing import memory_for
+    from ..analysis.jobs import MemoryJob, paths_option, run_memory, words_option
+    from ..analysis.jobs import preset as preset_job
 
     ckpt = _load_layer(checkpoint, layer)
-    if max_delay < 1:
-        raise UserError("--max-delay must be at least 1")
+    job = preset_job(MemoryJob, preset, part=part, state=state, max_delay=max_delay, sequences=sequences,
+                      tagged=paths_option(tagged), diff=words_option(diff) if diff else None, words=words_option(words))
     with Progress(console=err) as progress:
         task = progress.add_task("state gradients", total=None)
-        pair = tuple(diff.split(",")) if diff else None
-        if pair is not None and (len(pair) != 2 or not tagged):
-            raise UserError("--diff takes two tags, TAG1,TAG2, and needs --tagged")
-        res = memory_for(ckpt, part, state, max_delay, sequences, tagged,
-                         progress=lambda d, t: progress.update(task, completed=d, total=t), diff=pair,
-                         words=[w for w in words.split(",") if w])
-    res.update(**ckpt.provenance(), corpus=[str(t) for t in tagged or []])
+        res = run_memory(ckpt, job, lambda stage, d, t: progress.update(task, completed=d, total=t))
     _write_out(out_path, res)
     if as_json:
         _print_json(res)

@@ -7,10 +7,18 @@ hidden projection, input projection precomputed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+GateEdit = Callable[[str, Tensor], Tensor]
+"""Called with each gate as soon as it is computed; returns the gate the step goes on with (hook points)."""
+
+
+def _same(name: str, gate: Tensor) -> Tensor:
+    return gate
 
 
 @dataclass(frozen=True)
@@ -32,32 +40,35 @@ class LayerWeights:
         return torch.addmm(self.b_ih, x, self.w_ih_t)
 
 
-def gru_step(w: LayerWeights, gi: Tensor, h: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+def gru_step(w: LayerWeights, gi: Tensor, h: Tensor, edit: GateEdit = _same
+             ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
     """h' = n + z·(h − n) with r, z = σ(·), n = tanh(gi_n + r·gh_n): torch's GRU."""
     H = h.shape[-1]
     gh = torch.addmm(w.b_hh, h, w.w_hh_t)
     r, z = torch.sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H]).chunk(2, 1)
-    n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+    r, z = edit("r", r), edit("z", z)
+    n = edit("n", torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :]))
     return n + z * (h - n), (r, z, n)
 
 
-def lstm_step(w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor
+def lstm_step(w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor, edit: GateEdit = _same
               ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
     """c' = f·c + i·g, h' = o·tanh(c'): torch's LSTM."""
     H = h.shape[-1]
     a = gi + torch.addmm(w.b_hh, h, w.w_hh_t)
     i, f = torch.sigmoid(a[:, : 2 * H]).chunk(2, 1)
-    g = torch.tanh(a[:, 2 * H : 3 * H])
-    o = torch.sigmoid(a[:, 3 * H :])
+    i, f = edit("i", i), edit("f", f)
+    g = edit("g", torch.tanh(a[:, 2 * H : 3 * H]))
+    o = edit("o", torch.sigmoid(a[:, 3 * H :]))
     c_new = f * c + i * g
     return o * torch.tanh(c_new), c_new, (i, f, g, o)
 
 
-def step(cell: str, w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor | None
+def step(cell: str, w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor | None, edit: GateEdit = _same
          ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
-    """One step of either cell: (h', c' or None, gates)."""
+    """One step of either cell: (h', c' or None, gates); `edit` may change each gate where it is formed."""
     if cell == "gru":
-        h_new, gates = gru_step(w, gi, h)
+        h_new, gates = gru_step(w, gi, h, edit)
         return h_new, None, gates
     assert c is not None
-    return lstm_step(w, gi, h, c)
+    return lstm_step(w, gi, h, c, edit)

@@ -13,17 +13,29 @@ Text syntax (shared by the CLI `--intervene`, the explorer and session files):
 NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP may end in `/lK` to act on
 layer K of a multi-layer model (default: the top layer). STEP is an integer
 (t<0 encoding, t=0 end of encoding, t>=1 decoding), `T`, `T-k` or `T+k` (relative to
-each example's first control position), or `*` (every decoding step). Add `.c` to
-the operation (`zero.c:…`) to act on an LSTM's cell state instead of h.
-Examples: `zero:all@T-1`, `copy:3,17@T-3<T-1`, `keep:0-49@T`, `swap:all@0<the queen is here queen@2`.
+each example's first control position), or `*` (every decoding step). Add a hook
+to the operation to act on another named hook point than h: `.c` (an LSTM's cell state) or a gate (`.r`,
+`.z`, `.n` of a GRU; `.i`, `.f`, `.g`, `.o` of an LSTM), which is changed inside the step, before h is formed
+from it. NEURONS may also be a group or role name (`OUTPUTTING`) where the caller knows one
+(`resolve_names`). Examples: `zero:all@T-1`, `copy:3,17@T-3<T-1`, `keep:0-49@T`, `set.z:12,40=1@T`,
+`swap:all@0<the queen is here queen@2`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor
 
 from ..errors import UserError
+
+STATE_HOOKS = ("h", "c")
+GATE_HOOKS = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
+HOOKS = (*STATE_HOOKS, *GATE_HOOKS["gru"], *GATE_HOOKS["lstm"])
 
 MAX_NEURON_INDEX = 8191  # the largest hidden size a checkpoint may declare, minus one
 MAX_STEP = 100_000  # far beyond any run; larger numbers are typos (and would overflow tensors)
@@ -113,24 +125,48 @@ class NeuronSet:
             raise UserError(f"neuron {max(self.indices)} does not exist: the model has neurons 0..{hidden - 1}")
 
 
+class Sources(Protocol):
+    """What a copy or a swap reads while the stepper runs (the stepper implements it)."""
+
+    def copied(self, iv: CopyFromStep, rows) -> Tensor:
+        """[rows, H]: the hook's values at the source step of the clean run, for the hit rows."""
+        ...
+
+    def swapped(self, iv: CopyFromRun) -> Tensor:
+        """[H]: the hook's values at this step of the other source's clean run."""
+        ...
+
+
 @dataclass(frozen=True)
 class Intervention:
-    """Base: acts at `step` on `neurons` of h (or c, when on_cell) of `layer` (None: the top layer).
+    """Base: acts at `step` on `neurons` of the hook point `hook` of `layer` (None: the top layer).
 
-    `rows` limits it to these examples of a batch (None: all): how an analysis runs many manipulations,
-    each on its own examples, as one batch. It is not part of the text syntax.
+    `hook` is h, c or a gate name (HOOKS). `rows` limits it to these examples of a batch (None: all): how
+    an analysis runs many manipulations, each on its own examples, as one batch. It is not part of the
+    text syntax. Each subclass writes its values itself (`write`): a new operation is one class here.
     """
 
     neurons: NeuronSet
     step: StepRef
-    on_cell: bool = False
+    hook: str = "h"
     layer: int | None = field(default=None, kw_only=True)
     rows: tuple[int, ...] | None = field(default=None, kw_only=True, compare=False)
 
     op = ""
 
+    @property
+    def on_cell(self) -> bool:
+        return self.hook == "c"
+
+    @property
+    def on_gate(self) -> bool:
+        return self.hook not in STATE_HOOKS
+
     def spec(self) -> str:
-        return f"{self.op}{'.c' if self.on_cell else ''}:{self.neurons}@{self.at()}{self._suffix()}"
+        return f"{self.op}{self._hook()}:{self.neurons}@{self.at()}{self._suffix()}"
+
+    def _hook(self) -> str:
+        return "" if self.hook == "h" else f".{self.hook}"
 
     def at(self) -> str:
         """The step, with the layer when one is named: `T-1` or `T-1/l0`."""
@@ -138,6 +174,21 @@ class Intervention:
 
     def _suffix(self) -> str:
         return ""
+
+    def check(self, cell: str, hidden: int, layers: int) -> None:
+        """A UserError when this model has no such hook point, neuron or layer."""
+        self.neurons.check(hidden)
+        if self.hook == "c" and cell != "lstm":
+            raise UserError(f"{self.spec()}: .c acts on an LSTM's cell state; this model is a GRU")
+        if self.on_gate and self.hook not in GATE_HOOKS[cell]:
+            raise UserError(f"{self.spec()}: a {cell.upper()} has no gate {self.hook!r}; its gates are "
+                            f"{', '.join(GATE_HOOKS[cell])}")
+        if self.layer is not None and not 0 <= self.layer < layers:
+            raise UserError(f"{self.spec()}: layer {self.layer} does not exist; the model has layers 0..{layers - 1}")
+
+    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+        """Overwrite the hit rows' values `sel` ([rows, H], in place) at the neurons `cols`."""
+        raise NotImplementedError
 
     def to_json(self) -> dict:
         return {"spec": self.spec()}
@@ -154,12 +205,20 @@ class SetValue(Intervention):
     def spec(self) -> str:
         if self.value == 0.0:
             return super().spec()
-        return f"set{'.c' if self.on_cell else ''}:{self.neurons}={self.value:g}@{self.at()}"
+        return f"set{self._hook()}:{self.neurons}={self.value:g}@{self.at()}"
+
+    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+        sel[:, cols] = self.value
 
 
 @dataclass(frozen=True)
 class KeepOnly(Intervention):
     op = "keep"
+
+    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+        kept = sel[:, cols].clone()
+        sel.zero_()
+        sel[:, cols] = kept
 
 
 @dataclass(frozen=True)
@@ -170,6 +229,9 @@ class CopyFromStep(Intervention):
     def _suffix(self) -> str:
         return f"<{self.source}"
 
+    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+        sel[:, cols] = sources.copied(self, rows)[:, cols]
+
 
 @dataclass(frozen=True)
 class CopyFromRun(Intervention):
@@ -179,20 +241,34 @@ class CopyFromRun(Intervention):
     def _suffix(self) -> str:
         return f"<{self.source_text}"
 
+    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+        sel[:, cols] = sources.swapped(self)[cols]
+
 
 @dataclass(frozen=True)
 class RandomInput(Intervention):
-    """Replace the decoder input token; `neurons` is unused."""
+    """Replace the decoder input token (the hook point decoder.input); `neurons` is unused."""
 
     seed: int = 0
     op = "randin"
+
+    def check(self, cell: str, hidden: int, layers: int) -> None:
+        pass
+
+    def replace_tokens(self, tok: Tensor, rows, t: int, word_ids: Tensor) -> Tensor:
+        """The input tokens with random words (seeded by the seed and t) in the hit rows."""
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + t)
+        rand = word_ids[torch.randint(0, len(word_ids), (tok.shape[0],), generator=gen)]
+        tok = tok.clone()
+        tok[rows] = rand[rows]
+        return tok
 
     def spec(self) -> str:
         return f"randin@{self.step}" + (f":seed={self.seed}" if self.seed else "")
 
 
 _SPEC_RE = re.compile(
-    r"^(?P<op>zero|set|keep|copy|swap)(?P<cell>\.c)?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$"
+    r"^(?P<op>zero|set|keep|copy|swap)(\.(?P<hook>[a-z]+))?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$"
 )
 
 
@@ -210,15 +286,18 @@ def parse_intervention(text: str) -> Intervention:
         )
     step_text, layer = _split_layer(m["step"], text)
     op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(step_text)
-    on_cell = bool(m["cell"])
+    hook = m["hook"] or "h"
+    if hook not in HOOKS:
+        raise UserError(f"intervention {text!r}: .{hook} is not a hook point; use .c (an LSTM's cell state) or a "
+                        "gate: .r .z .n (GRU), .i .f .g .o (LSTM); none means h")
     if op == "set" and m["value"] is None:
         raise UserError(f"intervention {text!r}: set needs a value, as set:NEURONS=VALUE@STEP (e.g. set:3=0.5@T)")
     if op != "set" and m["value"] is not None:
-        raise UserError(f"intervention {text!r}: only set takes =VALUE (set:NEURONS=VALUE@STEP)")
+        raise UserError(f"intervention {text!r}: {op} takes no =VALUE; only set does (set:NEURONS=VALUE@STEP)")
     if (m["src"] is not None) != (op in ("copy", "swap")):
         raise UserError(f"intervention {text!r}: copy and swap need <FROM, the others take none")
     if op == "zero":
-        return SetValue(neurons, step, on_cell, 0.0, layer=layer)
+        return SetValue(neurons, step, hook, 0.0, layer=layer)
     if op == "set":
         try:
             value = float(m["value"])
@@ -226,14 +305,14 @@ def parse_intervention(text: str) -> Intervention:
             raise UserError(f"intervention {text!r}: {m['value']!r} is not a number") from None
         if value != value or abs(value) == float("inf"):
             raise UserError(f"intervention {text!r}: the value must be a finite number")
-        return SetValue(neurons, step, on_cell, value, layer=layer)
+        return SetValue(neurons, step, hook, value, layer=layer)
     if op == "keep":
-        return KeepOnly(neurons, step, on_cell, layer=layer)
+        return KeepOnly(neurons, step, hook, layer=layer)
     if op == "copy":
-        return CopyFromStep(neurons, step, on_cell, StepRef.parse(m["src"]), layer=layer)
+        return CopyFromStep(neurons, step, hook, StepRef.parse(m["src"]), layer=layer)
     if not m["src"].strip():
         raise UserError(f"intervention {text!r}: swap needs a source sentence after <")
-    return CopyFromRun(neurons, step, on_cell, m["src"].strip(), layer=layer)
+    return CopyFromRun(neurons, step, hook, m["src"].strip(), layer=layer)
 
 
 def _split_layer(step_text: str, text: str) -> tuple[str, int | None]:
@@ -251,3 +330,29 @@ def from_json(data: dict) -> Intervention:
     if not isinstance(data, dict) or "spec" not in data:
         raise UserError("an intervention in JSON must be an object with a 'spec' string")
     return parse_intervention(str(data["spec"]))
+
+
+_NAMED_NEURONS = re.compile(r"(?<=[:])([A-Za-z_][\w?]*)(?=[=@])")
+
+
+def resolve_names(text: str, groups: Mapping[str, Sequence[int]]) -> str:
+    """Replace a group or role name in the NEURONS field (`set.z:OUTPUTTING=1@T`) by its indices.
+
+    Names match case-insensitively; `all` stays the selection syntax. An unknown name is a UserError
+    listing the known ones."""
+    by_lower = {k.lower(): v for k, v in groups.items()}
+
+    def indices(m: re.Match) -> str:
+        name = m.group(1)
+        if name.lower() == "all":
+            return name
+        if name.lower() not in by_lower:
+            known = ", ".join(sorted(groups)) or "none"
+            raise UserError(f"{name!r} is not a known group or role (known here: {known})")
+        neurons = list(by_lower[name.lower()])
+        if not neurons:
+            raise UserError(f"group {name!r} has no neurons")
+        return str(NeuronSet.of(neurons))
+
+    head, sep, tail = text.partition("<")  # a swap's source sentence is left alone
+    return _NAMED_NEURONS.sub(indices, head, count=1) + sep + tail

@@ -2,8 +2,10 @@
 
 It recomputes the GRU / LSTM equations from the checkpoint's weights (torch's gate
 order: GRU r,z,n; LSTM i,f,g,o) so every gate is visible, reproduces nn.GRU /
-nn.LSTM to float precision, and applies interventions to h (or c) right after a
-step computes it, before the logits and the next step read it.
+nn.LSTM to float precision, and applies interventions at named hook points
+(HOOK_POINTS): a gate where the step forms it, h or c right after the step computes
+them (before the logits and the next step read them), the decoder's input token
+before the step.
 
 Time: t<0 encoding, t=0 the last source token (end of encoding), t>=1 decoding,
 where decoding step t emits output token t. Sources are left-padded (pad steps
@@ -12,6 +14,7 @@ leave the state unchanged) so that t lines up across a batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,23 +24,22 @@ from torch import Tensor
 from ..errors import UserError
 from .cell import LayerWeights, step
 from .data import ControlSignal, Example, make_example
-from .interventions import (
-    CopyFromRun,
-    CopyFromStep,
-    Intervention,
-    KeepOnly,
-    RandomInput,
-    SetValue,
-    StepRef,
-)
+from .interventions import GATE_HOOKS, CopyFromRun, CopyFromStep, Intervention, RandomInput, StepRef
 from .seq2seq import Seq2Seq
 from .tokenizer import Vocab
 from .trace import Trace
 
 
+def hook_points(cell: str) -> tuple[str, ...]:
+    """The named points a run records and an intervention can act on (TransformerLens-style names)."""
+    gates = tuple(f"decoder.{g}" for g in GATE_HOOKS[cell])
+    return ("encoder.h", *(("encoder.c",) if cell == "lstm" else ()), "decoder.input", *gates, "decoder.h",
+            *(("decoder.c",) if cell == "lstm" else ()), "output.logits")
+
+
 @dataclass
 class _Context:
-    """What interventions read while a run is in progress."""
+    """What interventions read while a run is in progress (the `Sources` a copy or a swap reads)."""
 
     steps_per_example: dict[StepRef, Tensor] = field(default_factory=dict)
     clean: Trace | None = None
@@ -46,6 +48,28 @@ class _Context:
     schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
     clean_rows: Tensor | None = None  # batch row -> its row in `clean` (repeated examples run clean once)
     columns: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> its neuron indices, made once
+    layer: int = 0  # the layer being stepped
+    t: int = 0  # the step being computed
+
+    def copied(self, iv: CopyFromStep, rows) -> Tensor:
+        if iv.source.every:
+            raise UserError(f"{iv.spec()}: the source step cannot be *")
+        assert self.clean is not None and self.clean_rows is not None  # run() makes both for copies
+        clean = self.clean.for_layer(self.layer)
+        src_t = self.steps_per_example[iv.source]
+        idx = (src_t + clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + clean.n_enc - 1
+        if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
+            raise UserError(f"{iv.spec()}: the source step is outside the run")
+        b_idx = self.clean_rows[torch.arange(len(self.clean_rows))[rows]]
+        return clean.at_hook(iv.hook)[b_idx, idx]
+
+    def swapped(self, iv: CopyFromRun) -> Tensor:
+        other = self.swaps[iv.source_text].for_layer(self.layer)
+        state = other.at_hook(iv.hook)
+        i = self.t + other.n_enc - 1
+        if not 0 <= i < state.shape[1]:
+            raise UserError(f"{iv.spec()}: step {self.t} is outside the other source's run")
+        return state[0, i]
 
 
 class Stepper:
@@ -104,11 +128,7 @@ class Stepper:
             raise UserError("nothing to run: no examples")
         L = self.n_layers
         for iv in interventions:
-            iv.neurons.check(self.hidden)
-            if iv.on_cell and self.config.cell != "lstm":
-                raise UserError(f"{iv.spec()}: .c acts on an LSTM's cell state; this model is a GRU")
-            if iv.layer is not None and not 0 <= iv.layer < L:
-                raise UserError(f"{iv.spec()}: layer {iv.layer} does not exist; the model has layers 0..{L - 1}")
+            iv.check(self.config.cell, self.hidden, L)
         max_steps = max_steps or self.config.max_len + 2
         vocab = self.vocab
         enc = [e.encoder_ids(vocab) for e in examples]
@@ -126,11 +146,12 @@ class Stepper:
             first: dict[int, int] = {}
             ctx.clean_rows = torch.tensor([first.setdefault(id(e), len(first)) for e in examples])
             unique = list({id(e): e for e in examples}.values())
-            ctx.clean = self.run(unique, (), max_steps, record_gates=False, topk=0, stop_at_eos=False)
+            gates = any(iv.on_gate for iv in interventions if isinstance(iv, CopyFromStep))
+            ctx.clean = self.run(unique, (), max_steps, record_gates=gates, topk=0, stop_at_eos=False)
         for iv in interventions:
             if isinstance(iv, CopyFromRun) and iv.source_text not in ctx.swaps:
                 other = self._example_from_text(iv.source_text)
-                ctx.swaps[iv.source_text] = self.run([other], (), max_steps, record_gates=False, topk=0,
+                ctx.swaps[iv.source_text] = self.run([other], (), max_steps, record_gates=iv.on_gate, topk=0,
                                                      stop_at_eos=False)
             for ref in (iv.step, getattr(iv, "source", None)):
                 if isinstance(ref, StepRef) and not ref.every:
@@ -150,6 +171,8 @@ class Stepper:
                 ctx.schedule[id(iv)] = set(fire.tolist())
         by_layer = [[iv for iv in interventions if not isinstance(iv, RandomInput) and (
             iv.layer if iv.layer is not None else L - 1) == k] for k in range(L)]
+        gate_ivs = [[iv for iv in ivs if iv.on_gate] for ivs in by_layer]
+        state_ivs = [[iv for iv in ivs if not iv.on_gate] for ivs in by_layer]
         # steps before t=0 that no intervention touches are the same for repeated sources: encode those once
         first_fire = min((min(ctx.schedule[id(iv)], default=1) if not iv.step.every else 1)
                          for iv in interventions) if interventions else 1
@@ -166,13 +189,18 @@ class Stepper:
         def advance(part: str, s: int, t: int, gi0: Tensor, mask: Tensor | None) -> None:
             """One step through every layer, bottom up: layer k reads layer k-1's state after its interventions."""
             for k, w in enumerate(self.w[part]):
+                ctx.layer, ctx.t = k, t
                 x_proj = gi0 if k == 0 else w.input_projection(h[k - 1])
-                h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
+                if gate_ivs[k]:
+                    edit = functools.partial(self._edit_gate, gate_ivs[k], ctx)
+                    h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k], edit)
+                else:
+                    h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
                 if mask is not None:  # encoder left padding leaves the state unchanged
                     h_new = torch.where(mask, h_new, h[k])
                     if c_new is not None:
                         c_new = torch.where(mask, c_new, c[k])  # type: ignore[arg-type]
-                h[k], c[k] = self._intervene(by_layer[k], ctx, t, h_new, c_new, k)
+                h[k], c[k] = self._intervene(state_ivs[k], ctx, h_new, c_new)
                 h_buf[s, k] = h[k]
                 if c_buf is not None:
                     c_buf[s, k] = c[k]  # type: ignore[assignment]
@@ -304,64 +332,43 @@ class Stepper:
             if c[k] is not None:
                 c[k] = cu[k][inverse]  # type: ignore[index]
 
-    def _intervene(self, interventions, ctx: _Context, t: int, h: Tensor, c: Tensor | None, layer: int):
-        """Apply this layer's interventions that fall on step t to h (or c), right after the step computed them."""
+    def _write(self, iv: Intervention, ctx: _Context, target: Tensor) -> Tensor:
+        """`target` with the intervention's rows at this step overwritten (a fresh tensor of this step: in place)."""
+        rows = self._rows(iv, ctx, ctx.t)
+        if rows is None:
+            return target
+        sel = target[rows]
+        iv.write(sel, ctx.columns.get(id(iv), slice(None)), ctx, rows)
+        target[rows] = sel
+        return target
+
+    def _intervene(self, interventions: list[Intervention], ctx: _Context, h: Tensor, c: Tensor | None):
+        """Apply this layer's interventions on h or c that fall on this step, right after the step computed them."""
         for iv in interventions:
-            rows = self._rows(iv, ctx, t)
-            if rows is None:
-                continue
-            target = c if iv.on_cell else h  # a fresh tensor of this step: written in place
-            assert target is not None  # .c interventions were checked to need an LSTM
-            cols = ctx.columns.get(id(iv), slice(None))
-            sel = target[rows]
-            if isinstance(iv, SetValue):
-                sel[:, cols] = iv.value
-            elif isinstance(iv, KeepOnly):
-                kept = sel[:, cols].clone()
-                sel.zero_()
-                sel[:, cols] = kept
-            elif isinstance(iv, CopyFromStep):
-                if iv.source.every:
-                    raise UserError(f"{iv.spec()}: the source step cannot be *")
-                assert ctx.clean is not None and ctx.clean_rows is not None  # run() makes both for copies
-                clean = ctx.clean.for_layer(layer)
-                src_t = ctx.steps_per_example[iv.source]
-                idx = (src_t + clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + clean.n_enc - 1
-                if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
-                    raise UserError(f"{iv.spec()}: the source step is outside the run")
-                state = clean.c if iv.on_cell else clean.h
-                assert state is not None
-                b_idx = ctx.clean_rows[torch.arange(h.shape[0])[rows]]
-                sel[:, cols] = state[b_idx, idx][:, cols]
-            elif isinstance(iv, CopyFromRun):
-                other = ctx.swaps[iv.source_text].for_layer(layer)
-                state = other.c if iv.on_cell else other.h
-                assert state is not None
-                i = t + other.n_enc - 1
-                if not 0 <= i < state.shape[1]:
-                    raise UserError(f"{iv.spec()}: step {t} is outside the other source's run")
-                sel[:, cols] = state[0, i][cols]
-            target[rows] = sel
             if iv.on_cell:
-                c = target
+                assert c is not None  # .c interventions were checked to need an LSTM
+                c = self._write(iv, ctx, c)
             else:
-                h = target
+                h = self._write(iv, ctx, h)
         return h, c
 
+    def _edit_gate(self, interventions: list[Intervention], ctx: _Context, name: str, gate: Tensor) -> Tensor:
+        """The gate hook point: this layer's gate interventions on `name` at this step, before the step uses it."""
+        for iv in interventions:
+            if iv.hook == name:
+                gate = self._write(iv, ctx, gate)
+        return gate
+
     def _random_inputs(self, interventions, ctx: _Context, t: int, tok: Tensor) -> Tensor:
+        """The decoder.input hook point: random words replace the input token where a randin fires."""
         for iv in interventions:
             if not isinstance(iv, RandomInput):
                 continue
             if iv.step.every and t == 1:
                 continue  # keep <bos>: the paper replaces the inputs after it
             rows = self._rows(iv, ctx, t)
-            if rows is None:
-                continue
-            gen = torch.Generator().manual_seed(iv.seed * 100_003 + t)
-            words = self.vocab.word_ids
-            rand = words[torch.randint(0, len(words), (tok.shape[0],), generator=gen)]
-            tok = tok.clone()
-            tok[rows] = rand[rows]
+            if rows is not None:
+                tok = iv.replace_tokens(tok, rows, t, self.vocab.word_ids)
         return tok
 
     def run_batched(self, examples: Sequence[Example], interventions: Sequence[Intervention] = (),

@@ -63,6 +63,24 @@ class Trace:
             raise UserError(f"step {t} is outside this run ({-(self.n_enc - 1)}..{self.n_dec})")
         return i
 
+    def at_hook(self, hook: str) -> Tensor:
+        """[B,S,H] values at a hook point of the viewed layer: h, c or a gate name."""
+        values = self.h if hook == "h" else self.c if hook == "c" else self.gates.get(hook)
+        if values is None:
+            raise UserError(f"this run recorded no {hook!r} (a {self.cell.upper()} records h"
+                            f"{', c' if self.cell == 'lstm' else ''} and gates {', '.join(self.gates) or 'none'})")
+        return values
+
+    def window(self, b: int, t0: int, t1: int) -> slice:
+        """The step indices of t0..t1 (inclusive) for example b, checked against its run."""
+        self.index(t0), self.index(t1)
+        return slice(t0 + self.n_enc - 1, t1 + self.n_enc)
+
+    def source_positions(self, b: int) -> list[int]:
+        """The steps t (≤ 0) where example b read a source token (left padding excluded)."""
+        valid = self.valid[b, : self.n_enc].tolist()
+        return [i - (self.n_enc - 1) for i, ok in enumerate(valid) if ok]
+
     def h_at(self, t: int) -> Tensor:
         return self.h[:, self.index(t)]
 

@@ -1,0 +1,200 @@
+"""The analyses as jobs: each takes (checkpoint, job config, progress) and returns its results document.
+
+The CLI and the explorer both call these, so the same question gets the same answer. Each config
+dataclass holds the one set of defaults (`full`); `preset(Job, "quick")` is the smaller named preset the
+explorer uses interactively, and the preset's name is written into the result. Progress is
+`progress(stage, done, total)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import UserError
+from ..model.checkpoint import Checkpoint
+from .functions import FunctionsConfig
+from .neurox import RankConfig
+
+Progress = Callable[[str, int, int], None]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class FunctionsJob:
+    """Stages 1-3 of the token-positioning paper over many control tokens."""
+
+    tokens: tuple[str, ...] = ()  # empty: the n_tokens most frequent words of the held-out text
+    n_tokens: int = 50
+    positions: tuple[int, ...] = ()  # empty: 1..the model's largest T
+    per_cell: int = 8  # examples per (token, T)
+    analysis: FunctionsConfig = field(default_factory=FunctionsConfig)
+    corpus: tuple[str, ...] = ()  # where the checkpoint's corpus files are now, if moved
+    cache: str | None = None  # recordings cache folder (None: none)
+    preset: str = "full"
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """A diagnostic classifier (plain and balanced) for one hypothesis."""
+
+    hypothesis: str = "position"
+    tagged: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    sentences: int = 2000
+    seed: int = 0
+    preset: str = "full"
+
+
+@dataclass(frozen=True)
+class RankJob:
+    """NeuroX's elastic-net ranking for one hypothesis, with its stability (and ablation if asked)."""
+
+    hypothesis: str = "position"
+    tagged: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    sentences: int = 2000
+    rank: RankConfig = field(default_factory=RankConfig)
+    ablate: bool = False
+    ablation_examples: int = 600
+    preset: str = "full"
+
+
+@dataclass(frozen=True)
+class MemoryJob:
+    """State gradients (Verwimp et al.) of the encoder or decoder."""
+
+    part: str = "encoder"
+    state: str = "h"
+    max_delay: int = 20
+    sequences: int = 64
+    tagged: tuple[str, ...] = ()
+    diff: tuple[str, str] | None = None
+    words: tuple[str, ...] = ()
+    preset: str = "full"
+
+
+Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob)
+
+# the explorer's interactive sizes: answers in seconds, on the same code and otherwise the same defaults
+QUICK: dict[type, dict[str, Any]] = {
+    FunctionsJob: {"n_tokens": 10, "per_cell": 6},
+    ProbeJob: {"sentences": 500},
+    RankJob: {"sentences": 500},
+    MemoryJob: {"sequences": 24},
+}
+PRESETS = ("full", "quick")
+
+
+def preset(job: type[Job], name: str = "full", **overrides: Any) -> Job:
+    """The job's config under a named preset, with explicit values (not None) on top."""
+    if name not in PRESETS:
+        raise UserError(f"--preset {name!r}: use one of {', '.join(PRESETS)}")
+    values = {**(QUICK[job] if name == "quick" else {}), **{k: v for k, v in overrides.items() if v is not None}}
+    return replace(job(), preset=name, **values)
+
+
+def _stamp(result: dict, ckpt: Checkpoint, job: Any, **extra: Any) -> dict:
+    result.update(**ckpt.provenance(), preset=job.preset, **extra)
+    return result
+
+
+def functions_tokens(ckpt: Checkpoint, job: FunctionsJob, first: str | None = None) -> list[str]:
+    """The job's control tokens; with `first`, that token then the most frequent others (the explorer's F)."""
+    from .recording import frequent_targets, heldout_lines
+
+    if job.tokens and first is None:
+        return [t.strip().lower() for t in job.tokens]
+    lines = heldout_lines(ckpt, None, [Path(c) for c in job.corpus] or None)
+    frequent = frequent_targets(ckpt, lines, job.n_tokens + 1)
+    if first is None:
+        return frequent[: job.n_tokens]
+    return [first, *[w for w in frequent if w != first][: job.n_tokens - 1]]
+
+
+def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _quiet):
+    """Record (cached when job.cache is set) and run the three stages; returns (results, recording)."""
+    from .functions import analyze_functions
+    from .recording import build_examples, cache_key, cached_record, heldout_lines
+
+    corpus = [Path(c) for c in job.corpus] or None
+    positions = list(job.positions) or list(range(1, ckpt.config.max_position + 1))
+    words = functions_tokens(ckpt, job)
+    lines = heldout_lines(ckpt, None, corpus)
+    seed = job.analysis.seed
+    key = cache_key(ckpt, tokens=words, positions=positions, per_cell=job.per_cell, seed=seed,
+                    layer=ckpt.analysis_layer)
+    rec, _ = cached_record(ckpt, Path(job.cache) if job.cache else None,
+                           lambda: build_examples(ckpt, lines, words, positions, job.per_cell, seed), key,
+                           lambda d, t: progress("recording", d, t))
+    results = analyze_functions(ckpt, rec, job.analysis, progress)
+    return _stamp(results, ckpt, job, kind="functions", tokens_requested=words, positions=positions,
+                  per_cell=job.per_cell, seed=seed), rec
+
+
+def _labelled(ckpt: Checkpoint, job: ProbeJob | RankJob, progress: Progress):
+    from .probing import labelled
+
+    progress(f"recording states for {job.hypothesis}", 0, 1)
+    data = labelled(ckpt, job.hypothesis, [Path(t) for t in job.tagged] or None, job.sentences, list(job.words))
+    progress(f"recording states for {job.hypothesis}", 1, 1)
+    return data
+
+
+def run_probe(ckpt: Checkpoint, job: ProbeJob, progress: Progress = _quiet) -> dict:
+    from .probes import probe
+
+    X, y, g, w, _ = _labelled(ckpt, job, progress)
+    progress("training probes", 0, 1)
+    res = probe(X, y, g, w, job.seed)
+    progress("training probes", 1, 1)
+    return _stamp(res, ckpt, job, kind="probe", hypothesis=job.hypothesis, sentences=job.sentences, seed=job.seed,
+                  corpus=list(job.tagged))
+
+
+def run_rank(ckpt: Checkpoint, job: RankJob, progress: Progress = _quiet) -> dict:
+    from .neurox import rank
+
+    X, y, g, _, _ = _labelled(ckpt, job, progress)
+    res = rank(X, y, g, job.rank, progress)
+    res = _stamp(res, ckpt, job, hypothesis=job.hypothesis, sentences=job.sentences, corpus=list(job.tagged))
+    if job.ablate:
+        res["ablation"] = ablate_ranking(ckpt, res["ranking"], job.rank.seed, job.ablation_examples, progress)
+    return res
+
+
+def ablate_ranking(ckpt: Checkpoint, ranking: Sequence[int], seed: int = 0, examples: int = 600,
+                   progress: Progress = _quiet) -> dict:
+    """Positioning accuracy as the top / bottom / random N% of a ranking are zeroed (held-out examples)."""
+    from .evaluation import heldout_examples
+    from .neurox import ablation_curve
+
+    _, held = heldout_examples(ckpt, n=examples, seed=seed + 7)
+    return ablation_curve(ckpt, held, list(ranking), seed=seed,
+                          progress=lambda d, t: progress("ablating in the model", d, t))
+
+
+def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) -> dict:
+    from .probing import memory_for
+
+    if job.max_delay < 1:
+        raise UserError("--max-delay must be at least 1")
+    if job.diff is not None and (len(job.diff) != 2 or not job.tagged):
+        raise UserError("--diff takes two tags, TAG1,TAG2, and needs --tagged")
+    res = memory_for(ckpt, job.part, job.state, job.max_delay, job.sequences, [Path(t) for t in job.tagged] or None,
+                     progress=lambda d, t: progress("state gradients", d, t), diff=job.diff, words=list(job.words))
+    return _stamp(res, ckpt, job, corpus=list(job.tagged))
+
+
+def words_option(text: str) -> tuple[str, ...]:
+    """A comma-separated option as a tuple of its non-empty parts."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def paths_option(paths: Sequence[Path] | None) -> tuple[str, ...]:
+    return tuple(str(p) for p in paths or ())

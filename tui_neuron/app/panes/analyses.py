@@ -1,0 +1,269 @@
+"""The analyses pane: results files and the jobs the explorer runs (functions, probe, rank, memory) in workers.
+
+It draws nothing itself: it tags roles, selects neurons and shows curves by asking the app to change state.
+The jobs are the CLI's (`analysis.jobs`) under the `quick` preset, so a result here is the CLI's answer to
+`--preset quick` with the same tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from textual import work
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.worker import get_current_worker
+
+from ...analysis.roles import Role, paper_intervention, role_groups
+from ...errors import UserError
+from ...model.checkpoint import Checkpoint
+from ...paths import cache_dir, free_path, newest, results_dir
+from ..bindings import B
+from ..messages import AddIntervention, JobFailed, ResultsOpened, StateRequest, Status, count
+from ..screens import MemoryScreen, PromptScreen
+from ..viewmodel import DecodeView
+
+ROLE_KEYS = {"1": Role.STORING, "2": Role.COUNTING, "3": Role.TRIGGERING, "4": Role.OUTPUTTING}
+
+
+class Eta:
+    """`stage done/total · m:ss left` for a job's progress callback."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> str:
+        t0 = self.started.setdefault(stage, time.monotonic())
+        left = ""
+        if 0 < done < total:
+            secs = (time.monotonic() - t0) / done * (total - done)
+            left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
+        return f"{stage} {done}/{total}{left}"
+
+
+class AnalysesPane(Widget):
+    """Roles, rankings, probes and state gradients for the model in the explorer."""
+
+    BINDINGS = [
+        *(B(key, f"select_role('{role.value}')", role.value.capitalize(),
+            f"select the {role.value} neurons of the control token (from results; with curves loaded, plot its curve)",
+            show=False) for key, role in ROLE_KEYS.items()),
+        B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
+          show=False),
+        B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
+          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
+        B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
+          "the quick preset; progress and time left in the status box)", show=False),
+        B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
+          "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
+        B("M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
+          show=False),
+    ]
+
+    view: reactive[DecodeView | None] = reactive(None, init=False)
+    step: reactive[int] = reactive(0, init=False)
+    selection: reactive[tuple[int, ...]] = reactive((), init=False)
+
+    class Done(Message):
+        """A job finished: `result` is its results document, written to `path` when it was saved."""
+
+        def __init__(self, job: str, result: dict, path: Path | None = None, label: str = ""):
+            super().__init__()
+            self.job, self.result, self.path, self.label = job, result, path, label
+
+    def __init__(self, checkpoint: Checkpoint, **kw):
+        super().__init__(**kw)
+        self.ckpt = checkpoint
+        self.role_sets: dict[str, dict[str, list[int]]] = {}
+        self.curves: dict[str, dict] = {}  # role -> dose-response curve, from a loaded `analyze curves` result
+        self.selected_role: str | None = None
+
+    # ------------------------------------------------------------------ roles
+
+    @property
+    def token(self) -> str:
+        return self.view.control_token if self.view else ""
+
+    def role_tags(self) -> dict[int, str]:
+        """neuron -> role letters (s, c, t, o) for the current control token."""
+        tags: dict[int, str] = {}
+        for role, neurons in role_groups(self.role_sets, self.token).items():
+            for j in neurons:
+                tags[j] = "".join(sorted(set(tags.get(j, "") + role[0])))
+        return tags
+
+    def watch_view(self, old: DecodeView | None, new: DecodeView | None) -> None:
+        if self.role_sets and (old is None or new is None or old.control_token != new.control_token):
+            self.post_message(StateRequest(roles=self.role_tags()))
+
+    def set_roles(self, roles: dict[str, dict[str, list[int]]]) -> None:
+        self.role_sets = roles
+        self.post_message(StateRequest(roles=self.role_tags()))
+
+    def action_select_role(self, role: str) -> None:
+        if role in self.curves:
+            self.post_message(StateRequest(curve=(role, self.curves[role])))
+            if not self.role_sets:
+                return
+        if not self.role_sets:
+            self.notify("no neuron-function results: load one with f or run the analysis with F", severity="warning")
+            return
+        neurons = role_groups(self.role_sets, self.token).get(role, [])
+        if not neurons:
+            token = self.token or "this token"
+            self.notify(f"no {role} neurons for {token!r} in the loaded results: press F to analyse {token!r} "
+                        "(a worker; progress and time left in the status box)", severity="warning")
+            return
+        self.selected_role = role
+        self.select_group(role, neurons)
+
+    def select_group(self, name: str, neurons: list[int]) -> None:
+        hidden = self.ckpt.config.hidden
+        neurons = [int(j) for j in neurons if 0 <= int(j) < hidden]
+        if not neurons:
+            self.notify(f"{name}: no neurons", severity="warning")
+            return
+        self.post_message(StateRequest(selection=tuple(neurons), neuron=neurons[0], add_group=(name, neurons)))
+        self.notify(f"group {name!r}: {count(len(neurons), 'neuron')} selected")
+
+    def action_paper_manipulation(self) -> None:
+        if self.selected_role is None or not self.selection:
+            self.notify("select a role's neurons first (1 storing, 2 counting, 3 triggering, 4 outputting)",
+                        severity="warning")
+            return
+        t = int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)]) if self.view else 0
+        self.post_message(AddIntervention(paper_intervention(self.selected_role, list(self.selection), t)))
+
+    # ------------------------------------------------------------------ results files
+
+    def action_load_results(self) -> None:
+        latest = newest(results_dir(), "*.json")
+        self.app.push_screen(PromptScreen("Results file: functions, probe, rank, crossmodel, curves or storing",
+                                          str(latest or ""), f"a .json file, e.g. in {results_dir()}"), self.open_results)
+
+    def open_results(self, text: str | None) -> None:
+        """Reopen a results file of any kind; a wrong or damaged one is one line."""
+        if not text:
+            return
+        from ...analysis.results_files import load_results
+
+        try:
+            loaded = load_results(text)
+        except UserError as e:
+            self.notify(f"cannot load {text}: {e}", severity="error")
+            return
+        self.post_message(ResultsOpened(loaded.path))
+        if loaded.kind == "functions":
+            self.set_roles(loaded.parsed.roles)
+            self.notify(f"roles loaded from {text}")
+        elif loaded.kind == "curves":
+            self.curves = loaded.data["curves"]
+            self.notify(f"dose-response curves loaded ({', '.join(self.curves)}): 1-4 shows a role's curve")
+        elif loaded.kind == "storing":
+            self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
+        else:
+            self.select_group(*loaded.top_neurons(self.ckpt.config.hidden))
+
+    # ------------------------------------------------------------------ jobs (workers)
+
+    def _progress(self, eta: Eta):
+        return lambda stage, done, total: self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
+
+    def action_run_functions(self) -> None:
+        if not self.token:
+            self.notify("no control token: type one in the controls box (e.g. king@4)", severity="warning")
+            return
+        self.post_message(Status("⟳ analysing…"))
+        self.functions_worker(self.token)
+
+    @work(thread=True, exclusive=True, group="functions")
+    def functions_worker(self, token: str) -> None:
+        from ...analysis.jobs import FunctionsJob, functions_tokens, preset, run_functions
+        from ...model.checkpoint import atomic_write_text
+
+        worker = get_current_worker()
+        try:
+            quick = preset(FunctionsJob, "quick", cache=str(cache_dir()))
+            job = preset(FunctionsJob, "quick", tokens=tuple(functions_tokens(self.ckpt, quick, first=token)),
+                         cache=str(cache_dir()))
+            results, _ = run_functions(self.ckpt, job, self._progress(Eta()))
+            path = free_path(results_dir(), f"functions-{Path(self.ckpt.path or 'model').stem}-{token}")
+            atomic_write_text(path, json.dumps(results, indent=1))
+        except (UserError, OSError) as e:
+            self.post_message(JobFailed("analysis", str(e)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(self.Done("functions", results, path, token))
+
+    def action_run_probe(self) -> None:
+        self.app.push_screen(PromptScreen("Probe: HYP [TAGGED_DIR], or rank HYP (position, token, steps-remaining, "
+                                          "is-control, pos DIR)", "position", "hypothesis [tagged corpus]"),
+                             self._probe_entered)
+
+    def _probe_entered(self, text: str | None) -> None:
+        if not text or not text.split():
+            return
+        parts = text.split()
+        ranking = parts[0] == "rank"
+        if ranking:
+            parts = parts[1:]
+            if not parts:
+                self.notify("rank needs a hypothesis, e.g. rank position", severity="warning")
+                return
+        self.post_message(Status("⟳ ranking…" if ranking else "⟳ probing…"))
+        self.probe_worker(parts[0], tuple(parts[1:]), ranking)
+
+    @work(thread=True, exclusive=True, group="probe")
+    def probe_worker(self, hypothesis: str, tagged: tuple[str, ...], ranking: bool = False) -> None:
+        from ...analysis.jobs import ProbeJob, RankJob, preset, run_probe, run_rank
+
+        progress = self._progress(Eta())
+        try:
+            if ranking:
+                res = run_rank(self.ckpt, preset(RankJob, "quick", hypothesis=hypothesis, tagged=tagged), progress)
+            else:
+                res = run_probe(self.ckpt, preset(ProbeJob, "quick", hypothesis=hypothesis, tagged=tagged), progress)
+        except (UserError, OSError) as e:
+            self.post_message(JobFailed("probe", str(e)))
+            return
+        self.post_message(self.Done("rank" if ranking else "probe", res, label=hypothesis))
+
+    def action_run_memory(self) -> None:
+        self.post_message(Status("⟳ gradients…"))
+        self.memory_worker()
+
+    @work(thread=True, exclusive=True, group="memory")
+    def memory_worker(self) -> None:
+        from ...analysis.jobs import MemoryJob, preset, run_memory
+
+        try:
+            res = run_memory(self.ckpt, preset(MemoryJob, "quick"), self._progress(Eta()))
+        except (UserError, OSError) as e:
+            self.post_message(JobFailed("state gradients", str(e)))
+            return
+        self.post_message(self.Done("memory", res))
+
+    def on_analyses_pane_done(self, message: Done) -> None:
+        """Show a finished job: roles, the top neurons of a probe or ranking, or the σ curves."""
+        self.post_message(Status(""))
+        res = message.result
+        if message.job == "functions":
+            self.set_roles(res["roles"])
+            if message.path is not None:
+                self.post_message(ResultsOpened(message.path))
+            self.notify(f"roles for {message.label!r} saved to {message.path}")
+        elif message.job == "rank":
+            from ...analysis.neurox import stability_line
+
+            self.select_group(f"rank:{message.label}", res["ranking"][: max(1, self.ckpt.config.hidden // 10)])
+            self.notify(f"ranking {message.label}: elastic-net accuracy {res['accuracy']:.3f}; {stability_line(res)}")
+        elif message.job == "probe":
+            r = res["plain"]
+            self.select_group(f"probe:{message.label}", r["top_neurons"])
+            self.notify(f"probe {message.label}: accuracy {r['accuracy']:.3f} (majority {r['majority_baseline']:.3f}); "
+                        f"most responsible neuron {res['most_responsible_neuron']}")
+        else:
+            self.app.push_screen(MemoryScreen(res))

@@ -1,0 +1,191 @@
+"""The neuron pane: h and gate strips at the shown step, the top-5, and the selected neuron over time."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+
+from ...analysis.roles import ROLES
+from ...errors import UserError
+from ...model.interventions import NeuronSet
+from ..bindings import B
+from ..messages import StateRequest, count
+from ..screens import PromptScreen
+from ..viewmodel import DecodeView
+from ..widgets import NeuronPlot, NeuronStrip, TopK
+
+
+class NeuronView(Vertical, can_focus=True):
+    """The focusable strips: while they have focus, the keys step time and select neurons."""
+
+
+class NeuronPane(Horizontal):
+    """Which neurons are selected, and what they and the gates hold at this step (original, changed or Δ)."""
+
+    BINDINGS = [
+        B("up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
+        B("down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
+        B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
+        B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
+        B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
+    ]
+
+    view: reactive[DecodeView | None] = reactive(None, init=False)
+    step: reactive[int] = reactive(0, init=False)
+    neuron: reactive[int] = reactive(0, init=False)
+    selection: reactive[tuple[int, ...]] = reactive((), init=False)
+    run_view: reactive[str] = reactive("original", init=False)
+    roles: reactive[dict[int, str]] = reactive(dict, init=False)
+    groups: reactive[dict[str, list[int]]] = reactive(dict, init=False)
+    curve: reactive[tuple[str, dict] | None] = reactive(None, init=False)
+
+    def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
+        super().__init__(**kw)
+        self.hidden, self.cell, self.gate_names = hidden, cell, gate_names
+
+    def compose(self) -> ComposeResult:
+        with NeuronView(id="strips"):
+            yield NeuronStrip("h", -1.0, 1.0, id="strip-h")
+            for name in self.gate_names:
+                lo = -1.0 if name in ("n", "g") else 0.0
+                yield NeuronStrip(name, lo, 1.0, id=f"strip-{name}", classes="gate")
+            if self.cell == "lstm":
+                yield NeuronStrip("c", -1.0, 1.0, id="strip-c", classes="gate")
+        with Vertical(id="side"):
+            yield TopK(id="topk")
+            yield NeuronPlot(id="plot")
+
+    # ------------------------------------------------------------------ drawing
+
+    def watch_view(self) -> None:
+        self.draw_step()
+        self.draw_neuron()
+
+    def watch_step(self) -> None:
+        self.draw_step()
+
+    def watch_run_view(self) -> None:
+        self.draw_step()
+
+    def watch_neuron(self) -> None:
+        self.draw_step()
+        self.draw_neuron()
+
+    def watch_selection(self) -> None:
+        self.draw_step()
+
+    def watch_roles(self) -> None:
+        self.draw_step()
+        self.draw_neuron()
+
+    def watch_curve(self, curve: tuple[str, dict] | None) -> None:
+        if curve is not None:
+            self.query_one(NeuronPlot).show_curve(*curve)
+
+    def draw_step(self) -> None:
+        """What changes with the step: strips and top-k. Only slices cached arrays."""
+        v = self.view
+        if v is None:
+            return
+        run = v.clean
+        i = min(self.step, len(run.times) - 1)
+        t = int(run.times[i])
+        marked, roles = frozenset(self.selection), self.roles
+        mode = self.run_view if v.changed is not None else "original"
+        k = v.changed.index_of(t) if v.changed is not None and mode != "original" else None
+        if k is None:
+            mode = "original"
+        shown = v.changed if mode == "changed" and v.changed is not None else run
+        j = k if mode == "changed" and k is not None else i
+        for name, arr in {"h": shown.h, **shown.gates}.items():
+            values = arr[j]
+            if mode == "difference":
+                other = v.changed.h if name == "h" else v.changed.gates[name]  # type: ignore[union-attr]
+                values = other[k] - (run.h if name == "h" else run.gates[name])[i]
+            self.query_one(f"#strip-{name}", NeuronStrip).show(values, self.neuron, marked, roles,
+                                                               difference=mode == "difference")
+        control_tok = v.control_token
+        topk = self.query_one(TopK)
+        if mode == "original":
+            topk.show(run.topk[i], control_tok, run.control[i], t)
+            return
+        changed = v.changed
+        assert changed is not None and k is not None
+        delta = changed.h[k] - run.h[i]
+        top = np.argsort(-np.abs(delta), kind="stable")[:5]
+        topk.show(changed.topk[k], control_tok, changed.control[k], t, label=mode,
+                  original=run.control[i] if mode == "difference" else None,
+                  changed_most=[(int(n), float(delta[n])) for n in top] if mode == "difference" else None)
+
+    def draw_neuron(self) -> None:
+        """The selected neuron's h and update (or forget) gate over t, and the changed run's h."""
+        v = self.view
+        if v is None:
+            return
+        run, j = v.clean, self.neuron
+        series = {f"h[{j}]": (run.times, run.h[:, j])}
+        gate = "z" if "z" in run.gates else "f"
+        series[f"{gate}[{j}]"] = (run.times, run.gates[gate][:, j])
+        if v.changed is not None:
+            series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
+        role = ", ".join(r for r in ROLES if r[0] in self.roles.get(j, ""))
+        title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
+        self.query_one(NeuronPlot).show(series, v.positions, title)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_neuron_by(self, delta: int) -> None:
+        self.post_message(StateRequest(neuron=(self.neuron + delta) % self.hidden))
+
+    def action_pick_neurons(self) -> None:
+        groups = ", ".join(self.groups) or "none yet"
+        self.app.push_screen(PromptScreen(f"Neurons: index, range, list, or a group ({groups})", str(self.neuron),
+                                          "e.g. 12 or 0-31 or 3,17,40"), self._picked)
+
+    def _picked(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            neurons = self.resolve(text)
+        except UserError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.post_message(StateRequest(selection=tuple(neurons) if len(neurons) > 1 else (), neuron=neurons[0]))
+
+    def resolve(self, text: str) -> list[int]:
+        """A group name, or the selection syntax (all, 3, 0-9,12), as neuron indices of this model."""
+        name = text.strip()
+        if name in self.groups:
+            return list(self.groups[name])
+        ns = NeuronSet.parse(name)
+        ns.check(self.hidden)
+        picked = list(range(self.hidden)) if ns.indices is None else list(ns.indices)
+        if not picked:
+            raise UserError("no neurons given")
+        return picked
+
+    def action_save_group(self) -> None:
+        self.app.push_screen(PromptScreen("Name for the selected neurons (e.g. counting?)", "", "group name"),
+                             self._group_named)
+
+    def _group_named(self, name: str | None) -> None:
+        if name is None:
+            return
+        name = name.strip()
+        if not name:
+            self.notify("no name given; the group was not saved", severity="warning")
+            return
+        try:
+            NeuronSet.parse(name)
+        except UserError:
+            pass
+        else:
+            self.notify(f"{name!r} reads as a neuron selection (like all or 10-20); choose another name",
+                        severity="error")
+            return
+        neurons = list(self.selection) or [self.neuron]
+        self.post_message(StateRequest(groups={**self.groups, name: neurons}))
+        self.notify(f"group {name!r}: {count(len(neurons), 'neuron')}")

@@ -1,0 +1,115 @@
+"""The session pane: save as, notes, and export of what the screen shows; every file goes to a per-user folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ...analysis.session import Session, save_session
+from ...errors import UserError
+from ...paths import free_path, results_dir, sessions_dir
+from ..bindings import B
+from ..messages import NoteAdded
+from ..screens import NotesScreen, PromptScreen
+from ..viewmodel import DecodeView
+
+
+class SessionPane(Widget):
+    """Where the explorer's work is kept: the session file, its notes, and exported views."""
+
+    BINDINGS = [
+        B("m", "add_note", "Note", "add a note to the session", show=False),
+        B("N", "show_notes", "Notes", "read the session's notes", show=False),
+        B("E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
+          "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
+        B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
+    ]
+
+    view: reactive[DecodeView | None] = reactive(None, init=False)
+    step: reactive[int] = reactive(0, init=False)
+    neuron: reactive[int] = reactive(0, init=False)
+    notes: reactive[str] = reactive("", init=False)
+
+    def __init__(self, session: Callable[[], Session], session_path: Path | None, stem: str, **kw):
+        super().__init__(**kw)
+        self.session = session  # the app's current session, read when saving
+        # where `s` saves: the session it was opened with, else a new file in the per-user sessions folder
+        self.session_path = Path(session_path) if session_path else free_path(sessions_dir(), "session")
+        self.stem = stem
+        self.exported: list[Path] = []  # the files the last `E` wrote
+        self._saved: dict | None = None
+
+    def mark_saved(self) -> None:
+        self._saved = self._snapshot()
+
+    def _snapshot(self) -> dict:
+        """What counts as a change to save: not where one stands (step, neuron, selection, layer, results)."""
+        data = asdict(self.session())
+        for key in Session.VIEW_FIELDS:
+            data.pop(key, None)
+        return data
+
+    @property
+    def unsaved(self) -> bool:
+        return self._snapshot() != self._saved
+
+    def action_save_session(self) -> None:
+        """s: save as (the prompt holds the current session file; another existing file is not overwritten)."""
+        self.app.push_screen(PromptScreen("Save the session as", str(self.session_path), "a .json file"), self.save_as)
+
+    def save_as(self, text: str | None) -> None:
+        if not text or not text.strip():
+            return
+        path = Path(text.strip()).expanduser()
+        if not path.is_absolute() and path != self.session_path:  # a bare name goes to the sessions folder
+            path = sessions_dir() / path
+        if not path.suffix:
+            path = path.with_suffix(".json")
+        if path != self.session_path and path.exists():
+            self.notify(f"{path} exists; choose another name", severity="error")
+            return
+        self.session_path = path
+        self.save_now()
+
+    def save_now(self) -> bool:
+        try:
+            save_session(self.session(), self.session_path)
+        except (OSError, UserError) as e:
+            self.notify(f"could not save {self.session_path}: {e}", severity="error")
+            return False
+        self.mark_saved()
+        self.notify(f"session saved to {self.session_path}")
+        return True
+
+    def action_add_note(self) -> None:
+        self.app.push_screen(PromptScreen("Note for this session", "", "what you saw"), self._noted)
+
+    def _noted(self, text: str | None) -> None:
+        if text:
+            self.post_message(NoteAdded(text))
+
+    def action_show_notes(self) -> None:
+        self.app.push_screen(NotesScreen(self.notes))
+
+    def action_export(self) -> None:
+        """CSV of what the screen shows at this step, and an SVG of the screen, in the results folder."""
+        from ..export import export_view
+
+        if self.view is None:
+            self.notify("nothing to export yet: run a source first", severity="warning")
+            return
+        t = int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
+        stem = f"{self.stem}-t{t}"
+        try:
+            paths = export_view(self.view, self.step, self.neuron, results_dir(), stem)
+            svg = free_path(results_dir(), stem + "-screen", ".svg")
+            self.app.save_screenshot(filename=svg.name, path=str(svg.parent))
+        except OSError as e:
+            self.notify(f"export failed: {e}", severity="error")
+            return
+        self.exported = [*paths, svg]
+        self.notify(f"exported to {svg.parent}: " + ", ".join(p.name for p in self.exported), timeout=10)

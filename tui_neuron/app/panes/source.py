@@ -1,0 +1,71 @@
+"""The source pane: the source and controls boxes and the status box."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from ...model.data import ControlSignal
+from ..bindings import B
+
+
+class TextBox(Input):
+    """A text box that keeps every printable key; escape hands the keys back to stepping (shown in the footer)."""
+
+    BINDINGS = [Binding("enter", "submit", "Run", id="box.run",
+                        tooltip="in the source or controls box: encode and decode (in a worker)"),
+                Binding("escape", "leave", "Keys", id="box.leave",
+                        tooltip="leave the box: the keys then step, select neurons and intervene")]
+
+    def action_leave(self) -> None:
+        self.app.query_one("#strips").focus()
+
+
+class SourcePane(Horizontal):
+    """What to run: a source sentence and its controls (enter runs them), and what is running now."""
+
+    BINDINGS = [B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)")]
+
+    class Submitted(Message):
+        """Enter in either box: run the source with its controls."""
+
+    def __init__(self, source: str, controls: list[str], **kw):
+        super().__init__(**kw)
+        self._source, self._controls = source, controls
+
+    def compose(self) -> ComposeResult:
+        yield TextBox(self._source, placeholder="source sentence (enter runs it)", id="source")
+        yield TextBox(" ".join(self._controls), placeholder="controls: king@3 queen@5", id="controls")
+        yield Static("", id="status")
+
+    @property
+    def source(self) -> str:
+        return self.query_one("#source", Input).value
+
+    @property
+    def controls_text(self) -> str:
+        return self.query_one("#controls", Input).value
+
+    def controls(self) -> list[ControlSignal]:
+        return [ControlSignal.parse(c) for c in self.controls_text.replace(",", " ").split()]
+
+    def disable_controls(self) -> None:
+        box = self.query_one("#controls", Input)
+        box.value, box.disabled = "", True
+        box.placeholder = "no position tokens: controls unavailable"
+
+    def mark_bad(self, bad: bool) -> None:
+        self.query_one("#controls").set_class(bad, "bad-input")
+
+    def show_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def action_edit_source(self) -> None:
+        self.query_one("#source", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted())

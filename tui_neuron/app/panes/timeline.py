@@ -1,0 +1,94 @@
+"""The timeline pane: the steps of the run (inputs, outputs, the changed outputs) and the keys that move in time."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+
+from ..bindings import B
+from ..messages import StateRequest
+from ..viewmodel import DecodeView
+from ..widgets import Timeline
+
+VIEWS = ("original", "changed", "difference")
+
+
+class TimelinePane(Vertical):
+    """Stepping: which step is shown, which layer, and which run (original, changed, difference)."""
+
+    BINDINGS = [
+        B("left", "step_by(-1)", "Back", "step one timestep back (encoder steps included)"),
+        B("right", "step_by(1)", "Forward", "step one timestep forward"),
+        B("home", "step_to('first')", "First", "jump to the first encoder step", show=False),
+        B("end", "step_to('last')", "Last", "jump to the last decoder step", show=False),
+        B("t", "step_to('T')", "Go to T", "jump to the first control's target step T", show=False),
+        B("v", "cycle_view", "View", "cycle the strips and the top-5 between the original run, the changed run "
+          "and their difference (changed − original, with the neurons that changed most)", show=False),
+        B("l", "next_layer", "Layer", "show the next layer of a multi-layer model (h, gates; interventions act on it)",
+          show=False),
+    ]
+
+    view: reactive[DecodeView | None] = reactive(None, init=False)
+    step: reactive[int] = reactive(0, init=False)
+    neuron: reactive[int] = reactive(0, init=False)
+    model_layer: reactive[int] = reactive(0, init=False)  # the layer shown
+    run_view: reactive[str] = reactive("original", init=False)
+
+    def __init__(self, n_layers: int, **kw):
+        super().__init__(**kw)
+        self.n_layers = n_layers
+
+    def compose(self) -> ComposeResult:
+        yield Timeline(id="timeline")
+
+    def watch_view(self) -> None:
+        self.draw()
+
+    def watch_step(self) -> None:
+        self.draw()
+
+    def watch_neuron(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        v = self.view
+        if v is None:
+            return
+        run = v.clean
+        i = min(self.step, len(run.times) - 1)
+        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, v.changed_outputs,
+                                      run.h[:, self.neuron])
+
+    def action_step_by(self, delta: int) -> None:
+        if self.view is not None:
+            self.post_message(StateRequest(step=max(0, min(len(self.view.clean.times) - 1, self.step + delta))))
+
+    def action_step_to(self, where: str) -> None:
+        if self.view is None:
+            return
+        if where == "first":
+            self.post_message(StateRequest(step=0))
+        elif where == "last":
+            self.post_message(StateRequest(step=len(self.view.clean.times) - 1))
+        elif self.view.positions:
+            idx = self.view.clean.index_of(self.view.positions[0])
+            if idx is not None:
+                self.post_message(StateRequest(step=idx))
+
+    def action_next_layer(self) -> None:
+        if self.n_layers == 1:
+            self.notify("this model has one layer")
+            return
+        layer = (self.model_layer + 1) % self.n_layers
+        self.post_message(StateRequest(layer=layer))
+        self.notify(f"layer {layer} (of 0..{self.n_layers - 1}); new interventions act on it")
+
+    def action_cycle_view(self) -> None:
+        if self.view is None or self.view.changed is None:
+            self.post_message(StateRequest(run_view="original"))
+            self.notify("no changed run to show: add an intervention with i", severity="warning")
+            return
+        mode = VIEWS[(VIEWS.index(self.run_view) + 1) % len(VIEWS)]
+        self.post_message(StateRequest(run_view=mode))
+        self.notify(f"showing the {mode} run" if mode != "difference" else "showing changed − original")
