@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from tui_neuron.analysis.functions import FunctionsConfig, fit_probe, prob_from_state
+from tui_neuron.analysis.attribution import prob_from_state
+from tui_neuron.analysis.functions import FunctionsConfig, fit_probe
 from tui_neuron.analysis.recording import (
     FIRST_T,
     build_examples,
@@ -170,7 +171,7 @@ def test_prob_from_layer_state_matches_the_stepper(cell, layer):
     sys.path.insert(0, str(ROOT / "tests"))
     from test_stepper import random_model
 
-    from tui_neuron.analysis.functions import prob_from_layer_state
+    from tui_neuron.analysis.attribution import prob_from_layer_state
     from tui_neuron.model.checkpoint import Checkpoint
     from tui_neuron.model.stepper import Stepper
 

@@ -16,7 +16,8 @@ import numpy as np
 from ..model.checkpoint import Checkpoint
 from ..model.interventions import Intervention, NeuronSet
 from ..model.stepper import Stepper
-from .functions import FunctionsConfig, integrated_gradients
+from .attribution import integrated_gradients
+from .functions import FunctionsConfig
 from .recording import Recording
 from .roles import PRIMARY, ROLES, Manipulation, Role
 from .stats import rate_json, spread

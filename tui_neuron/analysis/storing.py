@@ -24,7 +24,8 @@ from ..model.cell import step as cell_step
 from ..model.checkpoint import Checkpoint
 from ..model.interventions import Intervention, NeuronSet, SetValue, StepRef
 from ..model.stepper import Stepper
-from .functions import FunctionsConfig, integrated_gradients
+from .attribution import integrated_gradients
+from .functions import FunctionsConfig
 from .recording import FIRST_T, Recording
 from .stats import rate_json, spread
 from .verification import by_position, named_set_hits, random_set

@@ -9,34 +9,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Input, Static
-from textual.worker import get_current_worker
+from textual.widgets import Footer, Static
 
-from ..analysis.decoding import decode_one
 from ..analysis.roles import role_groups
 from ..analysis.session import Session
 from ..errors import UserError
 from ..model.checkpoint import Checkpoint
-from ..model.data import ControlSignal, make_example
+from ..model.data import make_example
 from ..model.interventions import parse_intervention, resolve_names
-from ..model.stepper import Stepper
 from .bindings import ActionsProvider, B, routed
+from .decoder import DecodeRunner
 from .messages import AddIntervention, DecodeDone, JobFailed, NoteAdded, ResultsOpened, StateRequest, Status
 from .panes import AnalysesPane, InterventionsPane, NeuronPane, SessionPane, SourcePane, TextBox, TimelinePane
 from .panes.interventions import InterventionItem
-from .screens import HelpScreen, QuitScreen
-from .viewmodel import DecodeView, build_view
+from .screens import HelpScreen
+from .viewmodel import DecodeView
 
 MIN_WIDTH, MIN_HEIGHT = 100, 32
 SHARED_STATE = ("step", "neuron", "layer", "selection", "run_view", "iv_cursor", "interventions", "groups", "roles",
                 "curve")
 PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "body", InterventionsPane: "bottom",
             AnalysesPane: "analyses", SessionPane: "session", SourcePane: "inputs"}
+
+
+def subtitle(ckpt: Checkpoint, layer: int) -> str:
+    """The model in one line: file, cell, size, the shown layer of a deeper model, and its largest T."""
+    cfg = ckpt.config
+    shown = f" · layer {layer} of 0..{cfg.layers - 1}" if cfg.layers > 1 else ""
+    positions = f"T≤{cfg.max_position}" if ckpt.vocab.has_positions else "no controls"
+    return f"{ckpt.path.name if ckpt.path else 'model'} · {cfg.cell.upper()} {cfg.hidden}{shown} · {positions}"
+
+
+def default_session(ckpt: Checkpoint) -> Session:
+    """A first screen that shows something: a sentence with a common word placed at T = 3."""
+    words = [w for w in ("king", "man", "time", "day", "way") if w in ckpt.vocab.stoi]
+    word = words[0] if words else ckpt.vocab.words[0]
+    controls = [f"{word}@3"] if ckpt.vocab.max_position >= 3 else []
+    return Session(source="the old man sat by the fire and looked at his son .", controls=controls)
 
 
 class ExplorerApp(App):
@@ -76,14 +90,12 @@ class ExplorerApp(App):
                  roles: dict[str, dict[str, list[int]]] | None = None, results: list[Path] | tuple = ()):
         super().__init__()
         self.ckpt = checkpoint
-        self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
         self.loaded_results: list[str] = []
         self._restore_t: int | None = None  # a reopened session's step, applied after the first decode
-        self._initial = session or self._default_session()
+        self._initial = session or default_session(checkpoint)
         self._extra_results = [str(r) for r in results]
         self._roles_given = roles
         self._session_path = session_path
-        self._request = 0
         self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
         self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
 
@@ -92,9 +104,10 @@ class ExplorerApp(App):
     def compose(self) -> ComposeResult:
         cfg, A = self.ckpt.config, ExplorerApp
         # kept as attributes: reachable under a modal screen and after exit
-        self.source_pane = SourcePane(self._initial.source, self._initial.controls, id="inputs")
+        self.source_pane = SourcePane(self._initial.source, self._initial.controls, cfg.layers, id="inputs")
         self.analyses = AnalysesPane(self.ckpt, id="analyses")
         stem = Path(self.ckpt.path or "model").stem
+        self.decoder = DecodeRunner(self.ckpt, id="decoder")
         self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
         with Vertical(id="main"):
             yield self.source_pane
@@ -104,6 +117,7 @@ class ExplorerApp(App):
                 A.view, A.step, A.neuron, A.selection, A.run_view, A.roles, A.groups, A.curve)
             yield InterventionsPane(cfg.layers, id="bottom").data_bind(
                 A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, model_layer=A.layer)
+        yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
@@ -112,7 +126,7 @@ class ExplorerApp(App):
 
 
     def on_mount(self) -> None:
-        self._update_subtitle()
+        self.sub_title = subtitle(self.ckpt, self.layer)
         if not self.ckpt.vocab.has_positions:
             self.source_pane.disable_controls()
             self.notify("this model has no position tokens, so control signals are unavailable; it runs on the "
@@ -122,24 +136,11 @@ class ExplorerApp(App):
         self.notes = self._initial.notes
         if self._roles_given:
             self.analyses.set_roles(self._roles_given)
-        self._restore_view(self._initial)
+        self._restore_t = self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config)
         self._check_size()
         self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
         self.session_pane.mark_saved()
         self.request_decode()
-
-    def _update_subtitle(self) -> None:
-        cfg = self.ckpt.config
-        layer = f" · layer {self.layer} of 0..{cfg.layers - 1}" if cfg.layers > 1 else ""
-        positions = f"T≤{cfg.max_position}" if self.ckpt.vocab.has_positions else "no controls"
-        self.sub_title = f"{self.ckpt.path.name if self.ckpt.path else 'model'} · {cfg.cell.upper()} {cfg.hidden}" \
-                         f"{layer} · {positions}"
-
-    def _default_session(self) -> Session:
-        words = [w for w in ("king", "man", "time", "day", "way") if w in self.ckpt.vocab.stoi]
-        word = words[0] if words else self.ckpt.vocab.words[0]
-        controls = [f"{word}@3"] if self.ckpt.vocab.max_position >= 3 else []
-        return Session(source="the old man sat by the fire and looked at his son .", controls=controls)
 
     def on_resize(self, event) -> None:
         self._check_size(event.size)
@@ -185,19 +186,13 @@ class ExplorerApp(App):
 
     @on(Status)
     def _status_changed(self, message: Status) -> None:
-        self._status(message.text or "ready")
-
-    def _status(self, text: str) -> None:
-        """The status box: what is running, and the shown layer of a multi-layer model on a second line."""
-        n = self.ckpt.config.layers
-        self._status_text = text
-        self.source_pane.show_status(text + (f"\nlayer {self.layer} (0..{n - 1})" if n > 1 else ""))
+        self.source_pane.show_status(message.text or "ready")
 
     @on(JobFailed)
     def _job_failed(self, message: JobFailed) -> None:
         if message.job != "decode":
-            self._status("ready")
-        elif message.request == self._request:
+            self.source_pane.show_status("ready")
+        elif message.request == self.decoder.latest:
             self.busy = False
         self.notify(message.error, severity="error", title=f"{message.job} failed" if message.job != "decode"
                     else "cannot run")
@@ -212,11 +207,11 @@ class ExplorerApp(App):
         self.notes = (self.notes + "\n" + message.text).strip()
 
     def watch_busy(self, busy: bool) -> None:
-        self._status("⟳ decoding…" if busy else "ready")
+        self.source_pane.show_status("⟳ decoding…" if busy else "ready")
 
     def watch_layer(self) -> None:
-        self._update_subtitle()
-        self._status(getattr(self, "_status_text", "ready"))
+        self.sub_title = subtitle(self.ckpt, self.layer)
+        self.source_pane.show_status(None, self.layer)
         if self._full_view is not None:
             self.view = self._full_view.at_layer(self.layer)
 
@@ -245,35 +240,13 @@ class ExplorerApp(App):
             self.notify(str(e), severity="error", title="cannot run")
             return False
         pane.mark_bad(False)
-        self._warn_about_controls(controls)
-        self._request += 1
+        pane.warn_about(controls, self.ckpt.config.n_signals)
         self.busy = True
-        self.decode_worker(pane.source, [str(c) for c in controls], specs, self._request)
+        self.decoder.start(pane.source, [str(c) for c in controls], specs)
         return True
 
-    def _warn_about_controls(self, controls: list[ControlSignal]) -> None:
-        positions = [c.position for c in controls]
-        if len(set(positions)) < len(positions):
-            self.notify("two controls ask for the same position T; at most one can land", severity="warning")
-        elif len(controls) > self.ckpt.config.n_signals:
-            self.notify(f"{len(controls)} controls on a model trained with {self.ckpt.config.n_signals} signal(s) "
-                        "per example; expect misses", severity="warning")
-
-    @work(thread=True, exclusive=True, group="decode")
-    def decode_worker(self, source: str, controls: list[str], specs: list[str], request: int) -> None:
-        worker = get_current_worker()
-        try:
-            ivs = [parse_intervention(s) for s in specs]
-            result = decode_one(self.ckpt, source, controls, ivs, self.stepper)
-            view = build_view(result, self.ckpt.config.hidden, self.ckpt.config.gate_names)
-        except UserError as e:
-            self.post_message(JobFailed("decode", str(e), request))
-            return
-        if not worker.is_cancelled:
-            self.post_message(DecodeDone(view, request))
-
     def on_decode_done(self, message: DecodeDone) -> None:
-        if message.request != self._request:
+        if message.request != self.decoder.latest:
             return  # a newer request is on its way
         old_t = self.current_t
         if self._restore_t is not None:  # the first decode of a reopened session
@@ -294,24 +267,6 @@ class ExplorerApp(App):
     async def action_pane(self, pane_id: str, action: str) -> None:
         """Run a pane's action (the app-level route of the pane's own binding)."""
         await self.screen_stack[0].query_one(f"#{pane_id}").run_action(action)
-
-    def _restore_view(self, session: Session) -> None:
-        """Where the session left off: its results files, layer, neuron and selection now; its step after the
-        first decode (out-of-range values are dropped with a word, never an error)."""
-        H, L = self.ckpt.config.hidden, self.ckpt.config.layers
-        for path in [*session.results, *self._extra_results]:
-            self.analyses.open_results(path)
-        if session.layer is not None and 0 <= session.layer < L:
-            self.layer = session.layer
-        if session.neuron is not None and 0 <= session.neuron < H:
-            self.neuron = session.neuron
-        kept = tuple(j for j in session.selection if 0 <= j < H)
-        if len(kept) < len(session.selection):
-            self.notify(f"{len(session.selection) - len(kept)} selected neuron(s) do not exist in this model; "
-                        "dropped", severity="warning")
-        if kept:
-            self.selection = kept
-        self._restore_t = session.step
 
     def current_session(self) -> Session:
         return Session(
@@ -337,24 +292,9 @@ class ExplorerApp(App):
         return self.session_pane.session_path
 
     async def action_quit(self) -> None:
-        """q: leave at once when everything is saved; otherwise ask (save / discard / cancel)."""
-        if not self.unsaved:
-            self.exit()
-            return
-
-        def answered(choice: str | None) -> None:
-            if choice == "discard" or (choice == "save" and self.session_pane.save_now()):
-                self.exit()
-
-        if not isinstance(self.screen, QuitScreen):
-            self.push_screen(QuitScreen(self.session_path), answered)
+        """q: leave at once when everything is saved; otherwise the session pane asks (save / discard / cancel)."""
+        self.session_pane.leave()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.all_bindings()))
-
-    def on_key(self, event) -> None:
-        """Escape in a text box hands the keys back to stepping."""
-        if event.key == "escape" and isinstance(self.focused, Input) and self.screen is self.screen_stack[0]:
-            self.query_one("#strips").focus()
-            event.stop()

@@ -71,6 +71,57 @@ class _Context:
             raise UserError(f"{iv.spec()}: step {self.t} is outside the other source's run")
         return state[0, i]
 
+    def rows(self, iv: Intervention, t: int) -> Tensor | None:
+        """Which examples this intervention hits at step t (None: none)."""
+        mask = self.row_masks.get(id(iv))
+        if iv.step.every:
+            if t < 1:
+                return None
+            return slice(None) if mask is None else mask  # type: ignore[return-value]
+        if t not in self.schedule[id(iv)]:
+            return None
+        rows = self.steps_per_example[iv.step] == t
+        return rows if mask is None else rows & mask
+
+    def write(self, iv: Intervention, target: Tensor) -> Tensor:
+        """`target` with the intervention's rows at this step overwritten (a fresh tensor of this step: in place)."""
+        rows = self.rows(iv, self.t)
+        if rows is None:
+            return target
+        sel = target[rows]
+        iv.write(sel, self.columns.get(id(iv), slice(None)), self, rows)
+        target[rows] = sel
+        return target
+
+    def intervene(self, interventions: list[Intervention], h: Tensor, c: Tensor | None):
+        """Apply this layer's interventions on h or c that fall on this step, right after the step computed them."""
+        for iv in interventions:
+            if iv.on_cell:
+                assert c is not None  # .c interventions were checked to need an LSTM
+                c = self.write(iv, c)
+            else:
+                h = self.write(iv, h)
+        return h, c
+
+    def edit_gate(self, interventions: list[Intervention], name: str, gate: Tensor) -> Tensor:
+        """The gate hook point: this layer's gate interventions on `name` at this step, before the step uses it."""
+        for iv in interventions:
+            if iv.hook == name:
+                gate = self.write(iv, gate)
+        return gate
+
+    def random_inputs(self, interventions, t: int, tok: Tensor, word_ids: Tensor) -> Tensor:
+        """The decoder.input hook point: random words replace the input token where a randin fires."""
+        for iv in interventions:
+            if not isinstance(iv, RandomInput):
+                continue
+            if iv.step.every and t == 1:
+                continue  # keep <bos>: the paper replaces the inputs after it
+            rows = self.rows(iv, t)
+            if rows is not None:
+                tok = iv.replace_tokens(tok, rows, t, word_ids)
+        return tok
+
 
 class Stepper:
     def __init__(self, model: Seq2Seq, vocab: Vocab, layer: int | None = None):
@@ -192,7 +243,7 @@ class Stepper:
                 ctx.layer, ctx.t = k, t
                 x_proj = gi0 if k == 0 else w.input_projection(h[k - 1])
                 if gate_ivs[k]:
-                    edit = functools.partial(self._edit_gate, gate_ivs[k], ctx)
+                    edit = functools.partial(ctx.edit_gate, gate_ivs[k])
                     h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k], edit)
                 else:
                     h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
@@ -200,7 +251,7 @@ class Stepper:
                     h_new = torch.where(mask, h_new, h[k])
                     if c_new is not None:
                         c_new = torch.where(mask, c_new, c[k])  # type: ignore[arg-type]
-                h[k], c[k] = self._intervene(state_ivs[k], ctx, h_new, c_new)
+                h[k], c[k] = ctx.intervene(state_ivs[k], h_new, c_new)
                 h_buf[s, k] = h[k]
                 if c_buf is not None:
                     c_buf[s, k] = c[k]  # type: ignore[assignment]
@@ -209,7 +260,7 @@ class Stepper:
 
         shared = S - 1 if first_fire >= 0 else 0  # encoder steps t < 0 that no intervention reaches
         if shared and B > 1:
-            self._encode_unique(ids, valid_enc, shared, h, c, h_buf, c_buf, gate_bufs)
+            _encode_unique(self, ids, valid_enc, shared, h, c, h_buf, c_buf, gate_bufs)
         else:
             shared = 0
         gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
@@ -230,7 +281,7 @@ class Stepper:
         n_dec = 0
         for t in range(1, max_steps + 1):
             d = t - 1
-            tok = self._random_inputs(interventions, ctx, t, tok)
+            tok = ctx.random_inputs(interventions, t, tok, self.vocab.word_ids)
             dec_tok[d] = tok
             advance("decoder", S + d, t, dec_proj[tok], None)
             logits = torch.addmm(self.b_out, h[-1], self.w_out)
@@ -292,88 +343,38 @@ class Stepper:
                 raise UserError(f"step {ref}{at} is outside this run: its steps go from {int(first.max())} "
                                 f"(the first source word) to {max_steps} (the last decoding step)")
 
-    def _rows(self, iv: Intervention, ctx: _Context, t: int) -> Tensor | None:
-        """Which examples this intervention hits at step t (None: none)."""
-        mask = ctx.row_masks.get(id(iv))
-        if iv.step.every:
-            if t < 1:
-                return None
-            return slice(None) if mask is None else mask  # type: ignore[return-value]
-        if t not in ctx.schedule[id(iv)]:
-            return None
-        rows = ctx.steps_per_example[iv.step] == t
-        return rows if mask is None else rows & mask
-
-    def _encode_unique(self, ids: Tensor, valid: Tensor, n_steps: int, h: list[Tensor], c: list[Tensor | None],
-                       h_buf: Tensor, c_buf: Tensor | None, gate_bufs: list[Tensor]) -> None:
-        """The first n_steps encoder steps for each distinct source once, copied to every row that has it."""
-        uniq, inverse = torch.unique(ids[:, :n_steps], dim=0, return_inverse=True)
-        U = uniq.shape[0]
-        hu = [torch.zeros(U, self.hidden) for _ in range(self.n_layers)]
-        cu = [torch.zeros(U, self.hidden) if x is not None else None for x in c]
-        valid_u = torch.zeros(U, n_steps, dtype=torch.bool)
-        valid_u[inverse] = valid[:, :n_steps]
-        gi = self.in_proj["encoder"][uniq]
-        for s in range(n_steps):
-            mask = valid_u[:, s : s + 1]
-            for k, w in enumerate(self.w["encoder"]):
-                x_proj = gi[:, s] if k == 0 else w.input_projection(hu[k - 1])
-                h_new, c_new, gates = step(self.config.cell, w, x_proj, hu[k], cu[k])
-                hu[k] = torch.where(mask, h_new, hu[k])
-                if c_new is not None:
-                    cu[k] = torch.where(mask, c_new, cu[k])  # type: ignore[arg-type]
-                h_buf[s, k] = hu[k][inverse]
-                if c_buf is not None:
-                    c_buf[s, k] = cu[k][inverse]  # type: ignore[index]
-                for buf, g in zip(gate_bufs, gates):
-                    buf[s, k] = g[inverse]
-        for k in range(self.n_layers):
-            h[k] = hu[k][inverse]
-            if c[k] is not None:
-                c[k] = cu[k][inverse]  # type: ignore[index]
-
-    def _write(self, iv: Intervention, ctx: _Context, target: Tensor) -> Tensor:
-        """`target` with the intervention's rows at this step overwritten (a fresh tensor of this step: in place)."""
-        rows = self._rows(iv, ctx, ctx.t)
-        if rows is None:
-            return target
-        sel = target[rows]
-        iv.write(sel, ctx.columns.get(id(iv), slice(None)), ctx, rows)
-        target[rows] = sel
-        return target
-
-    def _intervene(self, interventions: list[Intervention], ctx: _Context, h: Tensor, c: Tensor | None):
-        """Apply this layer's interventions on h or c that fall on this step, right after the step computed them."""
-        for iv in interventions:
-            if iv.on_cell:
-                assert c is not None  # .c interventions were checked to need an LSTM
-                c = self._write(iv, ctx, c)
-            else:
-                h = self._write(iv, ctx, h)
-        return h, c
-
-    def _edit_gate(self, interventions: list[Intervention], ctx: _Context, name: str, gate: Tensor) -> Tensor:
-        """The gate hook point: this layer's gate interventions on `name` at this step, before the step uses it."""
-        for iv in interventions:
-            if iv.hook == name:
-                gate = self._write(iv, ctx, gate)
-        return gate
-
-    def _random_inputs(self, interventions, ctx: _Context, t: int, tok: Tensor) -> Tensor:
-        """The decoder.input hook point: random words replace the input token where a randin fires."""
-        for iv in interventions:
-            if not isinstance(iv, RandomInput):
-                continue
-            if iv.step.every and t == 1:
-                continue  # keep <bos>: the paper replaces the inputs after it
-            rows = self._rows(iv, ctx, t)
-            if rows is not None:
-                tok = iv.replace_tokens(tok, rows, t, self.vocab.word_ids)
-        return tok
-
     def run_batched(self, examples: Sequence[Example], interventions: Sequence[Intervention] = (),
                     batch_size: int = 1024, **kw) -> list[Trace]:
         return [self.run(examples[i : i + batch_size], interventions, **kw) for i in range(0, len(examples), batch_size)]
+
+
+def _encode_unique(stepper: Stepper, ids: Tensor, valid: Tensor, n_steps: int, h: list[Tensor], c: list[Tensor | None],
+                   h_buf: Tensor, c_buf: Tensor | None, gate_bufs: list[Tensor]) -> None:
+    """The first n_steps encoder steps for each distinct source once, copied to every row that has it."""
+    uniq, inverse = torch.unique(ids[:, :n_steps], dim=0, return_inverse=True)
+    U = uniq.shape[0]
+    hu = [torch.zeros(U, stepper.hidden) for _ in range(stepper.n_layers)]
+    cu = [torch.zeros(U, stepper.hidden) if x is not None else None for x in c]
+    valid_u = torch.zeros(U, n_steps, dtype=torch.bool)
+    valid_u[inverse] = valid[:, :n_steps]
+    gi = stepper.in_proj["encoder"][uniq]
+    for s in range(n_steps):
+        mask = valid_u[:, s : s + 1]
+        for k, w in enumerate(stepper.w["encoder"]):
+            x_proj = gi[:, s] if k == 0 else w.input_projection(hu[k - 1])
+            h_new, c_new, gates = step(stepper.config.cell, w, x_proj, hu[k], cu[k])
+            hu[k] = torch.where(mask, h_new, hu[k])
+            if c_new is not None:
+                cu[k] = torch.where(mask, c_new, cu[k])  # type: ignore[arg-type]
+            h_buf[s, k] = hu[k][inverse]
+            if c_buf is not None:
+                c_buf[s, k] = cu[k][inverse]  # type: ignore[index]
+            for buf, g in zip(gate_bufs, gates):
+                buf[s, k] = g[inverse]
+    for k in range(stepper.n_layers):
+        h[k] = hu[k][inverse]
+        if c[k] is not None:
+            c[k] = cu[k][inverse]  # type: ignore[index]
 
 
 def decode_examples(model: Seq2Seq, vocab: Vocab, examples: Sequence[Example],

@@ -13,9 +13,10 @@ from ...analysis.session import Session, save_session
 from ...errors import UserError
 from ...paths import free_path, results_dir, sessions_dir
 from ..bindings import B
-from ..messages import NoteAdded
-from ..screens import NotesScreen, PromptScreen
+from ..messages import NoteAdded, StateRequest
+from ..screens import NotesScreen, PromptScreen, QuitScreen
 from ..viewmodel import DecodeView
+from .analyses import AnalysesPane
 
 
 class SessionPane(Widget):
@@ -43,6 +44,28 @@ class SessionPane(Widget):
         self.exported: list[Path] = []  # the files the last `E` wrote
         self._saved: dict | None = None
 
+    def restore(self, session: Session, extra_results: list[str], config) -> int | None:
+        """Where the session left off: its results files, layer, neuron and selection now (out-of-range values
+        are dropped with a word, never an error); returns its step, applied after the first decode."""
+        H, L = config.hidden, config.layers
+        analyses = self.app.query_one(AnalysesPane)
+        for path in [*session.results, *extra_results]:
+            analyses.open_results(path)
+        changes: dict = {}
+        if session.layer is not None and 0 <= session.layer < L:
+            changes["layer"] = session.layer
+        if session.neuron is not None and 0 <= session.neuron < H:
+            changes["neuron"] = session.neuron
+        kept = tuple(j for j in session.selection if 0 <= j < H)
+        if len(kept) < len(session.selection):
+            self.notify(f"{len(session.selection) - len(kept)} selected neuron(s) do not exist in this model; "
+                        "dropped", severity="warning")
+        if kept:
+            changes["selection"] = kept
+        if changes:
+            self.post_message(StateRequest(**changes))
+        return session.step
+
     def mark_saved(self) -> None:
         self._saved = self._snapshot()
 
@@ -56,6 +79,19 @@ class SessionPane(Widget):
     @property
     def unsaved(self) -> bool:
         return self._snapshot() != self._saved
+
+    def leave(self) -> None:
+        """Quit at once when everything is saved; otherwise ask: save and quit, discard and quit, or stay."""
+        if not self.unsaved:
+            self.app.exit()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "discard" or (choice == "save" and self.save_now()):
+                self.app.exit()
+
+        if not isinstance(self.app.screen, QuitScreen):
+            self.app.push_screen(QuitScreen(self.session_path), answered)
 
     def action_save_session(self) -> None:
         """s: save as (the prompt holds the current session file; another existing file is not overwritten)."""

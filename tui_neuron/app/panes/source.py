@@ -32,9 +32,10 @@ class SourcePane(Horizontal):
     class Submitted(Message):
         """Enter in either box: run the source with its controls."""
 
-    def __init__(self, source: str, controls: list[str], **kw):
+    def __init__(self, source: str, controls: list[str], n_layers: int = 1, **kw):
         super().__init__(**kw)
-        self._source, self._controls = source, controls
+        self._source, self._controls, self.n_layers = source, controls, n_layers
+        self._status, self._layer = "ready", 0
 
     def compose(self) -> ComposeResult:
         yield TextBox(self._source, placeholder="source sentence (enter runs it)", id="source")
@@ -57,11 +58,24 @@ class SourcePane(Horizontal):
         box.value, box.disabled = "", True
         box.placeholder = "no position tokens: controls unavailable"
 
+    def warn_about(self, controls: list[ControlSignal], n_signals: int) -> None:
+        """Controls that run but cannot all land: two at one T, or more than the model was trained with."""
+        positions = [c.position for c in controls]
+        if len(set(positions)) < len(positions):
+            self.notify("two controls ask for the same position T; at most one can land", severity="warning")
+        elif len(controls) > n_signals:
+            self.notify(f"{len(controls)} controls on a model trained with {n_signals} signal(s) per example; "
+                        "expect misses", severity="warning")
+
     def mark_bad(self, bad: bool) -> None:
         self.query_one("#controls").set_class(bad, "bad-input")
 
-    def show_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+    def show_status(self, text: str | None, layer: int | None = None) -> None:
+        """What is running (None: unchanged), and the shown layer of a multi-layer model on a second line."""
+        self._status = self._status if text is None else text
+        self._layer = self._layer if layer is None else layer
+        shown = f"\nlayer {self._layer} (0..{self.n_layers - 1})" if self.n_layers > 1 else ""
+        self.query_one("#status", Static).update(self._status + shown)
 
     def action_edit_source(self) -> None:
         self.query_one("#source", Input).focus()

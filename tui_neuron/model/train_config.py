@@ -1,0 +1,160 @@
+"""What a training run is asked to do (TrainConfig), where it stands (TrainState), and its schedule."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+from . import distributed as dist
+from .seq2seq import CELLS
+
+SCHEDULES = ("cosine", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    corpus: tuple[str, ...]
+    out: str
+    cell: str = "gru"
+    emb_dim: int = 128
+    hidden: int = 256
+    layers: int = 1
+    shared_embedding: bool = True
+    vocab_size: int = 2000
+    max_position: int = 13
+    n_signals: int = 1
+    mode: str = "spans"
+    min_len: int = 4
+    max_len: int = 16
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+    max_steps: int | None = None
+    time_budget: float | None = None  # seconds
+    eval_every: int = 250
+    eval_examples: int = 1000
+    patience: int = 20  # evaluations without improvement before stopping
+    lr_patience: int = 4  # plateau schedule: evaluations without improvement before halving the learning rate
+    curriculum_steps: int = 1500  # short targets first
+    curriculum_len: int = 6
+    heldout_fraction: float = 0.05
+    grad_clip: float = 1.0
+    save_dtype: str = "float32"
+    dropout: float = 0.3  # on embeddings and decoder outputs, training only
+    word_dropout: float = 0.5  # share of decoder inputs replaced by <unk>, training only
+    weight_decay: float = 0.01  # AdamW, decoupled
+    label_smoothing: float = 0.0
+    control_weight: float = 5.0  # weight of the control tokens' loss terms (1: plain cross-entropy, as the paper)
+    schedule: str = "cosine"  # cosine (warmup, then decay over the budget) | plateau (halve on plateaus)
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.05  # cosine floor, as a fraction of lr
+    device: str = "cpu"
+    world_size: int = field(default=1, compare=False)
+
+    def check(self) -> None:
+        """Every option's type and range, before anything is loaded or written."""
+        if self.cell not in CELLS:
+            raise UserError(f"--cell {self.cell!r}: use one of {', '.join(CELLS)}")
+        if self.mode not in ("spans", "lines"):
+            raise UserError(f"--mode {self.mode!r}: use spans or lines")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"--schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+        if self.device not in dist.DEVICES:
+            raise UserError(f"--device {self.device!r}: use one of {', '.join(dist.DEVICES)}")
+        if self.max_steps is None and self.time_budget is None:
+            raise UserError("give a budget: --steps N or --minutes M")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UserError(f"--steps {self.max_steps}: give a positive number of steps")
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise UserError("--minutes must be a positive number")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise UserError(f"--lr {self.lr}: give a positive finite learning rate, e.g. 2e-3")
+        for name, lo, hi in (("dropout", 0, 1), ("word_dropout", 0, 1), ("label_smoothing", 0, 1),
+                             ("heldout_fraction", 0, 1), ("min_lr_ratio", 0, 1.000001)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and lo <= value < hi):
+                raise UserError(f"--{name.replace('_', '-')} {value}: must be in [{lo}, {hi:g})")
+        if not (math.isfinite(self.control_weight) and 0 < self.control_weight <= 100):
+            raise UserError(f"--control-weight {self.control_weight}: must be in (0, 100]")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise UserError(f"--weight-decay {self.weight_decay}: must be zero or positive")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise UserError("--grad-clip must be positive")
+        if not 1 <= self.max_position <= 1000:
+            raise UserError(f"--max-position {self.max_position}: must be between 1 and 1000")
+        if not 1 <= self.n_signals <= self.max_position:
+            raise UserError(f"--signals {self.n_signals}: must be between 1 and --max-position")
+        if self.min_len > self.max_len or self.min_len < 1:
+            raise UserError("--min-len must be between 1 and --max-len")
+        if self.max_position > self.max_len:
+            raise UserError(f"--max-position {self.max_position} exceeds --max-len {self.max_len}")
+        for name in ("emb_dim", "hidden", "vocab_size", "batch_size", "eval_every", "eval_examples", "patience",
+                     "lr_patience", "curriculum_len"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-').replace('emb-dim', 'emb')} must be positive")
+        for name in ("curriculum_steps", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be zero or positive")
+        if not 1 <= self.layers <= 16:
+            raise UserError(f"--layers {self.layers}: must be between 1 and 16")
+        if self.hidden > 8192 or self.emb_dim > 8192 or self.vocab_size > 1_000_000:
+            raise UserError("--hidden/--emb must be at most 8192 and --vocab-size at most 1,000,000")
+
+
+def resume_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name.removesuffix(".safetensors") + ".resume.safetensors")
+
+
+def check_output(out: str | Path, resume: bool, force: bool) -> None:
+    """Refuse an output that cannot be written, or one that would replace earlier work unasked."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.safetensors'}")
+    parent = out.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out}: the folder {parent} does not exist; create it first")
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: the folder {parent} is not writable; choose another folder")
+    if resume or force:
+        return
+    for existing in (out, resume_path(out)):
+        if existing.exists():
+            raise UserError(f"{existing} exists: pass --resume to continue that run, or --force to replace it")
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    elapsed: float = 0.0
+    lr: float = 0.0
+    best_acc: float = -1.0
+    best_loss: float = float("inf")
+    best_step: int = 0
+    since_best: int = 0
+    history: list | None = None
+    rng_state: list | dict | None = None  # numpy bit-generator state per rank
+    stopped: str = ""
+
+
+def budget_fraction(cfg: TrainConfig, s: TrainState) -> float:
+    """How much of the step or time budget is spent, in [0, 1]."""
+    frac = 0.0
+    if cfg.max_steps:
+        frac = max(frac, s.step / cfg.max_steps)
+    if cfg.time_budget:
+        frac = max(frac, s.elapsed / cfg.time_budget)
+    return min(frac, 1.0)
+
+
+def scheduled_lr(cfg: TrainConfig, s: TrainState) -> float:
+    """Warmup then cosine decay to min_lr_ratio·lr over the budget; the plateau schedule keeps state.lr."""
+    if cfg.schedule == "plateau":
+        return s.lr
+    warm = min(1.0, (s.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * budget_fraction(cfg, s)))
+    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
