@@ -35,10 +35,10 @@ values = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 sources = st.sampled_from(["w1 w2 w3 w2@2", "w4 w5 w5@1", "w1 w1 w3 w6 w3@3"])
 
 interventions = st.one_of(
-    st.builds(SetValue, neuron_sets, steps, st.just(False), values),
+    st.builds(SetValue, neuron_sets, steps, st.sampled_from(["h", "c", "z", "f"]), values),
     st.builds(KeepOnly, neuron_sets, steps),
-    st.builds(CopyFromStep, neuron_sets, steps, st.just(False), fixed_steps),
-    st.builds(CopyFromRun, neuron_sets, steps, st.just(False), sources),
+    st.builds(CopyFromStep, neuron_sets, steps, st.sampled_from(["h", "c", "z", "f"]), fixed_steps),
+    st.builds(CopyFromRun, neuron_sets, steps, st.sampled_from(["h", "c", "z", "f"]), sources),
     st.builds(lambda s, seed: RandomInput(NeuronSet(None), s, seed=seed), steps, st.integers(0, 10**6)),
 )
 
