@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -25,20 +26,9 @@ from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the torch-only greedy decode the stepper tests check against
+from torch_reference import torch_greedy  # noqa: E402
 
-
-
-@torch.no_grad()
-def torch_greedy(model, src: torch.Tensor, src_len: torch.Tensor, max_steps: int, bos_id: int) -> torch.Tensor:
-    """Greedy decode with torch's own modules, one step at a time: the reference the stepper must match."""
-    state = model.encode(src, src_len)
-    tok = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
-    outs = []
-    for _ in range(max_steps):
-        out, state = model.decoder(model.target_embedding(tok), state)
-        tok = model.output(out).argmax(-1)
-        outs.append(tok)
-    return torch.cat(outs, 1)  # [B, max_steps]
 
 def bench_training(ckpt, examples, steps: int) -> None:
     cfg = ckpt.config

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_reference import torch_greedy
 
 from tui_neuron.model.checkpoint import load_checkpoint
 from tui_neuron.model.data import Example, collate
@@ -12,18 +13,6 @@ from tui_neuron.model.seq2seq import ModelConfig, Seq2Seq
 from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.tokenizer import Vocab
 
-
-@torch.no_grad()
-def torch_greedy(model, src: torch.Tensor, src_len: torch.Tensor, max_steps: int, bos_id: int) -> torch.Tensor:
-    """Greedy decode with torch's own modules, one step at a time: the reference the stepper must match."""
-    state = model.encode(src, src_len)
-    tok = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
-    outs = []
-    for _ in range(max_steps):
-        out, state = model.decoder(model.target_embedding(tok), state)
-        tok = model.output(out).argmax(-1)
-        outs.append(tok)
-    return torch.cat(outs, 1)  # [B, max_steps]
 
 def random_model(cell: str, seed: int = 0, layers: int = 1, shared: bool = True):
     torch.manual_seed(seed)

@@ -40,6 +40,16 @@ _API = {
     "build_examples": "analysis.recording",
     "load_results": "analysis.results_files",
     "UserError": "errors",
+    "run_functions": "analysis.jobs",
+    "run_probe": "analysis.jobs",
+    "run_rank": "analysis.jobs",
+    "run_memory": "analysis.jobs",
+    "FunctionsJob": "analysis.jobs",
+    "ProbeJob": "analysis.jobs",
+    "RankJob": "analysis.jobs",
+    "MemoryJob": "analysis.jobs",
+    "preset": "analysis.jobs",
+    "hook_points": "model.stepper",
 }
 
 __all__ = [*_API, "__version__"]

@@ -104,34 +104,39 @@ def _stamp(result: dict, ckpt: Checkpoint, job: Any, **extra: Any) -> dict:
     return result
 
 
-def functions_tokens(ckpt: Checkpoint, job: FunctionsJob, first: str | None = None) -> list[str]:
-    """The job's control tokens; with `first`, that token then the most frequent others (the explorer's F)."""
-    from .recording import frequent_targets, heldout_lines
+def positioning_recording(ckpt: Checkpoint, tokens: Sequence[str], n_tokens: int, positions: Sequence[int],
+                          per_cell: int, corpus: Sequence[str], cache: str | None, seed: int,
+                          progress: Progress = _quiet, lead: str | None = None):
+    """The (cached) positioning recording the functions, curves and storing jobs share: (recording, tokens, T's).
 
-    if job.tokens and first is None:
-        return [t.strip().lower() for t in job.tokens]
-    lines = heldout_lines(ckpt, None, [Path(c) for c in job.corpus] or None)
-    frequent = frequent_targets(ckpt, lines, job.n_tokens + 1)
-    if first is None:
-        return frequent[: job.n_tokens]
-    return [first, *[w for w in frequent if w != first][: job.n_tokens - 1]]
+    Tokens: `tokens` when given; else the n_tokens most frequent held-out words, with `lead` first when given
+    (the explorer's F: its control token, then the most frequent others)."""
+    from .recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
 
-
-def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _quiet):
-    """Record (cached when job.cache is set) and run the three stages; returns (results, recording)."""
-    from .functions import analyze_functions
-    from .recording import build_examples, cache_key, cached_record, heldout_lines
-
-    corpus = [Path(c) for c in job.corpus] or None
-    positions = list(job.positions) or list(range(1, ckpt.config.max_position + 1))
-    words = functions_tokens(ckpt, job)
-    lines = heldout_lines(ckpt, None, corpus)
-    seed = job.analysis.seed
-    key = cache_key(ckpt, tokens=words, positions=positions, per_cell=job.per_cell, seed=seed,
-                    layer=ckpt.analysis_layer)
-    rec, _ = cached_record(ckpt, Path(job.cache) if job.cache else None,
-                           lambda: build_examples(ckpt, lines, words, positions, job.per_cell, seed), key,
+    lines = heldout_lines(ckpt, None, [Path(c) for c in corpus] or None)
+    if tokens and lead is None:
+        words = [t.strip().lower() for t in tokens]
+    elif lead is None:
+        words = frequent_targets(ckpt, lines, n_tokens)
+    else:
+        words = [lead, *[w for w in frequent_targets(ckpt, lines, n_tokens) if w != lead][: n_tokens - 1]]
+    pos = list(positions) or list(range(1, ckpt.config.max_position + 1))
+    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
+    rec, _ = cached_record(ckpt, Path(cache) if cache else None,
+                           lambda: build_examples(ckpt, lines, words, pos, per_cell, seed), key,
                            lambda d, t: progress("recording", d, t))
+    return rec, words, pos
+
+
+def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _quiet, lead: str | None = None):
+    """Record (cached when job.cache is set) and run the three stages; returns (results, recording).
+
+    `lead`: analyse this control token first, with the most frequent others (the explorer's F)."""
+    from .functions import analyze_functions
+
+    seed = job.analysis.seed
+    rec, words, positions = positioning_recording(ckpt, job.tokens, job.n_tokens, job.positions, job.per_cell,
+                                                  job.corpus, job.cache, seed, progress, lead)
     results = analyze_functions(ckpt, rec, job.analysis, progress)
     return _stamp(results, ckpt, job, kind="functions", tokens_requested=words, positions=positions,
                   per_cell=job.per_cell, seed=seed), rec

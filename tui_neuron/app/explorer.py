@@ -118,7 +118,7 @@ class ExplorerApp(App):
             yield InterventionsPane(cfg.layers, id="bottom").data_bind(
                 A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, model_layer=A.layer)
         yield self.decoder
-        yield self.analyses.data_bind(A.view, A.step, A.selection)
+        yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")
@@ -155,10 +155,7 @@ class ExplorerApp(App):
 
     @on(StateRequest)
     def _state_requested(self, message: StateRequest) -> None:
-        changes: dict[str, Any] = dict(message.changes)
-        if "add_group" in changes:
-            name, neurons = changes.pop("add_group")
-            changes["groups"] = {**self.groups, name: neurons}
+        changes: dict[str, Any] = message.changes
         for key, value in changes.items():
             if key not in SHARED_STATE:
                 raise ValueError(f"no shared state {key!r}")

@@ -84,17 +84,15 @@ def _parse_positions(text: str) -> list[int]:
 
 def _recording(ckpt, tokens: Optional[str], n_tokens: int, positions: str, per_cell: int, corpus_dir, cache,
                seed: int, progress, task):
-    """The (cached) positioning recording the functions, curves and storing jobs share."""
-    from ..analysis.recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    """The (cached) positioning recording the functions, curves and storing jobs share, with a progress bar."""
+    from ..analysis.jobs import paths_option, positioning_recording, words_option
     from ..paths import cache_dir
 
-    pos = _parse_positions(positions) if positions else list(range(1, ckpt.config.max_position + 1))
-    lines = heldout_lines(ckpt, None, corpus_dir)
-    words = [w.strip().lower() for w in tokens.split(",")] if tokens else frequent_targets(ckpt, lines, n_tokens)
-    key = cache_key(ckpt, tokens=words, positions=pos, per_cell=per_cell, seed=seed, layer=ckpt.analysis_layer)
-    rec, cached = cached_record(ckpt, cache or cache_dir(), lambda: build_examples(ckpt, lines, words, pos, per_cell, seed),
-                                key, lambda d, t: progress.update(task, completed=d, total=t))
-    progress.update(task, description="recording (cached)" if cached else "recording", completed=1, total=1)
+    pos = _parse_positions(positions) if positions else []
+    rec, words, pos = positioning_recording(
+        ckpt, words_option(tokens or ""), n_tokens, pos, per_cell, paths_option(corpus_dir), str(cache or cache_dir()),
+        seed, lambda stage, d, t: progress.update(task, completed=d, total=t))
+    progress.update(task, completed=1, total=1)
     return rec, words, pos
 
 

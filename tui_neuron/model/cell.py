@@ -14,11 +14,8 @@ import torch
 from torch import Tensor
 
 GateEdit = Callable[[str, Tensor], Tensor]
-"""Called with each gate as soon as it is computed; returns the gate the step goes on with (hook points)."""
-
-
-def _same(name: str, gate: Tensor) -> Tensor:
-    return gate
+"""Called with each gate as soon as it is computed; returns the gate the step goes on with (hook points).
+None (the common case) costs nothing on the per-step path."""
 
 
 @dataclass(frozen=True)
@@ -40,31 +37,35 @@ class LayerWeights:
         return torch.addmm(self.b_ih, x, self.w_ih_t)
 
 
-def gru_step(w: LayerWeights, gi: Tensor, h: Tensor, edit: GateEdit = _same
+def gru_step(w: LayerWeights, gi: Tensor, h: Tensor, edit: GateEdit | None = None
              ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
     """h' = n + z·(h − n) with r, z = σ(·), n = tanh(gi_n + r·gh_n): torch's GRU."""
     H = h.shape[-1]
     gh = torch.addmm(w.b_hh, h, w.w_hh_t)
     r, z = torch.sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H]).chunk(2, 1)
-    r, z = edit("r", r), edit("z", z)
-    n = edit("n", torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :]))
+    if edit is not None:
+        r, z = edit("r", r), edit("z", z)
+    n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+    if edit is not None:
+        n = edit("n", n)
     return n + z * (h - n), (r, z, n)
 
 
-def lstm_step(w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor, edit: GateEdit = _same
+def lstm_step(w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor, edit: GateEdit | None = None
               ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
     """c' = f·c + i·g, h' = o·tanh(c'): torch's LSTM."""
     H = h.shape[-1]
     a = gi + torch.addmm(w.b_hh, h, w.w_hh_t)
     i, f = torch.sigmoid(a[:, : 2 * H]).chunk(2, 1)
-    i, f = edit("i", i), edit("f", f)
-    g = edit("g", torch.tanh(a[:, 2 * H : 3 * H]))
-    o = edit("o", torch.sigmoid(a[:, 3 * H :]))
+    g = torch.tanh(a[:, 2 * H : 3 * H])
+    o = torch.sigmoid(a[:, 3 * H :])
+    if edit is not None:
+        i, f, g, o = edit("i", i), edit("f", f), edit("g", g), edit("o", o)
     c_new = f * c + i * g
     return o * torch.tanh(c_new), c_new, (i, f, g, o)
 
 
-def step(cell: str, w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor | None, edit: GateEdit = _same
+def step(cell: str, w: LayerWeights, gi: Tensor, h: Tensor, c: Tensor | None, edit: GateEdit | None = None
          ) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
     """One step of either cell: (h', c' or None, gates); `edit` may change each gate where it is formed."""
     if cell == "gru":

@@ -224,6 +224,7 @@ class Stepper:
             iv.layer if iv.layer is not None else L - 1) == k] for k in range(L)]
         gate_ivs = [[iv for iv in ivs if iv.on_gate] for ivs in by_layer]
         state_ivs = [[iv for iv in ivs if not iv.on_gate] for ivs in by_layer]
+        gate_edits = [functools.partial(ctx.edit_gate, ivs) if ivs else None for ivs in gate_ivs]
         # steps before t=0 that no intervention touches are the same for repeated sources: encode those once
         first_fire = min((min(ctx.schedule[id(iv)], default=1) if not iv.step.every else 1)
                          for iv in interventions) if interventions else 1
@@ -242,11 +243,7 @@ class Stepper:
             for k, w in enumerate(self.w[part]):
                 ctx.layer, ctx.t = k, t
                 x_proj = gi0 if k == 0 else w.input_projection(h[k - 1])
-                if gate_ivs[k]:
-                    edit = functools.partial(ctx.edit_gate, gate_ivs[k])
-                    h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k], edit)
-                else:
-                    h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k])
+                h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k], gate_edits[k])
                 if mask is not None:  # encoder left padding leaves the state unchanged
                     h_new = torch.where(mask, h_new, h[k])
                     if c_new is not None:

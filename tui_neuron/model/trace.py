@@ -71,10 +71,9 @@ class Trace:
                             f"{', c' if self.cell == 'lstm' else ''} and gates {', '.join(self.gates) or 'none'})")
         return values
 
-    def window(self, b: int, t0: int, t1: int) -> slice:
-        """The step indices of t0..t1 (inclusive) for example b, checked against its run."""
-        self.index(t0), self.index(t1)
-        return slice(t0 + self.n_enc - 1, t1 + self.n_enc)
+    def window(self, b: int, t0: int, t1: int) -> Tensor:
+        """Example b's h over t0..t1 (inclusive), [steps, H]: no hand-made index arithmetic at the callers."""
+        return self.h[b, self.index(t0) : self.index(t1) + 1]
 
     def source_positions(self, b: int) -> list[int]:
         """The steps t (≤ 0) where example b read a source token (left padding excluded)."""

@@ -66,6 +66,7 @@ class AnalysesPane(Widget):
     view: reactive[DecodeView | None] = reactive(None, init=False)
     step: reactive[int] = reactive(0, init=False)
     selection: reactive[tuple[int, ...]] = reactive((), init=False)
+    groups: reactive[dict[str, list[int]]] = reactive(dict, init=False)
 
     class Done(Message):
         """A job finished: `result` is its results document, written to `path` when it was saved."""
@@ -126,7 +127,8 @@ class AnalysesPane(Widget):
         if not neurons:
             self.notify(f"{name}: no neurons", severity="warning")
             return
-        self.post_message(StateRequest(selection=tuple(neurons), neuron=neurons[0], add_group=(name, neurons)))
+        self.post_message(StateRequest(selection=tuple(neurons), neuron=neurons[0],
+                                       groups={**self.groups, name: neurons}))
         self.notify(f"group {name!r}: {count(len(neurons), 'neuron')} selected")
 
     def action_paper_manipulation(self) -> None:
@@ -181,15 +183,13 @@ class AnalysesPane(Widget):
 
     @work(thread=True, exclusive=True, group="functions")
     def functions_worker(self, token: str) -> None:
-        from ...analysis.jobs import FunctionsJob, functions_tokens, preset, run_functions
+        from ...analysis.jobs import FunctionsJob, preset, run_functions
         from ...model.checkpoint import atomic_write_text
 
         worker = get_current_worker()
         try:
-            quick = preset(FunctionsJob, "quick", cache=str(cache_dir()))
-            job = preset(FunctionsJob, "quick", tokens=tuple(functions_tokens(self.ckpt, quick, first=token)),
-                         cache=str(cache_dir()))
-            results, _ = run_functions(self.ckpt, job, self._progress(Eta()))
+            job = preset(FunctionsJob, "quick", cache=str(cache_dir()))
+            results, _ = run_functions(self.ckpt, job, self._progress(Eta()), lead=token)
             path = free_path(results_dir(), f"functions-{Path(self.ckpt.path or 'model').stem}-{token}")
             atomic_write_text(path, json.dumps(results, indent=1))
         except (UserError, OSError) as e:
