@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from textual.events import Key
 
 from tui_neuron.analysis.session import Session, load_session, save_session
 from tui_neuron.app.explorer import ExplorerApp
@@ -413,3 +414,23 @@ async def test_n_shows_the_notes(make_app):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, NotesScreen)
+
+
+async def test_keys_pressed_in_a_burst_each_count(make_app):
+    """Held or fast keys: every press moves from the state the one before left (none is lost on the way up)."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app.add_intervention("zero:0-9@T-1")
+        await settle(app, pilot)
+        await pilot.press("escape", "home")
+        await pilot.pause()
+        app.post_message(Key("right", None))
+        app.post_message(Key("right", None))
+        app.post_message(Key("right", None))
+        app.post_message(Key("down", None))
+        app.post_message(Key("down", None))
+        app.post_message(Key("v", "v"))
+        app.post_message(Key("v", "v"))
+        await pilot.pause()
+        assert (app.step, app.neuron, app.run_view) == (3, 2, "difference")

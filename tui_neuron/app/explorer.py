@@ -104,15 +104,15 @@ class ExplorerApp(App):
     def compose(self) -> ComposeResult:
         cfg, A = self.ckpt.config, ExplorerApp
         # kept as attributes: reachable under a modal screen and after exit
-        self.source_pane = SourcePane(self._initial.source, self._initial.controls, cfg.layers, id="inputs")
+        self.source_pane = SourcePane(self._initial.source, self._initial.controls, cfg.layers, self.layer,
+                                      id="inputs")
         self.analyses = AnalysesPane(self.ckpt, id="analyses")
         stem = Path(self.ckpt.path or "model").stem
         self.decoder = DecodeRunner(self.ckpt, id="decoder")
         self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
         with Vertical(id="main"):
             yield self.source_pane
-            yield TimelinePane(cfg.layers, id="timeline-pane").data_bind(A.view, A.step, A.neuron, A.run_view,
-                                                                           model_layer=A.layer)
+            yield TimelinePane(cfg.layers, id="timeline-pane").data_bind(A.view, A.step, A.neuron, A.run_view)
             yield NeuronPane(cfg.hidden, cfg.cell, cfg.gate_names, id="body").data_bind(
                 A.view, A.step, A.neuron, A.selection, A.run_view, A.roles, A.groups, A.curve)
             yield InterventionsPane(cfg.layers, id="bottom").data_bind(
@@ -159,7 +159,7 @@ class ExplorerApp(App):
         for key, value in changes.items():
             if key not in SHARED_STATE:
                 raise ValueError(f"no shared state {key!r}")
-            setattr(self, key, value)
+            setattr(self, key, value(getattr(self, key)) if callable(value) else value)
         if "interventions" in changes:
             self.request_decode()
 

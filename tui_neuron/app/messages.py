@@ -11,7 +11,10 @@ from .viewmodel import DecodeView
 
 
 class StateRequest(Message):
-    """A pane asks the app to change shared state (step, neuron, selection, groups, …): attributes flow down."""
+    """A pane asks the app to change shared state (step, neuron, selection, groups, …): attributes flow down.
+
+    A value may be a function of the current value (`step=lambda s: s + 1`): the app applies it to its own
+    state, so keys pressed faster than the state flows back down each count."""
 
     def __init__(self, **changes: Any):
         super().__init__()

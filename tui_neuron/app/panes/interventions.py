@@ -125,4 +125,5 @@ class InterventionsPane(Horizontal):
 
     def action_iv_cursor_by(self, delta: int) -> None:
         if self.interventions:
-            self.post_message(StateRequest(iv_cursor=max(0, min(len(self.interventions) - 1, self.iv_cursor + delta))))
+            last = len(self.interventions) - 1
+            self.post_message(StateRequest(iv_cursor=lambda cursor: max(0, min(last, cursor + delta))))

@@ -138,7 +138,7 @@ class NeuronPane(Horizontal):
     # ------------------------------------------------------------------ actions
 
     def action_neuron_by(self, delta: int) -> None:
-        self.post_message(StateRequest(neuron=(self.neuron + delta) % self.hidden))
+        self.post_message(StateRequest(neuron=lambda neuron: (neuron + delta) % self.hidden))
 
     def action_pick_neurons(self) -> None:
         groups = ", ".join(self.groups) or "none yet"

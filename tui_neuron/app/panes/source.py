@@ -32,10 +32,10 @@ class SourcePane(Horizontal):
     class Submitted(Message):
         """Enter in either box: run the source with its controls."""
 
-    def __init__(self, source: str, controls: list[str], n_layers: int = 1, **kw):
+    def __init__(self, source: str, controls: list[str], n_layers: int = 1, layer: int = 0, **kw):
         super().__init__(**kw)
         self._source, self._controls, self.n_layers = source, controls, n_layers
-        self._status, self._layer = "ready", 0
+        self._status, self._layer = "ready", layer
 
     def compose(self) -> ComposeResult:
         yield TextBox(self._source, placeholder="source sentence (enter runs it)", id="source")

@@ -32,7 +32,6 @@ class TimelinePane(Vertical):
     view: reactive[DecodeView | None] = reactive(None, init=False)
     step: reactive[int] = reactive(0, init=False)
     neuron: reactive[int] = reactive(0, init=False)
-    model_layer: reactive[int] = reactive(0, init=False)  # the layer shown
     run_view: reactive[str] = reactive("original", init=False)
 
     def __init__(self, n_layers: int, **kw):
@@ -62,7 +61,8 @@ class TimelinePane(Vertical):
 
     def action_step_by(self, delta: int) -> None:
         if self.view is not None:
-            self.post_message(StateRequest(step=max(0, min(len(self.view.clean.times) - 1, self.step + delta))))
+            last = len(self.view.clean.times) - 1
+            self.post_message(StateRequest(step=lambda step: max(0, min(last, step + delta))))
 
     def action_step_to(self, where: str) -> None:
         if self.view is None:
@@ -80,15 +80,23 @@ class TimelinePane(Vertical):
         if self.n_layers == 1:
             self.notify("this model has one layer")
             return
-        layer = (self.model_layer + 1) % self.n_layers
-        self.post_message(StateRequest(layer=layer))
-        self.notify(f"layer {layer} (of 0..{self.n_layers - 1}); new interventions act on it")
+
+        def next_layer(layer: int) -> int:
+            layer = (layer + 1) % self.n_layers
+            self.notify(f"layer {layer} (of 0..{self.n_layers - 1}); new interventions act on it")
+            return layer
+
+        self.post_message(StateRequest(layer=next_layer))
 
     def action_cycle_view(self) -> None:
         if self.view is None or self.view.changed is None:
             self.post_message(StateRequest(run_view="original"))
             self.notify("no changed run to show: add an intervention with i", severity="warning")
             return
-        mode = VIEWS[(VIEWS.index(self.run_view) + 1) % len(VIEWS)]
-        self.post_message(StateRequest(run_view=mode))
-        self.notify(f"showing the {mode} run" if mode != "difference" else "showing changed − original")
+
+        def next_view(mode: str) -> str:
+            mode = VIEWS[(VIEWS.index(mode) + 1) % len(VIEWS)]
+            self.notify(f"showing the {mode} run" if mode != "difference" else "showing changed − original")
+            return mode
+
+        self.post_message(StateRequest(run_view=next_view))
