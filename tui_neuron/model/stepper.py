@@ -255,11 +255,13 @@ class Stepper:
                 for buf, g in zip(gate_bufs, gates):
                     buf[s, k] = g
 
-        shared = S - 1 if first_fire >= 0 else 0  # encoder steps t < 0 that no intervention reaches
-        if shared and B > 1:
-            _encode_unique(self, ids, valid_enc, shared, h, c, h_buf, c_buf, gate_bufs)
-        else:
-            shared = 0
+        shared = S - 1 if first_fire >= 0 and B > 1 else 0  # encoder steps t < 0 that no intervention reaches
+        if shared:
+            uniq, inverse = torch.unique(ids[:, :shared], dim=0, return_inverse=True)
+            if uniq.shape[0] < B:  # repeated sources (an analysis's manipulations): encode each once
+                _encode_unique(self, uniq, inverse, valid_enc, h, c, h_buf, c_buf, gate_bufs)
+            else:  # all distinct (a recording): copying rows back would only cost
+                shared = 0
         gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
         for s in range(shared, S):
             advance("encoder", s, s - (S - 1), gi_all[:, s], valid_enc[:, s : s + 1])
@@ -345,11 +347,11 @@ class Stepper:
         return [self.run(examples[i : i + batch_size], interventions, **kw) for i in range(0, len(examples), batch_size)]
 
 
-def _encode_unique(stepper: Stepper, ids: Tensor, valid: Tensor, n_steps: int, h: list[Tensor], c: list[Tensor | None],
-                   h_buf: Tensor, c_buf: Tensor | None, gate_bufs: list[Tensor]) -> None:
-    """The first n_steps encoder steps for each distinct source once, copied to every row that has it."""
-    uniq, inverse = torch.unique(ids[:, :n_steps], dim=0, return_inverse=True)
-    U = uniq.shape[0]
+def _encode_unique(stepper: Stepper, uniq: Tensor, inverse: Tensor, valid: Tensor, h: list[Tensor],
+                   c: list[Tensor | None], h_buf: Tensor, c_buf: Tensor | None, gate_bufs: list[Tensor]) -> None:
+    """The first encoder steps (uniq's width) for each distinct source `uniq` once, copied to every row that
+    has it (`inverse`: row -> its distinct source)."""
+    U, n_steps = uniq.shape
     hu = [torch.zeros(U, stepper.hidden) for _ in range(stepper.n_layers)]
     cu = [torch.zeros(U, stepper.hidden) if x is not None else None for x in c]
     valid_u = torch.zeros(U, n_steps, dtype=torch.bool)
