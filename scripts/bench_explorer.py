@@ -59,7 +59,7 @@ async def step_latency(checkpoint: str, steps: int) -> list[float]:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await app.workers.wait_for_complete()
-        await pilot.press("home")
+        await pilot.press("escape", "home")  # the source box has the keys at launch: hand them to stepping
         await pilot.pause(0.2)
         n_steps = len(app.view.clean.times)
         direction = "right"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textual import work
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
@@ -63,10 +63,10 @@ class AnalysesPane(Widget):
           show=False),
     ]
 
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)
-    selection: reactive[tuple[int, ...]] = reactive((), init=False)
-    groups: reactive[dict[str, list[int]]] = reactive(dict, init=False)
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    selection: var[tuple[int, ...]] = var((), init=False)
+    groups: var[dict[str, list[int]]] = var(dict, init=False)
 
     class Done(Message):
         """A job finished: `result` is its results document, written to `path` when it was saved."""

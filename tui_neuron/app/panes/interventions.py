@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.reactive import reactive
+from textual.reactive import var
 
 from ...model.interventions import NeuronSet
 from ..bindings import B
@@ -35,13 +35,13 @@ class InterventionsPane(Horizontal):
         B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
     ]
 
-    interventions: reactive[list[InterventionItem]] = reactive(list, init=False)
-    iv_cursor: reactive[int] = reactive(0, init=False)
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)
-    neuron: reactive[int] = reactive(0, init=False)
-    model_layer: reactive[int] = reactive(0, init=False)  # the layer shown
-    selection: reactive[tuple[int, ...]] = reactive((), init=False)
+    interventions: var[list[InterventionItem]] = var(list, init=False)
+    iv_cursor: var[int] = var(0, init=False)
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    neuron: var[int] = var(0, init=False)
+    model_layer: var[int] = var(0, init=False)  # the layer shown
+    selection: var[tuple[int, ...]] = var((), init=False)
 
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 
 from ...analysis.roles import ROLES
 from ...errors import UserError
@@ -33,14 +33,14 @@ class NeuronPane(Horizontal):
         B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
     ]
 
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)
-    neuron: reactive[int] = reactive(0, init=False)
-    selection: reactive[tuple[int, ...]] = reactive((), init=False)
-    run_view: reactive[str] = reactive("original", init=False)
-    roles: reactive[dict[int, str]] = reactive(dict, init=False)
-    groups: reactive[dict[str, list[int]]] = reactive(dict, init=False)
-    curve: reactive[tuple[str, dict] | None] = reactive(None, init=False)
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    neuron: var[int] = var(0, init=False)
+    selection: var[tuple[int, ...]] = var((), init=False)
+    run_view: var[str] = var("original", init=False)
+    roles: var[dict[int, str]] = var(dict, init=False)
+    groups: var[dict[str, list[int]]] = var(dict, init=False)
+    curve: var[tuple[str, dict] | None] = var(None, init=False)
 
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)

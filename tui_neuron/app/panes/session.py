@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widget import Widget
 
 from ...analysis.session import Session, save_session
@@ -30,10 +30,10 @@ class SessionPane(Widget):
         B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
     ]
 
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)
-    neuron: reactive[int] = reactive(0, init=False)
-    notes: reactive[str] = reactive("", init=False)
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    neuron: var[int] = var(0, init=False)
+    notes: var[str] = var("", init=False)
 
     def __init__(self, session: Callable[[], Session], session_path: Path | None, stem: str, **kw):
         super().__init__(**kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 
 from ..bindings import B
 from ..messages import StateRequest
@@ -29,10 +29,10 @@ class TimelinePane(Vertical):
           show=False),
     ]
 
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)
-    neuron: reactive[int] = reactive(0, init=False)
-    run_view: reactive[str] = reactive("original", init=False)
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    neuron: var[int] = var(0, init=False)
+    run_view: var[str] = var("original", init=False)
 
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
