@@ -4,7 +4,7 @@
    nn.GRU teacher-forced loop on the same batches (target ratio >= 0.9).
 2. Recording: all h and gates for N held-out examples with the stepper's batch mode vs
    nn.GRU forward for hidden states only, on the same inputs (target <= 1.3x), and vs a greedy decode with
-   torch's own modules (target <= 1.1x).
+   torch's own modules from the same examples, batching included (target <= 1.1x).
 
 Usage: python scripts/bench_core.py [CHECKPOINT] [--examples 2000] [--steps 30]
 """
@@ -24,7 +24,8 @@ from tui_neuron.analysis.evaluation import heldout_examples
 from tui_neuron.model.checkpoint import load_checkpoint
 from tui_neuron.model.data import collate
 from tui_neuron.model.stepper import Stepper
-from tui_neuron.model.train import TrainConfig, Trainer
+from tui_neuron.model.train import TrainConfig, Trainer, TrainingData
+from tui_neuron.model.train_config import MODEL_OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the torch-only greedy decode the stepper tests check against
@@ -36,16 +37,10 @@ def bench_training(ckpt, examples, steps: int) -> None:
     batches = [collate(examples[i : i + 128], ckpt.vocab) for i in range(0, 128 * steps, 128)]
     tokens = sum(b.n_target_tokens + int(b.src_len.sum()) for b in batches)
 
-    from tui_neuron.model.distributed import World
-    from tui_neuron.model.seq2seq import Seq2Seq
-
-    trainer = Trainer.__new__(Trainer)  # only the step: no corpus needed
-    trainer.cfg = recipe = TrainConfig(corpus=(), out="", max_steps=1)  # the default recipe
-    trainer.vocab, trainer.world, trainer.device = ckpt.vocab, World(), torch.device("cpu")
-    torch.manual_seed(0)
-    trainer.model = Seq2Seq(cfg).train()
-    trainer.model.dropout.p = recipe.dropout
-    trainer.opt = torch.optim.AdamW(trainer.model.parameters(), lr=2e-3, weight_decay=recipe.weight_decay)
+    shape = {k: getattr(cfg, k) for k in MODEL_OPTIONS}
+    recipe = TrainConfig.from_options(corpus=(), out="", max_steps=1, **shape)  # the default recipe, this model
+    trainer = Trainer(recipe, TrainingData(ckpt.vocab, None, []))  # only steps are taken, on the batches below
+    trainer.model.train()
 
     class Bare(nn.Module):
         def __init__(self):
@@ -56,7 +51,7 @@ def bench_training(ckpt, examples, steps: int) -> None:
             self.out = nn.Linear(cfg.hidden, cfg.vocab_size)
 
         def forward(self, b):
-            drop = nn.functional.dropout  # the same recipe: dropout, control-weighted cross-entropy, AdamW
+            drop = nn.functional.dropout  # the same recipe: dropout, control-weighted cross-entropy, clipping, AdamW
             _, h = self.enc(drop(self.emb(b.src), recipe.dropout))  # no packing: the simplest possible loop
             y, _ = self.dec(drop(self.emb(b.tgt_in), recipe.dropout), h)
             ce = nn.functional.cross_entropy(self.out(drop(y, recipe.dropout)).flatten(0, 1), b.tgt_out.flatten(),
@@ -73,6 +68,7 @@ def bench_training(ckpt, examples, steps: int) -> None:
         loss = bare(b)
         bare_opt.zero_grad(set_to_none=True)
         loss.backward()
+        nn.utils.clip_grad_norm_(bare.parameters(), recipe.grad_clip)  # the recipe clips too
         bare_opt.step()
 
     def timed(fn) -> float:
@@ -111,16 +107,15 @@ def bench_recording(ckpt, examples) -> None:
             enc_out, h = model.encoder(model.embedding(src))
             model.decoder(model.embedding(dec_in), h)
 
-    greedy_inputs = [(b.src, b.src_len) for b in (collate(examples[i : i + 1000], ckpt.vocab)
-                                                   for i in range(0, len(examples), 1000))]
     max_steps = max(tr.n_dec for tr in traces)
 
-    def greedy_baseline():
-        for src, src_len in greedy_inputs:
-            torch_greedy(model, src, src_len, max_steps, ckpt.vocab.bos_id)
+    def greedy_baseline():  # from the same Example lists: its batching (collate) is timed, as the stepper's is
+        for i in range(0, len(examples), 1000):
+            b = collate(examples[i : i + 1000], ckpt.vocab)
+            torch_greedy(model, b.src, b.src_len, max_steps, ckpt.vocab.bos_id)
 
     t_ours, t_base, t_greedy = [], [], []
-    for _ in range(3):
+    for _ in range(5):  # interleaved rounds, median, so machine load hits all alike
         for fn, acc in ((ours, t_ours), (baseline, t_base), (greedy_baseline, t_greedy)):
             t0 = time.perf_counter()
             fn()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.train import TrainConfig, Trainer
+from tui_neuron.model.train import TrainConfig, TrainingData, train
 
 torch.set_num_threads(1)
 # what the tool writes without a path (results, sessions, recordings) goes to a throwaway folder, never $HOME
@@ -31,12 +31,17 @@ def write_corpus(path: Path, lines: int = 3000, words: int = 24, seed: int = 0) 
 
 def tiny_config(corpus: Path, out: Path, **kw) -> TrainConfig:
     """The tiny fixtures' recipe: the plain one (no regularisation), so analyses see the same mechanism each run."""
-    base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_size=30, max_position=6,
+    base = dict(corpus=(str(corpus),), out=str(out), emb_dim=32, hidden=64, vocab_words=30, max_position=6,
                 min_len=3, max_len=8, batch_size=64, lr=5e-3, max_steps=500, eval_every=250, eval_examples=300,
                 curriculum_steps=0, schedule="plateau", dropout=0.0, word_dropout=0.0, weight_decay=0.0,
                 control_weight=1.0)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_options(**base)
+
+
+def with_data(cfg: TrainConfig) -> tuple[TrainConfig, TrainingData]:
+    """A config and the data it trains on: what `Trainer` takes."""
+    return cfg, TrainingData.load(cfg)
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +52,7 @@ def corpus_path(tmp_path_factory) -> Path:
 def _train(tmp_path_factory, corpus_path, name, **kw):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp(name) / f"{name}.safetensors"
-    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    train(tiny_config(corpus_path, out, **kw))
     return load_checkpoint(out)
 
 

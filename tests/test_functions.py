@@ -196,12 +196,12 @@ def test_prob_from_layer_state_matches_the_stepper(cell, layer):
 
 def test_functions_on_each_layer_of_a_two_layer_model(corpus_path, tmp_path, capsys):
     """The whole method runs on either layer of a trained 2-layer GRU: roles, a table, the layer recorded."""
-    from conftest import run_main, tiny_config
+    from conftest import run_main, tiny_config, with_data
 
     from tui_neuron.model.train import Trainer
 
     out = tmp_path / "two.safetensors"
-    Trainer(tiny_config(corpus_path, out, layers=2, max_steps=500)).run()
+    Trainer(*with_data(tiny_config(corpus_path, out, layers=2, max_steps=500))).run()
     for layer in ("0", "1"):
         results = tmp_path / f"f{layer}.json"
         code, text, err = run_main("analyze", "functions", out, "--n-tokens", "4", "--positions", "2-5",

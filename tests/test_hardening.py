@@ -9,7 +9,7 @@ import threading
 
 import pytest
 import torch
-from conftest import run_main, tiny_config
+from conftest import run_main, tiny_config, with_data
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -153,7 +153,7 @@ def test_file_without_digest_loads_with_a_warning(tiny_gru, tmp_path, capsys):
 
 
 def test_nan_loss_stops_training(corpus_path, tmp_path):
-    trainer = Trainer(tiny_config(corpus_path, tmp_path / "n.safetensors", max_steps=20, eval_every=10))
+    trainer = Trainer(*with_data(tiny_config(corpus_path, tmp_path / "n.safetensors", max_steps=20, eval_every=10)))
     with torch.no_grad():
         trainer.model.output.weight.fill_(float("inf"))
     with pytest.raises(UserError, match="loss became nan"):
@@ -241,11 +241,11 @@ def test_existing_out_needs_force_or_resume(corpus_path, tmp_path, capsys):
 def test_stale_temp_files_are_removed_on_resume(corpus_path, tmp_path):
     out = tmp_path / "s.safetensors"
     kw = dict(max_steps=10, eval_every=5, eval_examples=20, hidden=16, emb_dim=8)
-    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    Trainer(*with_data(tiny_config(corpus_path, out, **kw))).run()
     stale = [tmp_path / f".{out.name}.abc123.tmp", tmp_path / f".{resume_path(out).name}.xyz.tmp"]
     for s in stale:
         s.write_bytes(b"half a save")
-    Trainer(tiny_config(corpus_path, out, **{**kw, "max_steps": 15})).run(resume=True)
+    Trainer(*with_data(tiny_config(corpus_path, out, **{**kw, "max_steps": 15}))).run(resume=True)
     assert not any(s.exists() for s in stale)
 
 
@@ -336,9 +336,9 @@ def test_counts_must_be_positive(args, msg, tiny_gru, capsys):
 def test_damaged_resume_state_is_one_line(edit, fails, corpus_path, tmp_path):
     out = tmp_path / "r.safetensors"
     kw = dict(max_steps=10, eval_every=5, eval_examples=20, hidden=16, emb_dim=8)
-    Trainer(tiny_config(corpus_path, out, **kw)).run()
+    Trainer(*with_data(tiny_config(corpus_path, out, **kw))).run()
     _rewrite(resume_path(out), resume_path(out), meta_edit=edit)
-    resumed = Trainer(tiny_config(corpus_path, out, **{**kw, "max_steps": 15}))
+    resumed = Trainer(*with_data(tiny_config(corpus_path, out, **{**kw, "max_steps": 15})))
     if fails:
         with pytest.raises(UserError) as caught:
             resumed.run(resume=True)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_config, with_data
 from safetensors.torch import load_file
 
 from tui_neuron.errors import UserError
@@ -23,14 +23,14 @@ def test_resume_matches_uninterrupted_run(corpus_path, tmp_path, schedule):
     kw = dict(max_steps=40, eval_every=10, eval_examples=50, hidden=32, emb_dim=16, schedule=schedule, dropout=0.3,
               word_dropout=0.25, weight_decay=0.01, warmup_steps=5)
     straight = tmp_path / "a.safetensors"
-    Trainer(tiny_config(corpus_path, straight, **kw)).run()
+    Trainer(*with_data(tiny_config(corpus_path, straight, **kw))).run()
     split = tmp_path / "b.safetensors"
-    first = Trainer(tiny_config(corpus_path, split, **kw))
+    first = Trainer(*with_data(tiny_config(corpus_path, split, **kw)))
     first.progress = lambda info: first.request_stop() if info["step"] == 17 else None
     with pytest.raises(KeyboardInterrupt):
         first.run()
     assert first.state.step == 17
-    Trainer(tiny_config(corpus_path, split, **kw)).run(resume=True)
+    Trainer(*with_data(tiny_config(corpus_path, split, **kw))).run(resume=True)
     a, b = load_file(resume_path(straight)), load_file(resume_path(split))
     assert a.keys() == b.keys()
     for k in a:
@@ -47,11 +47,11 @@ def test_interrupt_leaves_a_valid_checkpoint_and_resume_state(corpus_path, tmp_p
         if info["step"] == 25:
             raise KeyboardInterrupt
 
-    trainer = Trainer(tiny_config(corpus_path, out, max_steps=100, eval_every=10, eval_examples=50), progress)
+    trainer = Trainer(*with_data(tiny_config(corpus_path, out, max_steps=100, eval_every=10, eval_examples=50)), progress)
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
     assert load_checkpoint(out).training["steps"] in (10, 20)
-    resumed = Trainer(tiny_config(corpus_path, out, max_steps=30, eval_every=10, eval_examples=50))
+    resumed = Trainer(*with_data(tiny_config(corpus_path, out, max_steps=30, eval_every=10, eval_examples=50)))
     state = resumed.run(resume=True)
     assert state.step == 30
     assert not list(tmp_path.glob("*.tmp"))
@@ -59,7 +59,7 @@ def test_interrupt_leaves_a_valid_checkpoint_and_resume_state(corpus_path, tmp_p
 
 def test_resume_without_state_is_a_user_error(corpus_path, tmp_path):
     with pytest.raises(UserError, match="nothing to resume"):
-        Trainer(tiny_config(corpus_path, tmp_path / "x.safetensors")).run(resume=True)
+        Trainer(*with_data(tiny_config(corpus_path, tmp_path / "x.safetensors"))).run(resume=True)
 
 
 def test_lstm_trains_and_positions(tiny_lstm):
@@ -71,11 +71,11 @@ def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
     """The regularised defaults (dropout, word dropout, AdamW, warmup + cosine) still learn positioning."""
     from tui_neuron.model.train import TrainConfig
 
-    defaults = TrainConfig(corpus=(), out="")
+    defaults = TrainConfig(corpus=(), out="")  # the recipe's one set of defaults
     cfg = tiny_config(corpus_path, tmp_path / "d.safetensors", warmup_steps=50, schedule=defaults.schedule,
                       dropout=defaults.dropout, word_dropout=defaults.word_dropout, weight_decay=defaults.weight_decay,
                       control_weight=defaults.control_weight)
-    state = Trainer(cfg).run()
+    state = Trainer(*with_data(cfg)).run()
     assert state.best_acc > 0.9
     record = load_checkpoint(cfg.out).training
     assert record["args"]["dropout"] == defaults.dropout and record["world_size"] == 1

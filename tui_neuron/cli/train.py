@@ -20,7 +20,8 @@ def train(
     hidden: Annotated[int, typer.Option(help="Hidden size")] = 256,
     layers: Annotated[int, typer.Option(help="Stacked recurrent layers in encoder and decoder")] = 1,
     separate_embeddings: Annotated[bool, typer.Option(help="One embedding for the source, one for the target")] = False,
-    vocab_size: Annotated[int, typer.Option(help="Words kept, by frequency")] = 2000,
+    vocab_words: Annotated[int, typer.Option("--vocab-words", "--vocab-size",
+                                             help="Words kept by frequency (the model adds special, position tokens)")] = 2000,
     max_position: Annotated[int, typer.Option(help="Largest control position T")] = 13,
     signals: Annotated[int, typer.Option(help="Control signals per example")] = 1,
     mode: Annotated[str, typer.Option(help="spans (default) or lines (consecutive line pairs)")] = "spans",
@@ -58,7 +59,7 @@ def train(
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..model.train import TrainConfig, Trainer, check_output
+    from ..model.train import TrainConfig, Trainer, TrainingData, check_output
 
     if threads is not None:
         if threads < 1:
@@ -66,10 +67,10 @@ def train(
         torch.set_num_threads(threads)
     if minutes is not None and not minutes > 0:
         raise UserError(f"--minutes {minutes}: give a positive time budget")
-    cfg = TrainConfig(
+    cfg = TrainConfig.from_options(
         corpus=tuple(str(c) for c in corpus), out=str(out_path), cell=cell, emb_dim=emb, hidden=hidden, layers=layers,
         shared_embedding=not separate_embeddings,
-        vocab_size=vocab_size, max_position=max_position, n_signals=signals, mode=mode, min_len=min_len,
+        vocab_words=vocab_words, max_position=max_position, n_signals=signals, mode=mode, min_len=min_len,
         max_len=max_len, batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
         time_budget=minutes * 60 if minutes is not None else None, eval_every=eval_every,
         eval_examples=eval_examples, patience=patience, curriculum_steps=curriculum_steps,
@@ -98,7 +99,7 @@ def train(
                 f"step {info['step']} loss {info['loss']:.3f} held-out {last['acc']} "
                 f"{info['tokens_per_s']:.0f} tok/s"))
 
-        trainer = Trainer(cfg, report)
+        trainer = Trainer(cfg, TrainingData.load(cfg), report)
         distributed.join(trainer.world, trainer.device)
         try:
             progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")

@@ -21,7 +21,7 @@ from .tokenizer import Vocab
 from .validate import parse_json_limited, read_safetensors, validated
 
 # options that change the model or the data stream: a resumed run must keep them
-RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_size", "max_position", "n_signals",
+RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_words", "max_position", "n_signals",
                 "mode", "min_len", "max_len",
                 "batch_size", "seed", "heldout_fraction")
 
@@ -90,8 +90,9 @@ def read_resume(path: Path) -> ResumeFile:
 def check_same_run(saved: ResumeFile, config: dict, vocab: dict, path: Path) -> None:
     """A resumed run must keep the options that define the model and the data; name the first that differs."""
     for key in RUN_DEFINING:
-        old, new = saved.config.get(key), config.get(key)
-        if key in saved.config and old != new:
+        saved_key = "vocab_size" if key == "vocab_words" and "vocab_size" in saved.config else key  # older files
+        old, new = saved.config.get(saved_key), config.get(key)
+        if saved_key in saved.config and old != new:
             flag = "--" + key.replace("_", "-").replace("emb-dim", "emb").replace("n-signals", "signals")
             raise UserError(f"{flag} is {new} here but {old} in the run saved in {path}; "
                             f"use the saved value to resume, or train afresh with --force")

@@ -139,6 +139,13 @@ class Stepper:
                "decoder": model.target_embedding.weight.detach().float()}
         # the first layer's input projection of every vocabulary entry, once: a step then gathers rows
         self.in_proj = {part: w[0].input_projection(emb[part]) for part, w in self.w.items()}
+        self.pad_gates = [self._gates_before_source(k) for k in range(self.n_layers)]
+
+    def _gates_before_source(self, layer: int) -> tuple[Tensor, ...]:
+        """Layer `layer`'s encoder gates on left padding (the pad token, a zero state): one value for every row."""
+        w, zero = self.w["encoder"][layer], torch.zeros(1, self.hidden)
+        x = self.in_proj["encoder"][self.vocab.pad_id][None] if layer == 0 else w.input_projection(zero)
+        return tuple(g[0] for g in step(self.config.cell, w, x, zero, zero)[2])
 
     # ------------------------------------------------------------------ examples
 
@@ -183,12 +190,8 @@ class Stepper:
         max_steps = max_steps or self.config.max_len + 2
         vocab = self.vocab
         enc = [e.encoder_ids(vocab) for e in examples]
-        B, S = len(enc), max(map(len, enc))
-        ids = torch.full((B, S), vocab.pad_id, dtype=torch.long)
-        valid_enc = torch.zeros(B, S, dtype=torch.bool)
-        for b, e in enumerate(enc):
-            ids[b, S - len(e) :] = torch.tensor(e)
-            valid_enc[b, S - len(e) :] = True
+        ids, valid_enc = left_padded(enc, vocab.pad_id)
+        B, S = ids.shape
         positions = torch.tensor([e.controls[0][1] if e.controls else 0 for e in examples])
         control_ids = torch.tensor([e.controls[0][0] if e.controls else 0 for e in examples])
 
@@ -238,22 +241,41 @@ class Stepper:
         c_buf = torch.empty(n_max, L, B, H) if lstm else None
         gate_bufs = [torch.empty(n_max, L, B, H) for _ in self.config.gate_names] if record_gates else []
 
-        def advance(part: str, s: int, t: int, gi0: Tensor, mask: Tensor | None) -> None:
-            """One step through every layer, bottom up: layer k reads layer k-1's state after its interventions."""
+        def advance(part: str, s: int, t: int, gi0: Tensor, rows: Tensor | None, mask: Tensor | None) -> None:
+            """One step through every layer, bottom up: layer k reads layer k-1's state after its interventions.
+
+            `rows`: the only rows that have started reading their source (the rest hold their zero state, as
+            packing does), or `mask`: compute every row and keep the state where it is False (gate edits).
+            """
+            below = gi0  # layer 0's input projection; above it, the layer below's h
             for k, w in enumerate(self.w[part]):
                 ctx.layer, ctx.t = k, t
-                x_proj = gi0 if k == 0 else w.input_projection(h[k - 1])
-                h_new, c_new, gates = step(self.config.cell, w, x_proj, h[k], c[k], gate_edits[k])
+                ck = c[k] if rows is None or c[k] is None else c[k][rows]  # type: ignore[index]
+                hk = h[k] if rows is None else h[k][rows]
+                x_proj = below if k == 0 else w.input_projection(below)
+                edit, edited = gate_edits[k], dict[str, Tensor]()
+                if edit is not None and rows is not None:  # the edit sees (and may change) every row's gate
+                    edit = functools.partial(_edit_started_rows, gate_edits[k], rows, B,
+                                             dict(zip(self.config.gate_names, self.pad_gates[k])), edited)
+                h_new, c_new, gates = step(self.config.cell, w, x_proj, hk, ck, edit)
                 if mask is not None:  # encoder left padding leaves the state unchanged
-                    h_new = torch.where(mask, h_new, h[k])
+                    h_new = torch.where(mask, h_new, hk)
                     if c_new is not None:
-                        c_new = torch.where(mask, c_new, c[k])  # type: ignore[arg-type]
+                        c_new = torch.where(mask, c_new, ck)  # type: ignore[arg-type]
+                if rows is not None:
+                    h_new = h[k].index_copy(0, rows, h_new)
+                    c_new = None if c_new is None else c[k].index_copy(0, rows, c_new)  # type: ignore[union-attr]
                 h[k], c[k] = ctx.intervene(state_ivs[k], h_new, c_new)
+                below = h[k] if rows is None else h[k][rows]
                 h_buf[s, k] = h[k]
                 if c_buf is not None:
                     c_buf[s, k] = c[k]  # type: ignore[assignment]
-                for buf, g in zip(gate_bufs, gates):
-                    buf[s, k] = g
+                for buf, g, pad, name in zip(gate_bufs, gates, self.pad_gates[k], self.config.gate_names):
+                    if rows is None or name in edited:
+                        buf[s, k] = edited.get(name, g)
+                    else:
+                        buf[s, k] = pad
+                        buf[s, k].index_copy_(0, rows, g)
 
         shared = S - 1 if first_fire >= 0 and B > 1 else 0  # encoder steps t < 0 that no intervention reaches
         if shared:
@@ -263,8 +285,15 @@ class Stepper:
             else:  # all distinct (a recording): copying rows back would only cost
                 shared = 0
         gi_all = self.in_proj["encoder"][ids]  # [B,S,G*H]
+        # like packing: a source starts at step S - len, and only rows that have started are computed
+        started = valid_enc.sum(0).tolist()
+        order = torch.argsort(valid_enc.sum(1), descending=True, stable=True)
         for s in range(shared, S):
-            advance("encoder", s, s - (S - 1), gi_all[:, s], valid_enc[:, s : s + 1])
+            if started[s] == B:
+                advance("encoder", s, s - (S - 1), gi_all[:, s], None, None)
+            else:
+                rows = order[: started[s]]
+                advance("encoder", s, s - (S - 1), gi_all[rows, s], rows, None)
 
         dec_proj = self.in_proj["decoder"]
         k_top = min(topk, len(vocab))
@@ -282,7 +311,7 @@ class Stepper:
             d = t - 1
             tok = ctx.random_inputs(interventions, t, tok, self.vocab.word_ids)
             dec_tok[d] = tok
-            advance("decoder", S + d, t, dec_proj[tok], None)
+            advance("decoder", S + d, t, dec_proj[tok], None, None)
             logits = torch.addmm(self.b_out, h[-1], self.w_out)
             if k_top:
                 top_l, top_i[d] = logits.topk(k_top, -1)
@@ -307,28 +336,11 @@ class Stepper:
         layer_c = tuple(c_buf[:n, k].transpose(0, 1) if c_buf is not None else None for k in range(L))
         layer_gates = tuple({name: buf[:n, k].transpose(0, 1) for name, buf in zip(self.config.gate_names, gate_bufs)}
                             for k in range(L))
-        trace = Trace(
-            cell=self.config.cell,
-            n_enc=S,
-            tokens=torch.cat([ids, dec_tok[:n_dec].T], 1),
-            valid=torch.cat([valid_enc, torch.ones(B, n_dec, dtype=torch.bool)], 1),
-            h=layer_h[-1],
-            gates=layer_gates[-1],
-            c=layer_c[-1],
-            outputs=outs[:n_dec].T,
-            top_ids=top_i[:n_dec].transpose(0, 1),
-            top_probs=top_p[:n_dec].transpose(0, 1),
-            eos_id=vocab.eos_id,
-            logits=torch.stack(logit_rec, 1) if keep_logits else None,
-            positions=positions,
-            control_ids=control_ids,
-            control_probs=cprob[:n_dec].T,
-            control_ranks=crank[:n_dec].T,
-            layer=L - 1,
-            layer_h=layer_h,
-            layer_c=layer_c,
-            layer_gates=layer_gates,
-        )
+        trace = Trace.of_layers(
+            self.config.cell, ids, valid_enc, dec_tok[:n_dec].T, layer_h, layer_c, layer_gates,
+            outputs=outs[:n_dec].T, top_ids=top_i[:n_dec].transpose(0, 1), top_probs=top_p[:n_dec].transpose(0, 1),
+            eos_id=vocab.eos_id, logits=torch.stack(logit_rec, 1) if keep_logits else None, positions=positions,
+            control_ids=control_ids, control_probs=cprob[:n_dec].T, control_ranks=crank[:n_dec].T)
         layer = self.view_layer if layer is None else layer
         return trace if layer is None else trace.for_layer(layer)
 
@@ -345,6 +357,15 @@ class Stepper:
     def run_batched(self, examples: Sequence[Example], interventions: Sequence[Intervention] = (),
                     batch_size: int = 1024, **kw) -> list[Trace]:
         return [self.run(examples[i : i + batch_size], interventions, **kw) for i in range(0, len(examples), batch_size)]
+
+
+def _edit_started_rows(edit, rows: Tensor, batch: int, pad_gates: dict[str, Tensor], edited: dict[str, Tensor],
+                       name: str, gate: Tensor) -> Tensor:
+    """A gate edit on a step computed for some rows only: it sees the whole batch (rows not yet started hold the
+    padding's gate), the started rows go on with its result, and the whole edited gate is kept for the record."""
+    full = pad_gates[name].expand(batch, -1).index_copy(0, rows, gate)
+    edited[name] = full = edit(name, full)
+    return full[rows]
 
 
 def _encode_unique(stepper: Stepper, uniq: Tensor, inverse: Tensor, valid: Tensor, h: list[Tensor],
@@ -374,6 +395,15 @@ def _encode_unique(stepper: Stepper, uniq: Tensor, inverse: Tensor, valid: Tenso
         h[k] = hu[k][inverse]
         if c[k] is not None:
             c[k] = cu[k][inverse]  # type: ignore[index]
+
+
+def left_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Token rows as one [B,S] batch padded on the left (so the last source token is at t=0), and where it is valid."""
+    lens = torch.tensor([len(r) for r in rows])
+    valid = torch.arange(int(lens.max()))[None] >= (lens.max() - lens)[:, None]
+    ids = torch.full(valid.shape, pad_id, dtype=torch.long)
+    ids[valid] = torch.tensor([i for r in rows for i in r], dtype=torch.long)  # row-major: each row's tokens in order
+    return ids, valid
 
 
 def decode_examples(model: Seq2Seq, vocab: Vocab, examples: Sequence[Example],

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from ..errors import UserError
@@ -37,6 +38,16 @@ class Trace:
     layer_h: tuple[Tensor, ...] = ()  # every layer's h, bottom first
     layer_c: tuple[Tensor | None, ...] = ()
     layer_gates: tuple[dict[str, Tensor], ...] = ()
+
+    @classmethod
+    def of_layers(cls, cell: str, enc_ids: Tensor, valid_enc: Tensor, dec_tokens: Tensor, layer_h: tuple[Tensor, ...],
+                  layer_c: tuple[Tensor | None, ...], layer_gates: tuple[dict[str, Tensor], ...], **rest) -> Trace:
+        """A run from its encoder inputs, decoder inputs and every layer's states, viewing the top layer."""
+        B, n_dec = dec_tokens.shape
+        return cls(cell=cell, n_enc=enc_ids.shape[1], tokens=torch.cat([enc_ids, dec_tokens], 1),
+                   valid=torch.cat([valid_enc, torch.ones(B, n_dec, dtype=torch.bool)], 1), h=layer_h[-1],
+                   gates=layer_gates[-1], c=layer_c[-1], layer=len(layer_h) - 1, layer_h=layer_h, layer_c=layer_c,
+                   layer_gates=layer_gates, **rest)
 
     @property
     def n_layers(self) -> int:

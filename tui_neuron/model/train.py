@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,10 @@ import torch
 from ..errors import UserError
 from . import distributed as dist
 from .checkpoint import Checkpoint, atomic_write_bytes, remove_stale_temps, save_checkpoint
-from .data import Corpus, ExampleSource, SamplingConfig, TrainBatch, collate
+from .data import Corpus, Example, ExampleSource, TrainBatch, collate
 from .evaluate import evaluate
 from .resume import ResumeFile, check_same_run, read_resume
-from .seq2seq import ModelConfig, Seq2Seq
+from .seq2seq import Seq2Seq
 from .tokenizer import Vocab
 from .train_config import SCHEDULES, TrainConfig, TrainState, budget_fraction, check_output, resume_path, scheduled_lr
 from .validate import tensors_digest
@@ -40,23 +40,35 @@ from .validate import tensors_digest
 ProgressFn = Callable[[dict], None]
 
 
+@dataclass
+class TrainingData:
+    """What a run trains and evaluates on, built from the corpus before the trainer is (a benchmark brings its own)."""
+
+    vocab: Vocab
+    train_source: ExampleSource | None
+    eval_set: list[Example]
+    corpus: Corpus | None = None
+
+    @classmethod
+    def load(cls, cfg: TrainConfig, corpus: Corpus | None = None) -> TrainingData:
+        corpus = corpus or Corpus.load(cfg.corpus, cfg.heldout_fraction)
+        train_lines = corpus.lines("train")
+        vocab = Vocab.build(train_lines, cfg.vocab_words, cfg.model.max_position)
+        heldout = ExampleSource(vocab, corpus.lines("heldout"), cfg.sampling)
+        return cls(vocab, ExampleSource(vocab, train_lines, cfg.sampling),
+                   heldout.sample_many(cfg.eval_examples, seed=1234, max_position=cfg.model.max_position), corpus)
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None, corpus: Corpus | None = None):
+    def __init__(self, cfg: TrainConfig, data: TrainingData, progress: ProgressFn | None = None):
         cfg.check()
         self.world = dist.world_from_env()
         cfg.world_size = self.world.size
         self.cfg = cfg
         self.device = dist.resolve_device(cfg.device, self.world.local_rank)
         self.progress = progress or (lambda info: None)
-        self.corpus = corpus or Corpus.load(cfg.corpus, cfg.heldout_fraction)
-        train_lines = self.corpus.lines("train")
-        self.vocab = Vocab.build(train_lines, cfg.vocab_size, cfg.max_position)
-        sampling = SamplingConfig(cfg.mode, cfg.min_len, cfg.max_len, cfg.n_signals)
-        self.train_source = ExampleSource(self.vocab, train_lines, sampling)
-        heldout = ExampleSource(self.vocab, self.corpus.lines("heldout"), sampling)
-        self.eval_set = heldout.sample_many(cfg.eval_examples, seed=1234, max_position=cfg.max_position)
-        self.model_config = ModelConfig(len(self.vocab), cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position,
-                                        cfg.n_signals, cfg.max_len, cfg.layers, cfg.shared_embedding)
+        self.data, self.vocab, self.eval_set = data, data.vocab, data.eval_set
+        self.model_config = cfg.model_config(len(self.vocab))
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Seq2Seq(self.model_config).to(self.device)
         self.model.dropout.p = cfg.dropout
@@ -67,6 +79,12 @@ class Trainer:
         self._stop_requested = False
         self._rank_digests: list[str] = []  # each rank's final weights (data parallel keeps them identical)
 
+    @property
+    def corpus(self) -> Corpus:
+        if self.data.corpus is None:
+            raise UserError("this trainer was given no corpus: it can take steps, not save checkpoints")
+        return self.data.corpus
+
     def request_stop(self) -> None:
         """Ask the loop to stop after the step in progress (safe to call from a signal handler)."""
         self._stop_requested = True
@@ -75,8 +93,7 @@ class Trainer:
 
     def heldout_record(self) -> dict:
         rec = self.corpus.heldout_record(relative_to=Path(self.cfg.out).parent)
-        rec.update(mode=self.cfg.mode, min_len=self.cfg.min_len, max_len=self.cfg.max_len,
-                   n_signals=self.cfg.n_signals, heldout_fraction=self.cfg.heldout_fraction)
+        rec.update(asdict(self.cfg.sampling), heldout_fraction=self.cfg.heldout_fraction)
         return rec
 
     def training_record(self) -> dict:
@@ -88,7 +105,7 @@ class Trainer:
             "last_eval": last, "corpus_sha256": self.corpus.sha256(), "stopped": s.stopped,
             "world_size": self.world.size, "device": self.device.type,
             **({"rank_weight_sha256": self._rank_digests} if self._rank_digests else {}),
-            "args": {k: v for k, v in asdict(self.cfg).items() if k not in ("out",)},
+            "args": {k: v for k, v in self.cfg.options().items() if k not in ("out",)},
             "history": s.history,
         }
 
@@ -114,13 +131,13 @@ class Trainer:
             return
         self.state.rng_state = np_states
         resume = ResumeFile(self.model.state_dict(), self.opt.state_dict(), torch_states,
-                            asdict(self.state), asdict(self.cfg), self.vocab.to_json())
+                            asdict(self.state), self.cfg.options(), self.vocab.to_json())
         atomic_write_bytes(resume_path(self.cfg.out), resume.to_bytes())
 
     def load_resume(self) -> None:
         path = resume_path(self.cfg.out)
         saved = read_resume(path)
-        check_same_run(saved, asdict(self.cfg), self.vocab.to_json(), path)
+        check_same_run(saved, self.cfg.options(), self.vocab.to_json(), path)
         try:
             self._restore(saved, path)
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
@@ -179,7 +196,8 @@ class Trainer:
         """One batch from this rank's stream; word dropout is drawn from the same generator (resumable)."""
         cfg = self.cfg
         cap = cfg.curriculum_len if self.state.step < cfg.curriculum_steps else None
-        batch = collate([self.train_source.sample(self.rng, cfg.max_position, cap)
+        assert self.data.train_source is not None, "this trainer was given no training lines"
+        batch = collate([self.data.train_source.sample(self.rng, cfg.model.max_position, cap)
                          for _ in range(cfg.batch_size)], self.vocab)
         if cfg.word_dropout > 0:
             drop = torch.from_numpy(self.rng.random(tuple(batch.tgt_in.shape)) < cfg.word_dropout)
@@ -294,7 +312,7 @@ class _stop_on_signals:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: ProgressFn | None = None) -> TrainState:
-    return Trainer(cfg, progress).run(resume)
+    return Trainer(cfg, TrainingData.load(cfg), progress).run(resume)
 
 
-__all__ = ["TrainConfig", "Trainer", "train", "resume_path", "check_output", "SCHEDULES"]
+__all__ = ["TrainConfig", "TrainingData", "Trainer", "train", "resume_path", "check_output", "SCHEDULES"]

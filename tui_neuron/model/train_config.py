@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..errors import UserError
 from . import distributed as dist
-from .seq2seq import CELLS
+from .data import SamplingConfig
+from .seq2seq import CELLS, ModelConfig
+
+MODEL_OPTIONS = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "max_position", "n_signals", "max_len")
 
 SCHEDULES = ("cosine", "plateau")
 
 
 @dataclass
 class TrainConfig:
+    """A run: the model to build, the examples to draw, and the recipe. `from_options` takes the CLI's flat names."""
+
     corpus: tuple[str, ...]
     out: str
-    cell: str = "gru"
-    emb_dim: int = 128
-    hidden: int = 256
-    layers: int = 1
-    shared_embedding: bool = True
-    vocab_size: int = 2000
-    max_position: int = 13
-    n_signals: int = 1
-    mode: str = "spans"
-    min_len: int = 4
-    max_len: int = 16
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(vocab_size=0))  # vocab_size: the built vocabulary's
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # max_len, n_signals: the model's (checked)
+    vocab_words: int = 2000  # words kept by frequency; the model's vocab_size adds the special and position tokens
     batch_size: int = 128
     lr: float = 2e-3
     seed: int = 0
@@ -54,12 +52,33 @@ class TrainConfig:
     device: str = "cpu"
     world_size: int = field(default=1, compare=False)
 
+    @classmethod
+    def from_options(cls, **options) -> TrainConfig:
+        """From flat option names (cell, hidden, max_len, mode, …): each goes to the part that owns it."""
+        model = {k: options.pop(k) for k in MODEL_OPTIONS if k in options}
+        sampling = {k: options.pop(k) for k in ("mode", "min_len") if k in options}
+        model_cfg = ModelConfig(vocab_size=0, **model)
+        return cls(model=model_cfg, sampling=SamplingConfig(**sampling, max_len=model_cfg.max_len,
+                                                            n_signals=model_cfg.n_signals), **options)
+
+    def options(self) -> dict:
+        """The flat option names and values: what resume files and a checkpoint's training record keep."""
+        flat = {k: v for k, v in asdict(self).items() if k not in ("model", "sampling")}
+        model = {k: v for k, v in asdict(self.model).items() if k != "vocab_size"}
+        return {**model, "mode": self.sampling.mode, "min_len": self.sampling.min_len, **flat}
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return replace(self.model, vocab_size=vocab_size)
+
     def check(self) -> None:
         """Every option's type and range, before anything is loaded or written."""
-        if self.cell not in CELLS:
-            raise UserError(f"--cell {self.cell!r}: use one of {', '.join(CELLS)}")
-        if self.mode not in ("spans", "lines"):
-            raise UserError(f"--mode {self.mode!r}: use spans or lines")
+        if (self.sampling.max_len, self.sampling.n_signals) != (self.model.max_len, self.model.n_signals):
+            raise UserError("the sampling's max_len and n_signals must be the model's (build with from_options)")
+        o = SimpleNamespace(**self.options())
+        if o.cell not in CELLS:
+            raise UserError(f"--cell {o.cell!r}: use one of {', '.join(CELLS)}")
+        if o.mode not in ("spans", "lines"):
+            raise UserError(f"--mode {o.mode!r}: use spans or lines")
         if self.schedule not in SCHEDULES:
             raise UserError(f"--schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if self.device not in dist.DEVICES:
@@ -74,7 +93,7 @@ class TrainConfig:
             raise UserError(f"--lr {self.lr}: give a positive finite learning rate, e.g. 2e-3")
         for name, lo, hi in (("dropout", 0, 1), ("word_dropout", 0, 1), ("label_smoothing", 0, 1),
                              ("heldout_fraction", 0, 1), ("min_lr_ratio", 0, 1.000001)):
-            value = getattr(self, name)
+            value = getattr(o, name)
             if not (math.isfinite(value) and lo <= value < hi):
                 raise UserError(f"--{name.replace('_', '-')} {value}: must be in [{lo}, {hi:g})")
         if not (math.isfinite(self.control_weight) and 0 < self.control_weight <= 100):
@@ -83,25 +102,25 @@ class TrainConfig:
             raise UserError(f"--weight-decay {self.weight_decay}: must be zero or positive")
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise UserError("--grad-clip must be positive")
-        if not 1 <= self.max_position <= 1000:
-            raise UserError(f"--max-position {self.max_position}: must be between 1 and 1000")
-        if not 1 <= self.n_signals <= self.max_position:
-            raise UserError(f"--signals {self.n_signals}: must be between 1 and --max-position")
-        if self.min_len > self.max_len or self.min_len < 1:
+        if not 1 <= o.max_position <= 1000:
+            raise UserError(f"--max-position {o.max_position}: must be between 1 and 1000")
+        if not 1 <= o.n_signals <= o.max_position:
+            raise UserError(f"--signals {o.n_signals}: must be between 1 and --max-position")
+        if o.min_len > o.max_len or o.min_len < 1:
             raise UserError("--min-len must be between 1 and --max-len")
-        if self.max_position > self.max_len:
-            raise UserError(f"--max-position {self.max_position} exceeds --max-len {self.max_len}")
-        for name in ("emb_dim", "hidden", "vocab_size", "batch_size", "eval_every", "eval_examples", "patience",
+        if o.max_position > o.max_len:
+            raise UserError(f"--max-position {o.max_position} exceeds --max-len {o.max_len}")
+        for name in ("emb_dim", "hidden", "vocab_words", "batch_size", "eval_every", "eval_examples", "patience",
                      "lr_patience", "curriculum_len"):
-            if getattr(self, name) < 1:
+            if getattr(o, name) < 1:
                 raise UserError(f"--{name.replace('_', '-').replace('emb-dim', 'emb')} must be positive")
         for name in ("curriculum_steps", "warmup_steps"):
-            if getattr(self, name) < 0:
+            if getattr(o, name) < 0:
                 raise UserError(f"--{name.replace('_', '-')} must be zero or positive")
-        if not 1 <= self.layers <= 16:
-            raise UserError(f"--layers {self.layers}: must be between 1 and 16")
-        if self.hidden > 8192 or self.emb_dim > 8192 or self.vocab_size > 1_000_000:
-            raise UserError("--hidden/--emb must be at most 8192 and --vocab-size at most 1,000,000")
+        if not 1 <= o.layers <= 16:
+            raise UserError(f"--layers {o.layers}: must be between 1 and 16")
+        if o.hidden > 8192 or o.emb_dim > 8192 or o.vocab_words > 1_000_000:
+            raise UserError("--hidden/--emb must be at most 8192 and --vocab-words at most 1,000,000")
 
 
 def resume_path(out: str | Path) -> Path:
