@@ -162,10 +162,10 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
         assert app.is_running and any("cannot load" in n.message for n in app._notifications)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("layer", [0, 1])
-def test_prob_from_layer_state_matches_the_stepper(cell, layer):
-    """Integrated gradients on a layer of a 2-layer decoder start from a function that reproduces the run."""
+@pytest.mark.parametrize("cell,layers,layer", [("gru", 1, 0), ("lstm", 1, 0), ("gru", 2, 0), ("gru", 2, 1),
+                                                ("lstm", 2, 0), ("lstm", 2, 1)])
+def test_prob_from_layer_state_matches_the_stepper(cell, layers, layer):
+    """Integrated gradients on a layer of the decoder start from a function that reproduces the run."""
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -175,7 +175,7 @@ def test_prob_from_layer_state_matches_the_stepper(cell, layer):
     from tui_neuron.model.checkpoint import Checkpoint
     from tui_neuron.model.stepper import Stepper
 
-    model, vocab, examples = random_model(cell, seed=4, layers=2)
+    model, vocab, examples = random_model(cell, seed=4, layers=layers)
     ckpt = Checkpoint(model, vocab)
     exs = [e for e in examples if e.controls[0][1] >= 2][:6]
     tr = Stepper(model, vocab).run(exs, max_steps=8, keep_logits=True, stop_at_eos=False)
@@ -192,6 +192,12 @@ def test_prob_from_layer_state_matches_the_stepper(cell, layer):
         from_step_before = prob_from_layer_state(ckpt, hs[:, layer], x_next, token, layer, hs, cs)
     assert torch.allclose(from_output_step, expected, atol=1e-5)
     assert torch.allclose(from_step_before, expected, atol=1e-5)
+    if layers == 1:  # the one-layer form integrated gradients uses
+        from tui_neuron.analysis.attribution import prob_from_state
+
+        c = None if cs is None else cs[:, 0]
+        with torch.no_grad():
+            assert torch.allclose(prob_from_state(ckpt, hs[:, 0], x_next, token, c), expected, atol=1e-5)
 
 
 def test_functions_on_each_layer_of_a_two_layer_model(corpus_path, tmp_path, capsys):

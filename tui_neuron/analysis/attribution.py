@@ -1,8 +1,7 @@
 """Stage 2 of the token-positioning method: integrated gradients of P(token) with respect to h_t.
 
 The probability is written as a function of h_t alone (captum's layer hooks keep only a module's last
-call). One step of a one-layer decoder runs torch's own module (the stepper reproduces it exactly); the
-layers above a chosen layer of a deeper decoder step with `model.cell`.
+call). The decoder's step is `model.cell`'s, the one copy of the equations the stepper runs.
 """
 
 from __future__ import annotations
@@ -25,43 +24,37 @@ if TYPE_CHECKING:
 
 def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
                     c: torch.Tensor | None = None) -> torch.Tensor:
-    """P(token) at the step after h (x_next given) or at h's own step (x_next None): a function of h_t alone."""
-    model = ckpt.model
-    if x_next is not None:
-        emb = model.target_embedding(x_next)[:, None]
-        state = h[None] if c is None else (h[None], c[None])
-        out, _ = model.decoder(emb, state)
-        h = out[:, 0]
-    return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
+    """P(token) at the step after h (x_next given) or at h's own step (x_next None): a function of h_t alone.
+    A one-layer decoder's case of `prob_from_layer_state`."""
+    return prob_from_layer_state(ckpt, h, x_next, token, 0, h[:, None], None if c is None else c[:, None])
 
 
 def prob_from_layer_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
                           layer: int, hs: torch.Tensor, cs: torch.Tensor | None = None,
-                          upper: Sequence[LayerWeights] | None = None) -> torch.Tensor:
-    """prob_from_state for layer `layer` of a multi-layer decoder, every other layer held at its recorded value.
+                          weights: Sequence[LayerWeights] | None = None) -> torch.Tensor:
+    """P(token) as a function of layer `layer`'s h, every other layer held at its recorded value (hs/cs [B,L,H]:
+    every layer's state at the step before the output step), stepped with `model.cell`.
 
-    hs/cs [B,L,H] are every layer's state at the step before the output step. With x_next, h is layer `layer`
-    at that step and the decoder takes one step; without, h is layer `layer` at the output step and only the
-    layers above it take their step (from hs/cs), up to the output layer; `upper` holds their weights
-    (built here when not given; integrated gradients builds them once for all its calls).
+    With x_next, h is layer `layer` at that step and the whole decoder takes one step (layer `layer` from h,
+    with its c from cs); without, h is layer `layer` at the output step and only the layers above it take
+    their step, up to the output layer. `weights`: the decoder's layers (built here when not given;
+    integrated gradients builds them once for all its calls).
     """
-    model, L = ckpt.model, ckpt.config.layers
-    if x_next is not None:
-        h_stack = torch.stack([h if j == layer else hs[:, j] for j in range(L)])
-        state = h_stack if cs is None else (h_stack, cs.transpose(0, 1).contiguous())
-        out, _ = model.decoder(model.target_embedding(x_next)[:, None], state)
-        return torch.softmax(model.output(out[:, 0]), -1).gather(1, token[:, None])[:, 0]
-    if upper is None:
-        upper = upper_layers(ckpt, layer)
-    for j, w in zip(range(layer + 1, L), upper):
-        h, _, _ = cell_step(ckpt.config.cell, w, w.input_projection(h), hs[:, j], None if cs is None else cs[:, j])
-    return torch.softmax(model.output(h), -1).gather(1, token[:, None])[:, 0]
+    cell, model = ckpt.config.cell, ckpt.model
+    weights = decoder_weights(ckpt) if weights is None else weights
+    first = 0 if x_next is not None else layer + 1
+    x = model.target_embedding(x_next) if x_next is not None else h
+    for j in range(first, len(weights)):
+        w = weights[j]
+        x, _, _ = cell_step(cell, w, w.input_projection(x), h if j == layer else hs[:, j],
+                            None if cs is None else cs[:, j])
+    return torch.softmax(model.output(x), -1).gather(1, token[:, None])[:, 0]
 
 
-def upper_layers(ckpt: Checkpoint, layer: int) -> list[LayerWeights]:
-    """The decoder layers above `layer`, as the cell math takes them."""
+def decoder_weights(ckpt: Checkpoint) -> list[LayerWeights]:
+    """Every decoder layer, as the cell math takes them."""
     weights = ckpt.model.state_dict()
-    return [LayerWeights.of(weights, "decoder", j) for j in range(layer + 1, ckpt.config.layers)]
+    return [LayerWeights.of(weights, "decoder", j) for j in range(ckpt.config.layers)]
 
 
 def _states_before_output(ckpt: Checkpoint, rec: Recording, examples: np.ndarray
@@ -98,10 +91,10 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
         if not at_output_step:
             x_next = torch.tensor(np.where(T >= 2, rec.outputs[examples, np.maximum(T - 2, 0)], ckpt.vocab.bos_id))
 
-        upper = upper_layers(ckpt, layer)
+        weights = decoder_weights(ckpt)
 
         def fn_layer(hh, tok, hs_, cs_=None, xx=None):
-            return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_, upper)
+            return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_, weights)
         layer_args = (token, hs, cs, x_next)
         attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, cfg.ig_baseline),
                                                        additional_forward_args=layer_args, n_steps=cfg.ig_steps,

@@ -35,6 +35,7 @@ class HelpScreen(ModalScreen[None]):
     """Every key of the explorer with what it does; generated from the bindings so nothing is missed."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close help", id="help-close")]
+    COMPONENT_CLASSES = {"help--key", "help--action"}
 
     def __init__(self, bindings: list[Binding]):
         super().__init__()
@@ -42,8 +43,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         self.table = table = Table(title="tui-neuron keys", expand=True, show_lines=False)
-        table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action", style="bold")
+        table.add_column("key", style=self.get_component_rich_style("help--key", partial=True), no_wrap=True)
+        table.add_column("action", style=self.get_component_rich_style("help--action", partial=True))
         table.add_column("what it does")
         for key, action, what in key_rows(self._key_list):
             table.add_row(key, action, what)

@@ -14,7 +14,17 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 GLYPHS = " ▁▂▃▄▅▆▇█"
-ROLE_BG = {"s": "dark_blue", "c": "dark_green", "t": "dark_magenta", "o": "dark_orange3"}  # storing, counting, …
+ROLES = {"s": "storing", "c": "counting", "t": "triggering", "o": "outputting"}  # a role's first letter -> its name
+
+
+class Styled:
+    """Named styles from the stylesheet (explorer.tcss component classes): `self.style("hint")` is the rule
+    `Widget > .prefix--hint`. The value colour ramp (_color) is a colour map of data, not a theme style."""
+
+    STYLE_PREFIX = ""
+
+    def style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"{self.STYLE_PREFIX}--{name}", partial=True)  # type: ignore[attr-defined]
 
 
 def _color(v: float, lo: float, hi: float) -> str:
@@ -30,7 +40,7 @@ def _color(v: float, lo: float, hi: float) -> str:
     return f"rgb(255,{int(255 - 120 * x)},{int(255 * (1 - x))})"
 
 
-class NeuronStrip(Widget):
+class NeuronStrip(Styled, Widget):
     """One vector (h, a gate) at the current step, 64 neurons a row; height glyphs survive a plain terminal.
 
     Drawn line by line from pre-built styles (the Line API), so stepping redraws in a few milliseconds.
@@ -38,6 +48,9 @@ class NeuronStrip(Widget):
 
     PER_ROW = 64
     LEVELS = 16
+    STYLE_PREFIX = "neuron-strip"
+    COMPONENT_CLASSES = {f"neuron-strip--{n}" for n in ("cell", "selected", "marked", "label", "readout",
+                                                         *ROLES.values())}
 
     DEFAULT_CSS = "NeuronStrip { height: auto; }"
 
@@ -49,17 +62,22 @@ class NeuronStrip(Widget):
         self.selected = 0
         self.marked: frozenset[int] = frozenset()
         self._levels: np.ndarray | None = None
-        mid = (lo + hi) / 2 if lo < 0 else lo
-        self._styles = [
-            Style(color=_color(lo + (hi - lo) * k / (self.LEVELS - 1), lo, hi), bgcolor="grey11")
-            for k in range(self.LEVELS)
-        ]
-        self._underlined = [st + Style(underline=True) for st in self._styles]
-        self._sel_style = Style(color="yellow", bold=True, reverse=True)
-        self._dim = Style(dim=True)
         self.roles: dict[int, str] = {}
-        self._role_styles = {r: [st + Style(bgcolor=ROLE_BG[r], bold=True) for st in self._styles] for r in ROLE_BG}
-        del mid
+        self._palette: dict[str, list[Style]] | None = None
+
+    def notify_style_update(self) -> None:
+        self._palette = None  # the stylesheet changed: rebuild the styles from it
+        super().notify_style_update()
+
+    def palette(self) -> dict[str, list[Style]]:
+        """Per value level: the plain, marked and each role's style, built once from the stylesheet."""
+        if self._palette is None:
+            cell = self.style("cell")
+            ramp = [cell + Style(color=_color(self.lo + (self.hi - self.lo) * k / (self.LEVELS - 1), self.lo, self.hi))
+                    for k in range(self.LEVELS)]
+            self._palette = {"plain": ramp, "marked": [st + self.style("marked") for st in ramp],
+                             **{r: [st + self.style(name) for st in ramp] for r, name in ROLES.items()}}
+        return self._palette
 
     def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset(),
              roles: dict[int, str] | None = None, difference: bool = False) -> None:
@@ -83,16 +101,17 @@ class NeuronStrip(Widget):
 
     def render_line(self, y: int) -> Strip:
         if self.values is None:
-            return Strip([Segment(f"{self.label:>3} (no run yet)" if y == 0 else "", self._dim)])
+            return Strip([Segment(f"{self.label:>3} (no run yet)" if y == 0 else "", self.style("label"))])
         n = len(self.values)
         row_start = y * self.PER_ROW
         if row_start >= n:
             sel = self.selected
             if y == self.n_rows - 1 and 0 <= sel < n:
-                return Strip([Segment(f"    n{sel} = {float(self.values[sel]):+.3f}", Style(bold=True))])
+                return Strip([Segment(f"    n{sel} = {float(self.values[sel]):+.3f}", self.style("readout"))])
             return Strip.blank(0)
         label = ("Δ" + self.label if self.difference else self.label) if y == 0 else ""
-        segs = [Segment(f"{label:>3}{row_start:>4} ", self._dim)]
+        segs = [Segment(f"{label:>3}{row_start:>4} ", self.style("label"))]
+        palette, selected = self.palette(), self.style("selected")
         levels = self._levels
         assert levels is not None  # set with values
         glyph_scale = (len(GLYPHS) - 2) / (self.LEVELS - 1)
@@ -100,21 +119,24 @@ class NeuronStrip(Widget):
             k = int(levels[j])
             glyph = GLYPHS[1 + int(round(k * glyph_scale))]
             if j == self.selected:
-                style = self._sel_style
+                style = selected
             elif j in self.marked:
-                style = self._underlined[k]
+                style = palette["marked"][k]
             elif j in self.roles:
-                style = self._role_styles[self.roles[j][0]][k]
+                style = palette[self.roles[j][0]][k]
             else:
-                style = self._styles[k]
+                style = palette["plain"][k]
             segs.append(Segment(glyph, style))
         return Strip(segs)
 
 
-class Timeline(Static):
+class Timeline(Styled, Static):
     """Steps as columns: t, the input token, the output token; current step reversed, T marked."""
 
     COL = 8
+    STYLE_PREFIX = "timeline"
+    COMPONENT_CLASSES = {f"timeline--{n}" for n in ("label", "current", "step", "control", "encoding", "changed",
+                                                     "same")}
 
     def show(self, times: np.ndarray, inputs: Sequence[str], outputs: Sequence[str], current: int,
              positions: Sequence[int], changed_outputs: dict[int, str] | None = None,
@@ -133,26 +155,28 @@ class Timeline(Static):
         n_cols = max(1, width // self.COL)
         start = max(0, min(current - n_cols // 2, len(times) - n_cols))
         cols = range(start, min(len(times), start + n_cols))
-        rows = {"t": Text("t       ", style="dim"), "in": Text("input h ", style="dim"),
-                "out": Text("output  ", style="dim")}
+        label, current_style, control_style = self.style("label"), self.style("current"), self.style("control")
+        rows = {"t": Text("t       ", style=label), "in": Text("input h ", style=label),
+                "out": Text("output  ", style=label)}
         if changed is not None:
-            rows["chg"] = Text("changed ", style="dim")
+            rows["chg"] = Text("changed ", style=label)
         for i in cols:
             t = int(times[i])
-            base = "reverse " if i == current else ""
+            base = current_style if i == current else Style()
             mark = "T" if t in positions else ""
             rows["t"].append(f"{t:>+3d}{mark:<1}".ljust(self.COL)[: self.COL],
-                             style=base + ("bold magenta" if mark else "dim"))
-            in_style = base + ("cyan" if t <= 0 else "")
+                             style=base + (control_style if mark else self.style("step")))
+            in_style = base + (self.style("encoding") if t <= 0 else Style())
             if acts is not None and i < len(acts):
-                in_style = base + f"black on {_color(float(acts[i]), -1.0, 1.0)}"
+                in_style = base + Style(color="black", bgcolor=_color(float(acts[i]), -1.0, 1.0))
             rows["in"].append(inputs[i][: self.COL - 1].ljust(self.COL - 1), style=in_style)
             rows["in"].append(" ")
             out = outputs[i]
-            rows["out"].append(out[: self.COL - 1].ljust(self.COL), style=base + ("bold magenta" if mark else ""))
+            rows["out"].append(out[: self.COL - 1].ljust(self.COL), style=base + (control_style if mark else Style()))
             if changed is not None:
                 c = changed.get(t, "")
-                rows["chg"].append(c[: self.COL - 1].ljust(self.COL), style=base + ("bold red" if c != out else "dim"))
+                rows["chg"].append(c[: self.COL - 1].ljust(self.COL),
+                                   style=base + self.style("changed" if c != out else "same"))
         text = Text()
         for r in rows.values():
             text.append_text(r)
@@ -160,8 +184,11 @@ class Timeline(Static):
         return text
 
 
-class TopK(Static):
+class TopK(Styled, Static):
     """Next-token probabilities at the current step, with the control token's probability and rank."""
+
+    STYLE_PREFIX = "topk"
+    COMPONENT_CLASSES = {f"topk--{n}" for n in ("title", "delta", "hint", "rank", "control", "bar", "stat")}
 
     def show(self, rows: Sequence[tuple[str, float]], control: str, control_stat: tuple[float, int] | None,
              t: int, label: str = "original", original: tuple[float, int] | None = None,
@@ -169,30 +196,30 @@ class TopK(Static):
         """The top-k of the run named by `label`; with `original`, the control's change in p and rank, and with
         `changed_most`, the neurons whose h changed most at this step (signed)."""
         if changed_most:
-            head = Text(f"changed − original at t={t}: largest |Δh|\n", style="bold")
-            head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style="red")
+            head = Text(f"changed − original at t={t}: largest |Δh|\n", style=self.style("title"))
+            head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style=self.style("delta"))
         else:
             head = Text()
         if not rows:
-            self.update(head + Text(f"t={t}: encoding step; no output distribution", style="dim"))
+            self.update(head + Text(f"t={t}: encoding step; no output distribution", style=self.style("hint")))
             return
         text = head + Text(f"next token at t={t}" + ("" if label == "original" else " (changed run)") + "\n",
-                           style="bold")
+                           style=self.style("title"))
         for i, (tok, p) in enumerate(rows):
-            text.append(f"{i + 1} ", style="dim")
-            text.append(f"{tok[:14]:<14}", style="bold magenta" if tok == control else "")
+            text.append(f"{i + 1} ", style=self.style("rank"))
+            text.append(f"{tok[:14]:<14}", style=self.style("control") if tok == control else Style())
             text.append(f" {p:.3f} ")
-            text.append("█" * int(round(p * 24)) + "\n", style="green")
+            text.append("█" * int(round(p * 24)) + "\n", style=self.style("bar"))
         if control_stat is not None:
             p, rank = control_stat
-            text.append(f"control {control!r}: p={p:.4f}, rank {rank + 1}", style="magenta")
+            text.append(f"control {control!r}: p={p:.4f}, rank {rank + 1}", style=self.style("stat"))
             if original is not None:
                 p0, rank0 = original
-                text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style="magenta")
+                text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style=self.style("stat"))
         self.update(text)
 
 
-class InterventionList(Static):
+class InterventionList(Styled, Static):
     """The stacked interventions, with the cursor and each one's on/off state.
 
     One line per entry, elided to the panel's width; the list scrolls to keep the cursor in view, and the
@@ -201,6 +228,8 @@ class InterventionList(Static):
 
     items: tuple[tuple[str, bool], ...] = ()
     cursor: int = 0
+    STYLE_PREFIX = "interventions"
+    COMPONENT_CLASSES = {f"interventions--{n}" for n in ("title", "hint", "cursor", "off", "spec")}
 
     def show(self, items: Sequence[tuple[str, bool]], cursor: int) -> None:
         self.items, self.cursor = tuple(items), cursor
@@ -221,83 +250,86 @@ class InterventionList(Static):
 
     def render_list(self) -> Text:
         width = max(12, self.content_size.width or 48)
-        text = Text("interventions ", style="bold")
-        text.append("i add · x on/off · d del · [ ]\n", style="dim")
+        text = Text("interventions ", style=self.style("title"))
+        text.append("i add · x on/off · d del · [ ]\n", style=self.style("hint"))
         if not self.items:
-            text.append("none: press i to add one, e.g. zero:all@T-1", style="dim")
+            text.append("none: press i to add one, e.g. zero:all@T-1", style=self.style("hint"))
             return text
         start, end = self.visible_range()
         if start > 0:
-            text.append(f"↑ {start} more\n", style="dim")
+            text.append(f"↑ {start} more\n", style=self.style("hint"))
         for k in range(start, end):
             spec, on = self.items[k]
             line = f"{'[x]' if on else '[ ]'} {k + 1}. {spec}"
             if len(line) > width:
                 line = line[: width - 1] + "…"
-            text.append(line + "\n", style=("reverse" if k == self.cursor else "") + ("" if on else " dim"))
+            text.append(line + "\n", style=(self.style("cursor") if k == self.cursor else Style())
+                        + (Style() if on else self.style("off")))
         if end < len(self.items):
-            text.append(f"↓ {len(self.items) - end} more\n", style="dim")
+            text.append(f"↓ {len(self.items) - end} more\n", style=self.style("hint"))
         k = min(self.cursor, len(self.items) - 1)
-        text.append(f"{k + 1}: {self.items[k][0]}", style="bold")
+        text.append(f"{k + 1}: {self.items[k][0]}", style=self.style("spec"))
         return text
 
 
-class ComparePanel(Static):
+class ComparePanel(Styled, Static):
     """Original vs changed output, where each control landed, and |Δh| over time for the selected neurons."""
+
+    STYLE_PREFIX = "compare"
+    COMPONENT_CLASSES = {f"compare--{n}" for n in ("title", "changed", "hint", "landed", "missed", "spark", "axis")}
 
     def show(self, original: Sequence[str], landings: Sequence[dict], changed: Sequence[str] | None,
              changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str,
              n_disabled: int = 0, times: np.ndarray | None = None) -> None:
         text = Text()
-        text.append("original ", style="bold")
+        text.append("original ", style=self.style("title"))
         text.append(" ".join(original) + "\n")
-        text.append(_landing_text(landings))
+        text.append(self.landing_text(landings))
         if changed is not None:
-            text.append("\nchanged  ", style="bold red")
+            text.append("\nchanged  ", style=self.style("changed"))
             text.append(" ".join(changed) + "\n")
-            text.append(_landing_text(changed_landings or []))
+            text.append(self.landing_text(changed_landings or []))
             if delta is not None and len(delta):
-                text.append(sparkline_with_axis(delta, neurons_label, times))
+                text.append(self.sparkline_with_axis(delta, neurons_label, times))
         elif n_disabled:
             text.append(f"\nall {n_disabled} intervention{'s are' if n_disabled > 1 else ' is'} off: x switches "
-                        "the one under the cursor on", style="dim")
+                        "the one under the cursor on", style=self.style("hint"))
         else:
-            text.append("\nno active intervention: add one with i", style="dim")
+            text.append("\nno active intervention: add one with i", style=self.style("hint"))
         self.update(text)
 
+    def sparkline_with_axis(self, delta: np.ndarray, neurons_label: str, times: np.ndarray | None = None) -> Text:
+        """|Δh| per step as a labelled sparkline over a t axis (first step, t = 0 and the last step marked)."""
+        peak = float(delta.max())
+        scale = peak or 1.0
+        spark = "".join(GLYPHS[int(round(v / scale * 8))] for v in delta)
+        label = f"|Δh| changed − original ({neurons_label}, top {peak:.3f}) "
+        text = Text("\n" + label, style=self.style("axis"))
+        text.append(spark, style=self.style("spark"))
+        if times is not None and len(times) == len(delta):
+            axis = [" "] * len(delta)
+            marks = [(0, int(times[0])), (len(delta) - 1, int(times[-1]))]
+            zero = np.nonzero(np.asarray(times) == 0)[0]
+            if len(zero):
+                marks.insert(1, (int(zero[0]), 0))
+            for i, t in marks:
+                mark = str(t)
+                start = max(0, min(i, len(axis) - len(mark)))
+                if all(c == " " for c in axis[start : start + len(mark)]):
+                    axis[start : start + len(mark)] = list(mark)
+            text.append("\n" + "t".rjust(len(label) - 1) + " " + "".join(axis), style=self.style("axis"))
+        return text
 
-def sparkline_with_axis(delta: np.ndarray, neurons_label: str, times: np.ndarray | None = None) -> Text:
-    """|Δh| per step as a labelled sparkline over a t axis (first step, t = 0 and the last step marked)."""
-    peak = float(delta.max())
-    scale = peak or 1.0
-    spark = "".join(GLYPHS[int(round(v / scale * 8))] for v in delta)
-    label = f"|Δh| changed − original ({neurons_label}, top {peak:.3f}) "
-    text = Text("\n" + label, style="dim")
-    text.append(spark, style="red")
-    if times is not None and len(times) == len(delta):
-        axis = [" "] * len(delta)
-        marks = [(0, int(times[0])), (len(delta) - 1, int(times[-1]))]
-        zero = np.nonzero(np.asarray(times) == 0)[0]
-        if len(zero):
-            marks.insert(1, (int(zero[0]), 0))
-        for i, t in marks:
-            mark = str(t)
-            start = max(0, min(i, len(axis) - len(mark)))
-            if all(c == " " for c in axis[start : start + len(mark)]):
-                axis[start : start + len(mark)] = list(mark)
-        text.append("\n" + "t".rjust(len(label) - 1) + " " + "".join(axis), style="dim")
-    return text
 
-
-def _landing_text(landings: Sequence[dict]) -> Text:
-    text = Text()
-    for d in landings:
-        where = ", ".join(map(str, d["found_at"]))
-        ok = d["landed"]
-        place = f"at {where}" if where else "not in the output"
-        text.append(f"  {d['control']}: {'landed ✓' if ok else 'missed ✗'} ({place})",
-                    style="green" if ok else "red")
-    return text
+    def landing_text(self, landings: Sequence[dict]) -> Text:
+        text = Text()
+        for d in landings:
+            where = ", ".join(map(str, d["found_at"]))
+            ok = d["landed"]
+            place = f"at {where}" if where else "not in the output"
+            text.append(f"  {d['control']}: {'landed ✓' if ok else 'missed ✗'} ({place})",
+                        style=self.style("landed" if ok else "missed"))
+        return text
 
 
 class NeuronPlot(PlotextPlot):
