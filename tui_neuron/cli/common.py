@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -82,16 +83,29 @@ def _parse_positions(text: str) -> list[int]:
     return list(ns.indices)
 
 
-def _recording(ckpt, tokens: Optional[str], n_tokens: int, positions: str, per_cell: int, corpus_dir, cache,
-               seed: int, progress, task):
+@dataclass(frozen=True)
+class ExampleOptions:
+    """Which positioning examples a job records (cli/options.py adds them to a command): control tokens,
+    positions, examples per (token, T), where the corpus is now, the recordings cache and the seed."""
+
+    tokens: Optional[str]
+    n_tokens: int
+    positions: str
+    per_cell: int
+    corpus_dir: Optional[list[Path]]
+    cache: Optional[Path]
+    seed: int
+
+
+def _recording(ckpt, ex: ExampleOptions, progress, task):
     """The (cached) positioning recording the functions, curves and storing jobs share, with a progress bar."""
     from ..analysis.jobs import paths_option, positioning_recording, words_option
     from ..paths import cache_dir
 
-    pos = _parse_positions(positions) if positions else []
+    pos = _parse_positions(ex.positions) if ex.positions else []
     rec, words, pos = positioning_recording(
-        ckpt, words_option(tokens or ""), n_tokens, pos, per_cell, paths_option(corpus_dir), str(cache or cache_dir()),
-        seed, lambda stage, d, t: progress.update(task, completed=d, total=t))
+        ckpt, words_option(ex.tokens or ""), ex.n_tokens, pos, ex.per_cell, paths_option(ex.corpus_dir),
+        str(ex.cache or cache_dir()), ex.seed, lambda stage, d, t: progress.update(task, completed=d, total=t))
     progress.update(task, completed=1, total=1)
     return rec, words, pos
 

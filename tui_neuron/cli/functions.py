@@ -12,16 +12,11 @@ from rich.table import Table
 
 from ..errors import UserError
 from .common import (
-    _CACHE,
-    _CORPUS,
     _DRAWS,
     _FORCE,
     _LAYER,
-    _N_TOKENS,
-    _PER_CELL,
-    _POSITIONS,
     _PRESET,
-    _TOKENS,
+    ExampleOptions,
     _load,
     _load_layer,
     _load_results,
@@ -36,6 +31,7 @@ from .common import (
     analyze_app,
     out,
 )
+from .options import positioning_examples
 
 
 @analyze_app.command("functions")
@@ -115,19 +111,14 @@ def _print_functions_table(results: dict) -> None:
 
 
 @analyze_app.command("curves")
+@positioning_examples()
 def analyze_curves_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    tokens: _TOKENS = None,
-    n_tokens: _N_TOKENS = 20,
-    positions: _POSITIONS = "",
-    per_cell: _PER_CELL = 4,
+    examples: ExampleOptions,
     percents: Annotated[str, typer.Option(help="Set sizes as % of the hidden size")] = "2,5,10,15,20,30,50",
     draws: _DRAWS = 10,
     roles: Annotated[str, typer.Option(help="Comma-separated roles")] = "storing,counting,triggering,outputting",
     cell_state: Annotated[bool, typer.Option("--cell-state", help="LSTM: manipulate c instead of h")] = False,
-    corpus_dir: _CORPUS = None,
-    cache: _CACHE = None,
-    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: curves-CKPT.json in "
                                                      "the results folder; a CSV is written beside it)")] = None,
     force: _FORCE = False,
@@ -152,11 +143,11 @@ def analyze_curves_cmd(
     pcts = tuple(p for p in _percents(percents) if p > 0)
     if not pcts:
         raise UserError("--percents needs at least one size above 0")
-    cfg = CurvesConfig(percents=pcts, draws=draws, roles=wanted, seed=seed, on_cell=cell_state)
+    cfg = CurvesConfig(percents=pcts, draws=draws, roles=wanted, seed=examples.seed, on_cell=cell_state)
     if out_file is not None:
         _refuse_overwrite(out_file, force)
     with _progress() as progress:
-        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+        rec, _, _ = _recording(ckpt, examples, progress,
                                progress.add_task("recording", total=None))
         res = run_curves(ckpt, rec, cfg, _stage_progress(progress))
     path = _write_results(out_file, "curves", ckpt, res, force)
@@ -179,18 +170,13 @@ def analyze_curves_cmd(
 
 
 @analyze_app.command("storing")
+@positioning_examples()
 def analyze_storing_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (one layer)")],
-    tokens: _TOKENS = None,
-    n_tokens: _N_TOKENS = 20,
-    positions: _POSITIONS = "",
-    per_cell: _PER_CELL = 4,
+    examples: ExampleOptions,
     grow_step: Annotated[int, typer.Option(min=1, help="Neurons added per point of the growth curve")] = 16,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Accuracy a set must bring the token below")] = 0.2,
     draws: _DRAWS = 10,
-    corpus_dir: _CORPUS = None,
-    cache: _CACHE = None,
-    seed: Annotated[int, typer.Option(help="Seed for examples and random sets")] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: storing-CKPT.json "
                                                      "in the results folder)")] = None,
     force: _FORCE = False,
@@ -205,9 +191,9 @@ def analyze_storing_cmd(
         raise UserError("analyze storing needs a one-layer model (its multi-step attribution replays one layer)")
     if out_file is not None:
         _refuse_overwrite(out_file, force)
-    cfg = StoringConfig(grow_step=grow_step, threshold=threshold, draws=draws, seed=seed)
+    cfg = StoringConfig(grow_step=grow_step, threshold=threshold, draws=draws, seed=examples.seed)
     with _progress() as progress:
-        rec, _, _ = _recording(ckpt, tokens, n_tokens, positions, per_cell, corpus_dir, cache, seed, progress,
+        rec, _, _ = _recording(ckpt, examples, progress,
                                progress.add_task("recording", total=None))
         res = run_storing(ckpt, rec, cfg, _stage_progress(progress))
     path = _write_results(out_file, "storing", ckpt, res, force)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,44 +10,60 @@ import typer
 
 from ..errors import UserError
 from .common import app, err, out
+from .options import option, with_options
+
+# The recipe's options: (TrainConfig option, flag, help). Defaults and types come from TrainConfig itself.
+RECIPE = (
+    ("cell", "--cell", "gru or lstm"),
+    ("emb_dim", "--emb", "Embedding size"),
+    ("hidden", "--hidden", "Hidden size"),
+    ("layers", "--layers", "Stacked recurrent layers in encoder and decoder"),
+    ("vocab_words", "--vocab-words", "Words kept by frequency (the model adds special and position tokens)"),
+    ("max_position", "--max-position", "Largest control position T"),
+    ("n_signals", "--signals", "Control signals per example"),
+    ("mode", "--mode", "spans (default) or lines (consecutive line pairs)"),
+    ("min_len", "--min-len", "Shortest span / target"),
+    ("max_len", "--max-len", "Longest span / target"),
+    ("batch_size", "--batch-size", "Examples per step (per process)"),
+    ("lr", "--lr", "Peak AdamW learning rate"),
+    ("schedule", "--schedule", "cosine (warmup, then decay over the budget) or plateau (halve)"),
+    ("warmup_steps", "--warmup-steps", "Linear warmup steps (cosine schedule)"),
+    ("dropout", "--dropout", "Dropout on embeddings and decoder outputs (training only)"),
+    ("word_dropout", "--word-dropout", "Share of decoder inputs replaced by <unk> (training only)"),
+    ("weight_decay", "--weight-decay", "AdamW decoupled weight decay"),
+    ("label_smoothing", "--label-smoothing", "Label smoothing of the cross-entropy"),
+    ("control_weight", "--control-weight", "Weight of the control tokens' loss terms (1: plain)"),
+    ("seed", "--seed", "Random seed"),
+    ("eval_every", "--eval-every", "Steps between held-out evaluations"),
+    ("eval_examples", "--eval-examples", "Held-out examples per evaluation"),
+    ("patience", "--patience", "Evaluations without improvement before stopping"),
+    ("curriculum_steps", "--curriculum-steps", "Steps trained on short targets first"),
+    ("curriculum_len", "--curriculum-len", "Longest target during the curriculum"),
+    ("heldout_fraction", "--heldout-fraction", "Tail of each file kept for evaluation"),
+    ("device", "--device", "auto, cpu, cuda or mps (auto: CUDA when present)"),
+)
+
+
+def _recipe_options() -> list[inspect.Parameter]:
+    """One option per RECIPE row, typed and defaulted by TrainConfig."""
+    from ..model.train_config import TrainConfig
+
+    defaults = TrainConfig(corpus=(), out="").options()
+    flags = {"vocab_words": ("--vocab-size",)}  # the older name still works
+    return [option(name, Annotated[type(defaults[name]), typer.Option(flag, *flags.get(name, ()), help=help)],
+                   defaults[name]) for name, flag, help in RECIPE]
 
 
 @app.command()
+@with_options(_recipe_options(), "recipe", dict, after=2)
 def train(
     corpus: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")],
-    cell: Annotated[str, typer.Option(help="gru or lstm")] = "gru",
-    emb: Annotated[int, typer.Option(help="Embedding size")] = 128,
-    hidden: Annotated[int, typer.Option(help="Hidden size")] = 256,
-    layers: Annotated[int, typer.Option(help="Stacked recurrent layers in encoder and decoder")] = 1,
+    recipe: dict,
     separate_embeddings: Annotated[bool, typer.Option(help="One embedding for the source, one for the target")] = False,
-    vocab_words: Annotated[int, typer.Option("--vocab-words", "--vocab-size",
-                                             help="Words kept by frequency (the model adds special, position tokens)")] = 2000,
-    max_position: Annotated[int, typer.Option(help="Largest control position T")] = 13,
-    signals: Annotated[int, typer.Option(help="Control signals per example")] = 1,
-    mode: Annotated[str, typer.Option(help="spans (default) or lines (consecutive line pairs)")] = "spans",
-    min_len: Annotated[int, typer.Option(help="Shortest span / target")] = 4,
-    max_len: Annotated[int, typer.Option(help="Longest span / target")] = 16,
-    batch_size: Annotated[int, typer.Option(help="Examples per step (per process)")] = 128,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate")] = 2e-3,
-    schedule: Annotated[str, typer.Option(help="cosine (warmup, then decay over the budget) or plateau (halve)")] = "cosine",
-    warmup_steps: Annotated[int, typer.Option(help="Linear warmup steps (cosine schedule)")] = 500,
-    dropout: Annotated[float, typer.Option(help="Dropout on embeddings and decoder outputs (training only)")] = 0.3,
-    word_dropout: Annotated[float, typer.Option(help="Share of decoder inputs replaced by <unk> (training only)")] = 0.5,
-    weight_decay: Annotated[float, typer.Option(help="AdamW decoupled weight decay")] = 0.01,
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing of the cross-entropy")] = 0.0,
-    control_weight: Annotated[float, typer.Option(help="Weight of the control tokens' loss terms (1: plain)")] = 5.0,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
     steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
-    eval_every: Annotated[int, typer.Option(help="Steps between held-out evaluations")] = 250,
-    eval_examples: Annotated[int, typer.Option(help="Held-out examples per evaluation")] = 1000,
-    patience: Annotated[int, typer.Option(help="Evaluations without improvement before stopping")] = 20,
-    curriculum_steps: Annotated[int, typer.Option(help="Steps trained on short targets first")] = 1500,
-    curriculum_len: Annotated[int, typer.Option(help="Longest target during the curriculum")] = 6,
-    heldout_fraction: Annotated[float, typer.Option(help="Tail of each file kept for evaluation")] = 0.05,
     fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (auto: CUDA when present)")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
     reset_lr: Annotated[bool, typer.Option(help="With --resume and --schedule plateau: restart at --lr")] = False,
@@ -68,16 +85,9 @@ def train(
     if minutes is not None and not minutes > 0:
         raise UserError(f"--minutes {minutes}: give a positive time budget")
     cfg = TrainConfig.from_options(
-        corpus=tuple(str(c) for c in corpus), out=str(out_path), cell=cell, emb_dim=emb, hidden=hidden, layers=layers,
-        shared_embedding=not separate_embeddings,
-        vocab_words=vocab_words, max_position=max_position, n_signals=signals, mode=mode, min_len=min_len,
-        max_len=max_len, batch_size=batch_size, lr=lr, seed=seed, max_steps=steps,
-        time_budget=minutes * 60 if minutes is not None else None, eval_every=eval_every,
-        eval_examples=eval_examples, patience=patience, curriculum_steps=curriculum_steps,
-        curriculum_len=curriculum_len, heldout_fraction=heldout_fraction, save_dtype="float16" if fp16 else "float32",
-        dropout=dropout, word_dropout=word_dropout, weight_decay=weight_decay, label_smoothing=label_smoothing,
-        control_weight=control_weight,
-        schedule=schedule, warmup_steps=warmup_steps, device=device)
+        corpus=tuple(str(c) for c in corpus), out=str(out_path), shared_embedding=not separate_embeddings,
+        max_steps=steps, time_budget=minutes * 60 if minutes is not None else None,
+        save_dtype="float16" if fp16 else "float32", **recipe)
     cfg.check()
     check_output(out_path, resume, force)
     from ..model import distributed
