@@ -40,29 +40,30 @@ class FunctionsJob:
 
 
 @dataclass(frozen=True)
-class ProbeJob:
-    """A diagnostic classifier (plain and balanced) for one hypothesis."""
+class HypothesisJob:
+    """What a probe or a ranking learns from: held-out states labelled by a hypothesis (or a tagged corpus)."""
 
     hypothesis: str = "position"
     tagged: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     sentences: int = 2000
-    seed: int = 0
     preset: str = "full"
 
 
 @dataclass(frozen=True)
-class RankJob:
+class ProbeJob(HypothesisJob):
+    """A diagnostic classifier (plain and balanced) for one hypothesis."""
+
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RankJob(HypothesisJob):
     """NeuroX's elastic-net ranking for one hypothesis, with its stability (and ablation if asked)."""
 
-    hypothesis: str = "position"
-    tagged: tuple[str, ...] = ()
-    words: tuple[str, ...] = ()
-    sentences: int = 2000
     rank: RankConfig = field(default_factory=RankConfig)
     ablate: bool = False
     ablation_examples: int = 600
-    preset: str = "full"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""Messages the panes and workers post up to the app; the app changes its reactive state and binds it down."""
+"""Messages the panes and workers post up to the app; the app changes its reactive state and binds it down.
+
+Fields are declared as dataclasses (Message runs its own set-up in __post_init__)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,48 +24,49 @@ class StateRequest(Message):
         self.changes = changes
 
 
+@dataclass
 class AddIntervention(Message):
     """Add an intervention given in the text syntax (checked by the app, which owns the list)."""
 
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
+    text: str
 
 
+@dataclass
 class Status(Message):
     """What is running, for the status box (`text` empty: ready)."""
 
-    def __init__(self, text: str = ""):
-        super().__init__()
-        self.text = text
+    text: str = ""
 
 
+@dataclass
 class JobFailed(Message):
     """A worker's job failed with a user-fixable error; `job` names it (decode, probe, functions, memory)."""
 
-    def __init__(self, job: str, error: str, request: int | None = None):
-        super().__init__()
-        self.job, self.error, self.request = job, error, request
+    job: str
+    error: str
+    request: int | None = None
 
 
+@dataclass
 class DecodeDone(Message):
-    def __init__(self, view: DecodeView, request: int):
-        super().__init__()
-        self.view, self.request = view, request
+    """A decode finished; `request` lets the app drop an answer to an older request."""
+
+    view: DecodeView
+    request: int
 
 
+@dataclass
 class ResultsOpened(Message):
     """A results file was loaded (or written by F); the session remembers it."""
 
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = path
+    path: Path
 
 
+@dataclass
 class NoteAdded(Message):
-    def __init__(self, text: str):
-        super().__init__()
-        self.text = text
+    """A note was written with m; the session keeps it."""
+
+    text: str
 
 
 def count(n: int, noun: str) -> str:

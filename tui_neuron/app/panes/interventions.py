@@ -15,6 +15,7 @@ from ..messages import AddIntervention, StateRequest
 from ..screens import INTERVENTION_SYNTAX, PromptScreen
 from ..viewmodel import DecodeView
 from ..widgets import ComparePanel, InterventionList
+from .redraw import Redraws
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class InterventionItem:
     enabled: bool = True
 
 
-class InterventionsPane(Horizontal):
+class InterventionsPane(Redraws, Horizontal):
     """Add, toggle and remove interventions; see what they changed (outputs, landings, |Δh| over t)."""
 
     BINDINGS = [
@@ -43,6 +44,9 @@ class InterventionsPane(Horizontal):
     model_layer: var[int] = var(0, init=False)  # the layer shown
     selection: var[tuple[int, ...]] = var((), init=False)
 
+    REDRAW = {"interventions": ("draw_list", "draw_compare"), "iv_cursor": ("draw_list",),
+              "view": ("draw_compare",), "neuron": ("draw_compare",), "selection": ("draw_compare",)}
+
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
         self.n_layers = n_layers
@@ -50,22 +54,6 @@ class InterventionsPane(Horizontal):
     def compose(self) -> ComposeResult:
         yield InterventionList(id="ivlist")
         yield ComparePanel(id="compare")
-
-    def watch_interventions(self) -> None:
-        self.draw_list()
-        self.draw_compare()
-
-    def watch_iv_cursor(self) -> None:
-        self.draw_list()
-
-    def watch_view(self) -> None:
-        self.draw_compare()
-
-    def watch_neuron(self) -> None:
-        self.draw_compare()
-
-    def watch_selection(self) -> None:
-        self.draw_compare()
 
     def draw_list(self) -> None:
         self.query_one(InterventionList).show([(iv.spec, iv.enabled) for iv in self.interventions], self.iv_cursor)

@@ -15,13 +15,14 @@ from ..messages import StateRequest, count
 from ..screens import PromptScreen
 from ..viewmodel import DecodeView
 from ..widgets import NeuronPlot, NeuronStrip, TopK
+from .redraw import Redraws
 
 
 class NeuronView(Vertical, can_focus=True):
     """The focusable strips: while they have focus, the keys step time and select neurons."""
 
 
-class NeuronPane(Horizontal):
+class NeuronPane(Redraws, Horizontal):
     """Which neurons are selected, and what they and the gates hold at this step (original, changed or Δ)."""
 
     BINDINGS = [
@@ -42,6 +43,10 @@ class NeuronPane(Horizontal):
     groups: var[dict[str, list[int]]] = var(dict, init=False)
     curve: var[tuple[str, dict] | None] = var(None, init=False)
 
+    REDRAW = {"view": ("draw_step", "draw_neuron"), "step": ("draw_step",), "run_view": ("draw_step",),
+              "neuron": ("draw_step", "draw_neuron"), "selection": ("draw_step",),
+              "roles": ("draw_step", "draw_neuron")}
+
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)
         self.hidden, self.cell, self.gate_names = hidden, cell, gate_names
@@ -59,27 +64,6 @@ class NeuronPane(Horizontal):
             yield NeuronPlot(id="plot")
 
     # ------------------------------------------------------------------ drawing
-
-    def watch_view(self) -> None:
-        self.draw_step()
-        self.draw_neuron()
-
-    def watch_step(self) -> None:
-        self.draw_step()
-
-    def watch_run_view(self) -> None:
-        self.draw_step()
-
-    def watch_neuron(self) -> None:
-        self.draw_step()
-        self.draw_neuron()
-
-    def watch_selection(self) -> None:
-        self.draw_step()
-
-    def watch_roles(self) -> None:
-        self.draw_step()
-        self.draw_neuron()
 
     def watch_curve(self, curve: tuple[str, dict] | None) -> None:
         if curve is not None:

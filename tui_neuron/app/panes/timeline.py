@@ -10,11 +10,12 @@ from ..bindings import B
 from ..messages import StateRequest
 from ..viewmodel import DecodeView
 from ..widgets import Timeline
+from .redraw import Redraws
 
 VIEWS = ("original", "changed", "difference")
 
 
-class TimelinePane(Vertical):
+class TimelinePane(Redraws, Vertical):
     """Stepping: which step is shown, which layer, and which run (original, changed, difference)."""
 
     BINDINGS = [
@@ -34,21 +35,14 @@ class TimelinePane(Vertical):
     neuron: var[int] = var(0, init=False)
     run_view: var[str] = var("original", init=False)
 
+    REDRAW = {"view": ("draw",), "step": ("draw",), "neuron": ("draw",)}
+
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
         self.n_layers = n_layers
 
     def compose(self) -> ComposeResult:
         yield Timeline(id="timeline")
-
-    def watch_view(self) -> None:
-        self.draw()
-
-    def watch_step(self) -> None:
-        self.draw()
-
-    def watch_neuron(self) -> None:
-        self.draw()
 
     def draw(self) -> None:
         v = self.view
