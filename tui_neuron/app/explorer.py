@@ -216,7 +216,7 @@ class ExplorerApp(App):
     def current_t(self) -> int | None:
         if self.view is None:
             return None
-        return int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
+        return self.view.t_at(self.step)
 
     # ------------------------------------------------------------------ decoding
 
@@ -251,7 +251,7 @@ class ExplorerApp(App):
         self._full_view = message.view
         idx = message.view.clean.index_of(old_t) if old_t is not None else None
         self.view = message.view.at_layer(self.layer)
-        self.step = idx if idx is not None else len(message.view.clean.times) - 1
+        self.step = idx if idx is not None else message.view.last_index
         self.busy = False
 
     @on(SourcePane.Submitted)

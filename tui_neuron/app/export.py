@@ -24,8 +24,7 @@ def export_view(view: DecodeView, step: int, neuron: int, folder: Path, stem: st
     and the top-k at this step (both runs). Written under free names; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     clean, changed = view.clean, view.changed
-    i = min(step, len(clean.times) - 1)
-    t = int(clean.times[i])
+    i, t = view.index(step), view.t_at(step)
     k = changed.index_of(t) if changed is not None else None
     strips = []
     for n in range(clean.h.shape[1]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -96,14 +98,22 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class MemoryScreen(ModalScreen[None]):
+class ReadingScreen(ModalScreen[None]):
+    """A screen that shows one thing to read (a result, the notes) until it is closed."""
+
+    def __init__(self, content: Any):
+        super().__init__()
+        self.content = content
+
+
+class MemoryScreen(ReadingScreen):
     """State-gradient curves over delay τ: σ1 and σ1/Σσ (Verwimp et al.), drawn with plotext."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="memory-close")]
 
-    def __init__(self, result: dict):
-        super().__init__()
-        self.result = result
+    @property
+    def result(self) -> dict:
+        return self.content
 
     def compose(self) -> ComposeResult:
         from textual_plotext import PlotextPlot
@@ -129,16 +139,12 @@ class MemoryScreen(ModalScreen[None]):
             plot.refresh()
 
 
-class NotesScreen(ModalScreen[None]):
+class NotesScreen(ReadingScreen):
     """The session's notes, to read back what was written with `m`."""
 
     BINDINGS = [Binding("escape,q,N", "dismiss", "Close", id="notes-close")]
 
-    def __init__(self, notes: str):
-        super().__init__()
-        self.notes = notes
-
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="notes-box"):
             yield Label("notes of this session (m adds one; escape closes)", id="notes-title")
-            yield Static(self.notes or "no notes yet: press m to add one", id="notes-text")
+            yield Static(self.content or "no notes yet: press m to add one", id="notes-text")

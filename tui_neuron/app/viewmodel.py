@@ -54,6 +54,18 @@ class DecodeView:
     def n_layers(self) -> int:
         return len(self.by_layer) or 1
 
+    @property
+    def last_index(self) -> int:
+        return len(self.clean.times) - 1
+
+    def index(self, step: int) -> int:
+        """The clean run's index for the app's step (a step past the run's end shows its last step)."""
+        return min(step, self.last_index)
+
+    def t_at(self, step: int) -> int:
+        """The timestep t shown at the app's step."""
+        return int(self.clean.times[self.index(step)])
+
     def at_layer(self, layer: int) -> DecodeView:
         """The same decode showing another layer's h and gates (views built in the worker; no compute here)."""
         layer = max(0, min(layer, self.n_layers - 1))

@@ -14,7 +14,6 @@ from .common import (
     _LAYER,
     _OUT,
     _PRESET,
-    _SENTENCES,
     _TAGGED,
     _load_layer,
     _load_results,
@@ -25,17 +24,14 @@ from .common import (
     err,
     out,
 )
+from .options import HypothesisOptions, hypothesis_states
 
 
 @analyze_app.command("probe")
+@hypothesis_states()
 def probe_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    hypothesis: Annotated[str, typer.Option(help="pos, position, token, word-set, span (--words OPEN,CLOSE), "
-                                                 "steps-remaining, is-control, decoder-position, or a .py file "
-                                                 "defining label(words, tags, index)")],
-    tagged: _TAGGED = None,
-    words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: _SENTENCES = None,
+    states: HypothesisOptions,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
     preset: _PRESET = "full",
     out_path: _OUT = None,
@@ -44,12 +40,11 @@ def probe_cmd(
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
     most responsible neurons, control-task selectivity."""
-    from ..analysis.jobs import ProbeJob, paths_option, run_probe, words_option
+    from ..analysis.jobs import ProbeJob, run_probe
     from ..analysis.jobs import preset as preset_job
 
     ckpt = _load_layer(checkpoint, layer)
-    job = preset_job(ProbeJob, preset, hypothesis=hypothesis, tagged=paths_option(tagged), words=words_option(words),
-                      sentences=sentences, seed=seed)
+    job = preset_job(ProbeJob, preset, **states.job_fields(), seed=seed)
     with err.status("probing") as status:
         res = run_probe(ckpt, job, lambda stage, d, t: status.update(stage))
     _write_out(out_path, res)
@@ -57,7 +52,7 @@ def probe_cmd(
         _print_json(res)
         return
     table = Table("probe", "accuracy", "precision", "recall", "F1 (macro)", "majority", "top neurons",
-                  title=f"{hypothesis}: {res['n_train']} train / {res['n_test']} test tokens, {res['classes']} classes")
+                  title=f"{states.hypothesis}: {res['n_train']} train / {res['n_test']} test tokens, {res['classes']} classes")
     for name in ("plain", "balanced"):
         r = res[name]
         table.add_row(name, f"{r['accuracy']:.3f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
@@ -71,12 +66,10 @@ def probe_cmd(
 
 
 @analyze_app.command("rank")
+@hypothesis_states()
 def rank_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
-    hypothesis: Annotated[str, typer.Option(help="As for probe")],
-    tagged: _TAGGED = None,
-    words: Annotated[str, typer.Option(help="Comma-separated words for word-set")] = "",
-    sentences: _SENTENCES = None,
+    states: HypothesisOptions,
     l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
     l2: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ2")] = 1e-5,
     objective: Annotated[str, typer.Option(help="squared: λ2·|W|₂² (scikit-learn's elastic net); neurox: λ2·|W|₂, "
@@ -99,7 +92,7 @@ def rank_cmd(
     accuracy as the top / bottom / random N% are zeroed in the model."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..analysis.jobs import RankJob, paths_option, run_rank, words_option
+    from ..analysis.jobs import RankJob, run_rank
     from ..analysis.jobs import preset as preset_job
     from ..analysis.neurox import OBJECTIVES, RankConfig, stability_line
 
@@ -109,8 +102,7 @@ def rank_cmd(
     cfg = RankConfig(l1=l1, l2=l2, objective=objective, tol=tol, max_iter=max_iter,  # type: ignore[arg-type]
                      stride=stride, percents=tuple(_percents(percents)), seed=seed,
                      stability_seeds=stability_seeds, resamples=resamples)
-    job = preset_job(RankJob, preset, hypothesis=hypothesis, tagged=paths_option(tagged), words=words_option(words),
-                      sentences=sentences, rank=cfg, ablate=ablate)
+    job = preset_job(RankJob, preset, **states.job_fields(), rank=cfg, ablate=ablate)
     n_fits = stability_seeds + resamples
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
                   TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:

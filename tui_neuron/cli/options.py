@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import _CACHE, _CORPUS, _N_TOKENS, _PER_CELL, _POSITIONS, _TOKENS, ExampleOptions
+from .common import _CACHE, _CORPUS, _N_TOKENS, _PER_CELL, _POSITIONS, _SENTENCES, _TAGGED, _TOKENS, ExampleOptions
 
 
 def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -54,3 +56,33 @@ def example_options(n_tokens: int = 20, per_cell: int = 4, seed_help: str = "See
 def positioning_examples(**defaults):
     """Decorator: the command gets `examples: ExampleOptions` from --tokens … --seed."""
     return with_options(example_options(**defaults), "examples", ExampleOptions)
+
+
+@dataclass(frozen=True)
+class HypothesisOptions:
+    """What a probe or a ranking learns from: the hypothesis, a tagged corpus, its words, how many sentences."""
+
+    hypothesis: str
+    tagged: Optional[list[Path]]
+    words: str
+    sentences: Optional[int]
+
+    def job_fields(self) -> dict[str, Any]:
+        """The HypothesisJob fields these options set."""
+        from ..analysis.jobs import paths_option, words_option
+
+        return {"hypothesis": self.hypothesis, "tagged": paths_option(self.tagged), "words": words_option(self.words),
+                "sentences": self.sentences}
+
+
+_HYPOTHESIS = Annotated[str, typer.Option(help="pos, position, token, word-set, span (--words OPEN,CLOSE), "
+                                               "steps-remaining, is-control, decoder-position, or a .py file "
+                                               "defining label(words, tags, index)")]
+
+
+def hypothesis_states():
+    """Decorator: the command gets `states: HypothesisOptions` from --hypothesis, --tagged, --words, --sentences."""
+    group = [option("hypothesis", _HYPOTHESIS, inspect.Parameter.empty), option("tagged", _TAGGED, None),
+             option("words", Annotated[str, typer.Option(help="Comma-separated words for word-set")], ""),
+             option("sentences", _SENTENCES, None)]
+    return with_options(group, "states", HypothesisOptions)

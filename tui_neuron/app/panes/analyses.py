@@ -136,7 +136,7 @@ class AnalysesPane(Widget):
             self.notify("select a role's neurons first (1 storing, 2 counting, 3 triggering, 4 outputting)",
                         severity="warning")
             return
-        t = int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)]) if self.view else 0
+        t = self.view.t_at(self.step) if self.view else 0
         self.post_message(AddIntervention(paper_intervention(self.selected_role, list(self.selection), t)))
 
     # ------------------------------------------------------------------ results files

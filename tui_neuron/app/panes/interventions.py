@@ -80,7 +80,7 @@ class InterventionsPane(Redraws, Horizontal):
     def current_t(self) -> int:
         if self.view is None:
             return 0
-        return int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
+        return self.view.t_at(self.step)
 
     def action_add_intervention(self) -> None:
         neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)

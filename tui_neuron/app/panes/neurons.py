@@ -74,8 +74,7 @@ class NeuronPane(Redraws, Horizontal):
         v = self.view
         if v is None:
             return
-        run = v.clean
-        i = min(self.step, len(run.times) - 1)
+        run, i = v.clean, v.index(self.step)
         t = int(run.times[i])
         marked, roles = frozenset(self.selection), self.roles
         mode = self.run_view if v.changed is not None else "original"

@@ -138,7 +138,7 @@ class SessionPane(Widget):
         if self.view is None:
             self.notify("nothing to export yet: run a source first", severity="warning")
             return
-        t = int(self.view.clean.times[min(self.step, len(self.view.clean.times) - 1)])
+        t = self.view.t_at(self.step)
         stem = f"{self.stem}-t{t}"
         try:
             paths = export_view(self.view, self.step, self.neuron, results_dir(), stem)

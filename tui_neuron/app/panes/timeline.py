@@ -49,13 +49,12 @@ class TimelinePane(Redraws, Vertical):
         if v is None:
             return
         run = v.clean
-        i = min(self.step, len(run.times) - 1)
-        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, i, v.positions, v.changed_outputs,
-                                      run.h[:, self.neuron])
+        self.query_one(Timeline).show(run.times, run.inputs, run.outputs, v.index(self.step), v.positions,
+                                      v.changed_outputs, run.h[:, self.neuron])
 
     def action_step_by(self, delta: int) -> None:
         if self.view is not None:
-            last = len(self.view.clean.times) - 1
+            last = self.view.last_index
             self.post_message(StateRequest(step=lambda step: max(0, min(last, step + delta))))
 
     def action_step_to(self, where: str) -> None:
@@ -64,7 +63,7 @@ class TimelinePane(Redraws, Vertical):
         if where == "first":
             self.post_message(StateRequest(step=0))
         elif where == "last":
-            self.post_message(StateRequest(step=len(self.view.clean.times) - 1))
+            self.post_message(StateRequest(step=self.view.last_index))
         elif self.view.positions:
             idx = self.view.clean.index_of(self.view.positions[0])
             if idx is not None:
