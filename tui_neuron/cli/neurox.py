@@ -13,7 +13,6 @@ from .common import (
     _JSON,
     _LAYER,
     _OUT,
-    _PRESET,
     _TAGGED,
     _load_layer,
     _load_results,
@@ -24,32 +23,27 @@ from .common import (
     err,
     out,
 )
-from .options import HypothesisOptions, hypothesis_states
+from .options import HypothesisOptions, RunOptions, hypothesis_states, job_run
 
 
 @analyze_app.command("probe")
+@job_run()
 @hypothesis_states()
 def probe_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     states: HypothesisOptions,
+    run: RunOptions,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
-    preset: _PRESET = "full",
-    out_path: _OUT = None,
-    as_json: _JSON = False,
-    layer: _LAYER = None,
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
     most responsible neurons, control-task selectivity."""
     from ..analysis.jobs import ProbeJob, run_probe
-    from ..analysis.jobs import preset as preset_job
 
-    ckpt = _load_layer(checkpoint, layer)
-    job = preset_job(ProbeJob, preset, **states.job_fields(), seed=seed)
+    ckpt = run.load(checkpoint)
+    job = run.job(ProbeJob, **states.job_fields(), seed=seed)
     with err.status("probing") as status:
         res = run_probe(ckpt, job, lambda stage, d, t: status.update(stage))
-    _write_out(out_path, res)
-    if as_json:
-        _print_json(res)
+    if run.finish(res):
         return
     table = Table("probe", "accuracy", "precision", "recall", "F1 (macro)", "majority", "top neurons",
                   title=f"{states.hypothesis}: {res['n_train']} train / {res['n_test']} test tokens, {res['classes']} classes")
@@ -66,10 +60,12 @@ def probe_cmd(
 
 
 @analyze_app.command("rank")
+@job_run()
 @hypothesis_states()
 def rank_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
     states: HypothesisOptions,
+    run: RunOptions,
     l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
     l2: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ2")] = 1e-5,
     objective: Annotated[str, typer.Option(help="squared: λ2·|W|₂² (scikit-learn's elastic net); neurox: λ2·|W|₂, "
@@ -82,10 +78,6 @@ def rank_cmd(
     percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
     ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the first start and of the resamples")] = 0,
-    preset: _PRESET = "full",
-    out_path: _OUT = None,
-    as_json: _JSON = False,
-    layer: _LAYER = None,
 ) -> None:
     """NeuroX: elastic-net probe trained to convergence, neuron ranking by weight mass, its stability across
     starts and resamples, salient neurons, top/bottom masking and retraining, and (with --ablate) positioning
@@ -93,16 +85,15 @@ def rank_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..analysis.jobs import RankJob, run_rank
-    from ..analysis.jobs import preset as preset_job
     from ..analysis.neurox import OBJECTIVES, RankConfig, stability_line
 
     if objective not in OBJECTIVES:
         raise UserError(f"--objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
-    ckpt = _load_layer(checkpoint, layer)
+    ckpt = run.load(checkpoint)
     cfg = RankConfig(l1=l1, l2=l2, objective=objective, tol=tol, max_iter=max_iter,  # type: ignore[arg-type]
                      stride=stride, percents=tuple(_percents(percents)), seed=seed,
                      stability_seeds=stability_seeds, resamples=resamples)
-    job = preset_job(RankJob, preset, **states.job_fields(), rank=cfg, ablate=ablate)
+    job = run.job(RankJob, **states.job_fields(), rank=cfg, ablate=ablate)
     n_fits = stability_seeds + resamples
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
                   TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:
@@ -119,9 +110,7 @@ def rank_cmd(
 
         res = run_rank(ckpt, job, report)
         progress.update(task, completed=n_fits)
-    _write_out(out_path, res)
-    if as_json:
-        _print_json(res)
+    if run.finish(res):
         return
     conv = "converged" if res["converged"] else "NOT converged (raise --max-iter)"
     out.print(f"elastic-net probe ({objective} objective, {conv} in {res['iterations']} iterations) "
@@ -249,8 +238,10 @@ def top_words_cmd(
 
 
 @analyze_app.command("memory")
+@job_run()
 def memory_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    run: RunOptions,
     part: Annotated[str, typer.Option(help="encoder or decoder")] = "encoder",
     state: Annotated[str, typer.Option(help="h, or c for an LSTM")] = "h",
     max_delay: Annotated[int, typer.Option(help="Largest delay τ")] = 20,
@@ -260,27 +251,20 @@ def memory_cmd(
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
                                                      "embeddings (needs --tagged)")] = None,
     words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
-    preset: _PRESET = "full",
-    out_path: _OUT = None,
-    as_json: _JSON = False,
-    layer: _LAYER = None,
 ) -> None:
     """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
     with exponential fits, overall and per part of speech with --tagged."""
     from rich.progress import Progress
 
     from ..analysis.jobs import MemoryJob, paths_option, run_memory, words_option
-    from ..analysis.jobs import preset as preset_job
 
-    ckpt = _load_layer(checkpoint, layer)
-    job = preset_job(MemoryJob, preset, part=part, state=state, max_delay=max_delay, sequences=sequences,
+    ckpt = run.load(checkpoint)
+    job = run.job(MemoryJob, part=part, state=state, max_delay=max_delay, sequences=sequences,
                       tagged=paths_option(tagged), diff=words_option(diff) if diff else None, words=words_option(words))
     with Progress(console=err) as progress:
         task = progress.add_task("state gradients", total=None)
         res = run_memory(ckpt, job, lambda stage, d, t: progress.update(task, completed=d, total=t))
-    _write_out(out_path, res)
-    if as_json:
-        _print_json(res)
+    if run.finish(res):
         return
     curves = res["curves"]
     table = Table("class", "n", *(f"τ={t}" for t in (0, 1, 2, 5, 10, max_delay)), "fit a·e^-bτ",

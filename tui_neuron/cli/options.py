@@ -16,7 +16,26 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import _CACHE, _CORPUS, _N_TOKENS, _PER_CELL, _POSITIONS, _SENTENCES, _TAGGED, _TOKENS, ExampleOptions
+from .common import (
+    _CACHE,
+    _CORPUS,
+    _FORCE,
+    _JSON,
+    _LAYER,
+    _N_TOKENS,
+    _OUT,
+    _PER_CELL,
+    _POSITIONS,
+    _PRESET,
+    _SENTENCES,
+    _TAGGED,
+    _TOKENS,
+    ExampleOptions,
+    _load_layer,
+    _print_json,
+    _refuse_overwrite,
+    _write_out,
+)
 
 
 def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -35,7 +54,9 @@ def with_options(group: Sequence[inspect.Parameter], into: str, build: Callable[
         def run(**kw):
             return command(**{into: build(**{n: kw.pop(n) for n in names})}, **kw)
 
-        params = own[:after] + [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in group] + own[after:]
+        # keyword-only after the first `after`: typer passes options by name, and a required option may then
+        # follow one with a default (another group's placeholder, or --hypothesis)
+        params = own[:after] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*group, *own[after:])]
         run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in params}
         del run.__wrapped__  # typer must read the new signature, not the command's own
@@ -86,3 +107,39 @@ def hypothesis_states():
              option("words", Annotated[str, typer.Option(help="Comma-separated words for word-set")], ""),
              option("sentences", _SENTENCES, None)]
     return with_options(group, "states", HypothesisOptions)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a job runs from the CLI: its preset, the layer analysed, where the results go, JSON or a table."""
+
+    preset: str
+    out_path: Optional[Path]
+    force: bool
+    as_json: bool
+    layer: Optional[int]
+
+    def load(self, checkpoint: Path):
+        """The checkpoint at the asked layer; an --out that exists is refused before any work (unless --force)."""
+        if self.out_path is not None:
+            _refuse_overwrite(self.out_path, self.force)
+        return _load_layer(checkpoint, self.layer)
+
+    def job(self, job_type: type, **fields: Any):
+        from ..analysis.jobs import preset
+
+        return preset(job_type, self.preset, **fields)
+
+    def finish(self, results: dict) -> bool:
+        """Write --out; print the JSON when asked (True: done, no table to print)."""
+        _write_out(self.out_path, results)
+        if self.as_json:
+            _print_json(results)
+        return self.as_json
+
+
+def job_run():
+    """Decorator: the command gets `run: RunOptions` from --preset, --out, --force, --json and --layer (at its end)."""
+    group = [option("preset", _PRESET, "full"), option("out_path", _OUT, None), option("force", _FORCE, False),
+             option("as_json", _JSON, False), option("layer", _LAYER, None)]
+    return with_options(group, "run", RunOptions, after=10**6)
