@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 
 from ..errors import UserError
-from .common import _load, _print_json, _refuse_overwrite, app, err, out
+from .common import _CHECKPOINT, _load, _print_json, _refuse_overwrite, app, err, out
 
 
 @app.command()
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Config, parameter count, vocabulary size and training record of a checkpoint."""
@@ -108,7 +108,7 @@ def _stored_dtype(path: Path):
 
 @app.command("eval")
 def eval_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     corpus: Annotated[
         Optional[list[Path]], typer.Argument(help="A new corpus to score whole (default: the checkpoint's held-out block)")
     ] = None,

@@ -194,6 +194,7 @@ def _percents(text: str) -> list[int]:
 
 
 # options several subcommands share (one declaration each)
+_CHECKPOINT = Annotated[Path, typer.Argument(help="A .safetensors checkpoint")]
 _OUT = Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")]
 _JSON = Annotated[bool, typer.Option("--json", help="Print JSON")]
 _N_TOKENS = Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")]

@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _load, _load_results, _print_json, app, out
+from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
 
 
 @app.command()
 def decode(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     source: Annotated[Optional[str], typer.Argument(help="Source sentence")] = None,
     control: Annotated[Optional[list[str]], typer.Option("--control", "-c", help="WORD@T (repeatable)")] = None,
     intervene: Annotated[

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..errors import UserError
 from .common import (
+    _CHECKPOINT,
     _DRAWS,
     _FORCE,
     _LAYER,
@@ -36,7 +37,7 @@ from .options import positioning_examples
 
 @analyze_app.command("functions")
 def analyze_functions_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     tokens: Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")] = None,
     n_tokens: Annotated[Optional[int], typer.Option(help="How many frequent tokens when --tokens is not given "
                                                          "(default 50; quick preset 10)")] = None,
@@ -113,7 +114,7 @@ def _print_functions_table(results: dict) -> None:
 @analyze_app.command("curves")
 @positioning_examples()
 def analyze_curves_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     examples: ExampleOptions,
     percents: Annotated[str, typer.Option(help="Set sizes as % of the hidden size")] = "2,5,10,15,20,30,50",
     draws: _DRAWS = 10,
@@ -212,7 +213,7 @@ def analyze_storing_cmd(
 
 @analyze_app.command("table")
 def analyze_table_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
                                                          "in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,

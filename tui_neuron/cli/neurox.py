@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..errors import UserError
 from .common import (
+    _CHECKPOINT,
     _JSON,
     _LAYER,
     _OUT,
@@ -30,7 +31,7 @@ from .options import HypothesisOptions, RunOptions, hypothesis_states, job_run
 @job_run()
 @hypothesis_states()
 def probe_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     states: HypothesisOptions,
     run: RunOptions,
     seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
@@ -63,7 +64,7 @@ def probe_cmd(
 @job_run()
 @hypothesis_states()
 def rank_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     states: HypothesisOptions,
     run: RunOptions,
     l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
@@ -215,7 +216,7 @@ def crossmodel_cmd(
 
 @analyze_app.command("top-words")
 def top_words_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     neuron: Annotated[int, typer.Option(help="Neuron index")],
     sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
     as_json: _JSON = False,
@@ -240,7 +241,7 @@ def top_words_cmd(
 @analyze_app.command("memory")
 @job_run()
 def memory_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint")],
+    checkpoint: _CHECKPOINT,
     run: RunOptions,
     part: Annotated[str, typer.Option(help="encoder or decoder")] = "encoder",
     state: Annotated[str, typer.Option(help="h, or c for an LSTM")] = "h",

@@ -47,22 +47,6 @@ class Eta:
 class AnalysesPane(Widget):
     """Roles, rankings, probes and state gradients for the model in the explorer."""
 
-    BINDINGS = [
-        *(B(key, f"select_role('{role.value}')", role.value.capitalize(),
-            f"select the {role.value} neurons of the control token (from results; with curves loaded, plot its curve)",
-            show=False) for key, role in ROLE_KEYS.items()),
-        B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
-          show=False),
-        B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
-          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
-        B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
-          "the quick preset; progress and time left in the status box)", show=False),
-        B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
-          "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
-        B("M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
-          show=False),
-    ]
-
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     selection: var[tuple[int, ...]] = var((), init=False)
@@ -267,3 +251,19 @@ class AnalysesPane(Widget):
                         f"most responsible neuron {res['most_responsible_neuron']}")
         else:
             self.app.push_screen(MemoryScreen(res))
+
+    BINDINGS = [
+        *(B(key, f"select_role('{role.value}')", role.value.capitalize(),
+            f"select the {role.value} neurons of the control token (from results; with curves loaded, plot its curve)",
+            show=False) for key, role in ROLE_KEYS.items()),
+        B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
+          show=False),
+        B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
+          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
+        B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
+          "the quick preset; progress and time left in the status box)", show=False),
+        B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
+          "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
+        B("M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
+          show=False),
+    ]

@@ -27,15 +27,6 @@ class InterventionItem:
 class InterventionsPane(Redraws, Horizontal):
     """Add, toggle and remove interventions; see what they changed (outputs, landings, |Δh| over t)."""
 
-    BINDINGS = [
-        B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step; ? in the "
-          "prompt lists the syntax; a group or role name stands for its neurons)"),
-        B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
-        B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
-        B("left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up", show=False),
-        B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
-    ]
-
     interventions: var[list[InterventionItem]] = var(list, init=False)
     iv_cursor: var[int] = var(0, init=False)
     view: var[DecodeView | None] = var(None, init=False)
@@ -115,3 +106,12 @@ class InterventionsPane(Redraws, Horizontal):
         if self.interventions:
             last = len(self.interventions) - 1
             self.post_message(StateRequest(iv_cursor=lambda cursor: max(0, min(last, cursor + delta))))
+
+    BINDINGS = [
+        B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step; ? in the "
+          "prompt lists the syntax; a group or role name stands for its neurons)"),
+        B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
+        B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
+        B("left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up", show=False),
+        B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
+    ]

@@ -25,15 +25,6 @@ class NeuronView(Vertical, can_focus=True):
 class NeuronPane(Redraws, Horizontal):
     """Which neurons are selected, and what they and the gates hold at this step (original, changed or Δ)."""
 
-    BINDINGS = [
-        B("up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
-        B("down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
-        B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
-        B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
-        B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
-        B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
-    ]
-
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     neuron: var[int] = var(0, init=False)
@@ -172,3 +163,12 @@ class NeuronPane(Redraws, Horizontal):
         neurons = list(self.selection) or [self.neuron]
         self.post_message(StateRequest(groups={**self.groups, name: neurons}))
         self.notify(f"group {name!r}: {count(len(neurons), 'neuron')}")
+
+    BINDINGS = [
+        B("up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
+        B("down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
+        B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
+        B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
+        B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
+    ]

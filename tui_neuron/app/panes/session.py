@@ -22,14 +22,6 @@ from .analyses import AnalysesPane
 class SessionPane(Widget):
     """Where the explorer's work is kept: the session file, its notes, and exported views."""
 
-    BINDINGS = [
-        B("m", "add_note", "Note", "add a note to the session", show=False),
-        B("N", "show_notes", "Notes", "read the session's notes", show=False),
-        B("E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
-          "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
-        B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
-    ]
-
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     neuron: var[int] = var(0, init=False)
@@ -149,3 +141,11 @@ class SessionPane(Widget):
             return
         self.exported = [*paths, svg]
         self.notify(f"exported to {svg.parent}: " + ", ".join(p.name for p in self.exported), timeout=10)
+
+    BINDINGS = [
+        B("m", "add_note", "Note", "add a note to the session", show=False),
+        B("N", "show_notes", "Notes", "read the session's notes", show=False),
+        B("E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
+          "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
+        B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
+    ]
