@@ -80,7 +80,25 @@ class MemoryJob:
     preset: str = "full"
 
 
-Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob)
+@dataclass(frozen=True)
+class MatchJob:
+    """LSTMVis's match: the places where the selected neurons are on (or off) for a window of steps."""
+
+    neurons: tuple[int, ...] = ()
+    threshold: float = 0.5
+    below: bool = False  # on means below the threshold
+    window: int = 3
+    min_share: float = 1.0  # share of (neuron, step) cells that must be on
+    part: str = "encoder"  # encoder: states over a corpus; decoder: states of positioning examples
+    corpus: tuple[str, ...] = ()  # text files (default: the checkpoint's held-out text)
+    sentences: int = 2000  # encoder: sentences searched; decoder: positioning examples
+    top: int = 50
+    bins: int = 20
+    seed: int = 0
+    preset: str = "full"
+
+
+Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob, MatchJob)
 
 # the explorer's interactive sizes: answers in seconds, on the same code and otherwise the same defaults
 QUICK: dict[type, dict[str, Any]] = {
@@ -88,6 +106,7 @@ QUICK: dict[type, dict[str, Any]] = {
     ProbeJob: {"sentences": 500},
     RankJob: {"sentences": 500},
     MemoryJob: {"sequences": 24},
+    MatchJob: {"sentences": 500},
 }
 PRESETS = ("full", "quick")
 
@@ -195,6 +214,13 @@ def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) ->
     res = memory_for(ckpt, job.part, job.state, job.max_delay, job.sequences, [Path(t) for t in job.tagged] or None,
                      progress=lambda d, t: progress("state gradients", d, t), diff=job.diff, words=list(job.words))
     return _stamp(res, ckpt, job, corpus=list(job.tagged))
+
+
+def run_match(ckpt: Checkpoint, job: MatchJob, progress: Progress = _quiet) -> dict:
+    from .match_states import match_document
+
+    return _stamp(match_document(ckpt, job, progress), ckpt, job, kind="match", corpus=list(job.corpus),
+                  seed=job.seed)
 
 
 def words_option(text: str) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Reading results files back: one schema per kind, checked before the CLI or the explorer uses a field.
 
-`load_results(path)` tells the kind (functions, probe, rank, crossmodel) from the
+`load_results(path)` tells the kind (functions, probe, rank, crossmodel, curves, storing, match) from the
 fields present and validates the fields the tool reads, so a damaged or hand-edited
 file is one line naming the field, never a KeyError/TypeError later.
 """
@@ -131,9 +131,29 @@ class StoringResults(_Loose):
     conclusion: list[str]
 
 
+class Match(_Loose):
+    tokens: list[str]
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    share: float
+    margin: float
+    source: str
+    controls: list[str]
+
+
+class MatchResults(_Loose):
+    kind: Literal["match"]
+    part: Literal["encoder", "decoder"]
+    neurons: Neurons
+    threshold: float
+    window: int = Field(ge=1)
+    matches: list[Match]
+    histograms: dict[str, dict[str, Any]]
+
+
 SCHEMAS: dict[str, type[_Loose]] = {
     "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
-    "curves": CurvesResults, "storing": StoringResults,
+    "curves": CurvesResults, "storing": StoringResults, "match": MatchResults,
 }
 
 
@@ -154,6 +174,8 @@ class LoadedResults:
             return f"probe:{p.hypothesis}", p.plain.top_neurons
         if isinstance(p, CrossModelResults):
             return "crossmodel", p.models[0].ranking[:k]
+        if isinstance(p, MatchResults):
+            return "match", p.neurons
         raise UserError(f"{self.path} is a {self.kind} result; it selects no group of neurons")
 
 
@@ -179,7 +201,8 @@ def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
         raise UserError(f"results file {path} must hold a JSON object")
     kind = _kind_of(data)
     if kind is None:
-        raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, curves or storing)")
+        raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, "
+                        "curves, storing or match)")
     if expect is not None and kind != expect:
         raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
                         f"(tui-neuron analyze {expect})")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -25,6 +24,7 @@ from ..errors import UserError
 from .cell import LayerWeights, step
 from .data import ControlSignal, Example, make_example
 from .interventions import GATE_HOOKS, CopyFromRun, CopyFromStep, Intervention, RandomInput, StepRef
+from .run_context import RunContext, edit_started_rows
 from .seq2seq import Seq2Seq
 from .tokenizer import Vocab
 from .trace import Trace
@@ -35,92 +35,6 @@ def hook_points(cell: str) -> tuple[str, ...]:
     gates = tuple(f"decoder.{g}" for g in GATE_HOOKS[cell])
     return ("encoder.h", *(("encoder.c",) if cell == "lstm" else ()), "decoder.input", *gates, "decoder.h",
             *(("decoder.c",) if cell == "lstm" else ()), "output.logits")
-
-
-@dataclass
-class _Context:
-    """What interventions read while a run is in progress (the `Sources` a copy or a swap reads)."""
-
-    steps_per_example: dict[StepRef, Tensor] = field(default_factory=dict)
-    clean: Trace | None = None
-    swaps: dict[str, Trace] = field(default_factory=dict)
-    row_masks: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> the batch rows it may touch
-    schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
-    clean_rows: Tensor | None = None  # batch row -> its row in `clean` (repeated examples run clean once)
-    columns: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> its neuron indices, made once
-    layer: int = 0  # the layer being stepped
-    t: int = 0  # the step being computed
-
-    def copied(self, iv: CopyFromStep, rows) -> Tensor:
-        if iv.source.every:
-            raise UserError(f"{iv.spec()}: the source step cannot be *")
-        assert self.clean is not None and self.clean_rows is not None  # run() makes both for copies
-        clean = self.clean.for_layer(self.layer)
-        src_t = self.steps_per_example[iv.source]
-        idx = (src_t + clean.n_enc - 1)[rows] if isinstance(rows, Tensor) else src_t + clean.n_enc - 1
-        if bool((idx < 0).any()) or bool((idx >= clean.h.shape[1]).any()):
-            raise UserError(f"{iv.spec()}: the source step is outside the run")
-        b_idx = self.clean_rows[torch.arange(len(self.clean_rows))[rows]]
-        return clean.at_hook(iv.hook)[b_idx, idx]
-
-    def swapped(self, iv: CopyFromRun) -> Tensor:
-        other = self.swaps[iv.source_text].for_layer(self.layer)
-        state = other.at_hook(iv.hook)
-        i = self.t + other.n_enc - 1
-        if not 0 <= i < state.shape[1]:
-            raise UserError(f"{iv.spec()}: step {self.t} is outside the other source's run")
-        return state[0, i]
-
-    def rows(self, iv: Intervention, t: int) -> Tensor | None:
-        """Which examples this intervention hits at step t (None: none)."""
-        mask = self.row_masks.get(id(iv))
-        if iv.step.every:
-            if t < 1:
-                return None
-            return slice(None) if mask is None else mask  # type: ignore[return-value]
-        if t not in self.schedule[id(iv)]:
-            return None
-        rows = self.steps_per_example[iv.step] == t
-        return rows if mask is None else rows & mask
-
-    def write(self, iv: Intervention, target: Tensor) -> Tensor:
-        """`target` with the intervention's rows at this step overwritten (a fresh tensor of this step: in place)."""
-        rows = self.rows(iv, self.t)
-        if rows is None:
-            return target
-        sel = target[rows]
-        iv.write(sel, self.columns.get(id(iv), slice(None)), self, rows)
-        target[rows] = sel
-        return target
-
-    def intervene(self, interventions: list[Intervention], h: Tensor, c: Tensor | None):
-        """Apply this layer's interventions on h or c that fall on this step, right after the step computed them."""
-        for iv in interventions:
-            if iv.on_cell:
-                assert c is not None  # .c interventions were checked to need an LSTM
-                c = self.write(iv, c)
-            else:
-                h = self.write(iv, h)
-        return h, c
-
-    def edit_gate(self, interventions: list[Intervention], name: str, gate: Tensor) -> Tensor:
-        """The gate hook point: this layer's gate interventions on `name` at this step, before the step uses it."""
-        for iv in interventions:
-            if iv.hook == name:
-                gate = self.write(iv, gate)
-        return gate
-
-    def random_inputs(self, interventions, t: int, tok: Tensor, word_ids: Tensor) -> Tensor:
-        """The decoder.input hook point: random words replace the input token where a randin fires."""
-        for iv in interventions:
-            if not isinstance(iv, RandomInput):
-                continue
-            if iv.step.every and t == 1:
-                continue  # keep <bos>: the paper replaces the inputs after it
-            rows = self.rows(iv, t)
-            if rows is not None:
-                tok = iv.replace_tokens(tok, rows, t, word_ids)
-        return tok
 
 
 class Stepper:
@@ -195,7 +109,7 @@ class Stepper:
         positions = torch.tensor([e.controls[0][1] if e.controls else 0 for e in examples])
         control_ids = torch.tensor([e.controls[0][0] if e.controls else 0 for e in examples])
 
-        ctx = _Context()
+        ctx = RunContext()
         if any(isinstance(iv, CopyFromStep) for iv in interventions):
             first: dict[int, int] = {}
             ctx.clean_rows = torch.tensor([first.setdefault(id(e), len(first)) for e in examples])
@@ -255,7 +169,7 @@ class Stepper:
                 x_proj = below if k == 0 else w.input_projection(below)
                 edit, edited = gate_edits[k], dict[str, Tensor]()
                 if edit is not None and rows is not None:  # the edit sees (and may change) every row's gate
-                    edit = functools.partial(_edit_started_rows, gate_edits[k], rows, B,
+                    edit = functools.partial(edit_started_rows, gate_edits[k], rows, B,
                                              dict(zip(self.config.gate_names, self.pad_gates[k])), edited)
                 h_new, c_new, gates = step(self.config.cell, w, x_proj, hk, ck, edit)
                 if mask is not None:  # encoder left padding leaves the state unchanged
@@ -345,7 +259,7 @@ class Stepper:
         return trace if layer is None else trace.for_layer(layer)
 
     @staticmethod
-    def _check_steps(ctx: _Context, enc_lens: Tensor, max_steps: int) -> None:
+    def _check_steps(ctx: RunContext, enc_lens: Tensor, max_steps: int) -> None:
         """An intervention whose step falls outside every example's run would change nothing: say so."""
         first = 1 - enc_lens  # each example's first encoder step
         for ref, steps in ctx.steps_per_example.items():
@@ -357,15 +271,6 @@ class Stepper:
     def run_batched(self, examples: Sequence[Example], interventions: Sequence[Intervention] = (),
                     batch_size: int = 1024, **kw) -> list[Trace]:
         return [self.run(examples[i : i + batch_size], interventions, **kw) for i in range(0, len(examples), batch_size)]
-
-
-def _edit_started_rows(edit, rows: Tensor, batch: int, pad_gates: dict[str, Tensor], edited: dict[str, Tensor],
-                       name: str, gate: Tensor) -> Tensor:
-    """A gate edit on a step computed for some rows only: it sees the whole batch (rows not yet started hold the
-    padding's gate), the started rows go on with its result, and the whole edited gate is kept for the record."""
-    full = pad_gates[name].expand(batch, -1).index_copy(0, rows, gate)
-    edited[name] = full = edit(name, full)
-    return full[rows]
 
 
 def _encode_unique(stepper: Stepper, uniq: Tensor, inverse: Tensor, valid: Tensor, h: list[Tensor],
