@@ -113,3 +113,45 @@ def test_match_job_checks_its_config(planted):
     ckpt, _ = planted
     with pytest.raises(UserError, match="select at least one neuron"):
         run_match(ckpt, MatchJob())
+
+
+async def test_explorer_search_finds_the_planted_neuron_and_opens_a_place(planted, tmp_path):
+    """S with the planted neuron selected: the histogram and the places shown are the job's, every place holds
+    the marker word, and enter opens the first as the source."""
+    from textual.widgets import OptionList
+
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.screens import MatchScreen, PromptScreen
+
+    ckpt, _ = planted
+    app = ExplorerApp(ckpt, session_path=tmp_path / "s.json")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("escape")  # out of the source box: keys are commands again
+        app.neuron = PLANTED
+        await pilot.press("S")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one("#prompt-input").value = "0.5 window 1"
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            if isinstance(app.screen, MatchScreen):
+                break
+        screen = app.screen
+        assert isinstance(screen, MatchScreen)
+        expected = run_match(ckpt, preset(MatchJob, "quick", neurons=(PLANTED,), threshold=0.5, window=1))
+        assert screen.result["matches"] == expected["matches"] and expected["n_matches"] > 0
+        options = screen.query_one("#match-list", OptionList)
+        assert options.option_count == len(expected["matches"])
+        assert all(m["tokens"][m["start"]] == MARKER for m in screen.result["matches"])
+        assert "◀ threshold" in str(screen.query_one("#match-histograms").render())
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, MatchScreen)
+        assert app.query_one("#source").value == expected["matches"][0]["source"]
+        assert app.view is not None and app.view.source == expected["matches"][0]["source"].split()

@@ -73,3 +73,10 @@ def histogram_text(hist: dict, threshold: float, width: int = 30) -> list[str]:
         mark = "◀ threshold" if lo <= threshold < hi else ""
         rows.append(f"{lo:+.2f}..{hi:+.2f} {'█' * round(c / peak * width):<{width}} {c:>6} {mark}".rstrip())
     return rows
+
+
+def marked_tokens(match: dict, width: int = 12) -> str:
+    """The tokens around a match, the matched span in [brackets]."""
+    toks, s, e = match["tokens"], match["start"], match["end"]
+    left = toks[max(0, s - width) : s]
+    return " ".join([*left, "[", *toks[s:e], "]", *toks[e : e + width]]).replace("[ ", "[").replace(" ]", "]")

@@ -24,8 +24,8 @@ from ..model.data import make_example
 from ..model.interventions import parse_intervention, resolve_names
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner
-from .messages import AddIntervention, DecodeDone, JobFailed, NoteAdded, ResultsOpened, StateRequest, Status
-from .panes import AnalysesPane, InterventionsPane, NeuronPane, SessionPane, SourcePane, TextBox, TimelinePane
+from .messages import AddIntervention, DecodeDone, JobFailed, NoteAdded, OpenSource, ResultsOpened, StateRequest, Status
+from .panes import AnalysesPane, InterventionsPane, MatchPane, NeuronPane, SessionPane, SourcePane, TextBox, TimelinePane
 from .panes.interventions import InterventionItem
 from .screens import HelpScreen
 from .viewmodel import DecodeView
@@ -34,7 +34,7 @@ MIN_WIDTH, MIN_HEIGHT = 100, 32
 SHARED_STATE = ("step", "neuron", "layer", "selection", "run_view", "iv_cursor", "interventions", "groups", "roles",
                 "curve")
 PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "body", InterventionsPane: "bottom",
-            AnalysesPane: "analyses", SessionPane: "session", SourcePane: "inputs"}
+            AnalysesPane: "analyses", MatchPane: "match", SessionPane: "session", SourcePane: "inputs"}
 
 
 def subtitle(ckpt: Checkpoint, layer: int) -> str:
@@ -119,6 +119,7 @@ class ExplorerApp(App):
                 A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, model_layer=A.layer)
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
+        yield MatchPane(self.ckpt, id="match").data_bind(A.selection, A.neuron)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")
@@ -253,6 +254,14 @@ class ExplorerApp(App):
         self.view = message.view.at_layer(self.layer)
         self.step = idx if idx is not None else message.view.last_index
         self.busy = False
+
+    @on(OpenSource)
+    def _open_source(self, message: OpenSource) -> None:
+        """A place from a search becomes the current source (its controls too, for a decoder place)."""
+        self.source_pane.load(message.source, message.controls)
+        self._restore_t = message.t
+        self.request_decode()
+        self.notify(f"opened: {message.source[:60]}")
 
     @on(SourcePane.Submitted)
     def _submitted(self) -> None:

@@ -69,5 +69,15 @@ class NoteAdded(Message):
     text: str
 
 
+@dataclass
+class OpenSource(Message):
+    """Make this the current source (a match opened from the search); None controls keep the current ones;
+    `t`: the step to show once it has run."""
+
+    source: str
+    controls: list[str] | None = None
+    t: int | None = None
+
+
 def count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -148,3 +148,42 @@ class NotesScreen(ReadingScreen):
         with VerticalScroll(id="notes-box"):
             yield Label("notes of this session (m adds one; escape closes)", id="notes-title")
             yield Static(self.content or "no notes yet: press m to add one", id="notes-text")
+
+
+class MatchScreen(ModalScreen[dict | None]):
+    """A pattern search's answer: each neuron's value histogram and the ranked places; enter opens a place."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_none", "Close", id="match-close")]
+
+    def __init__(self, result: dict):
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+
+        from ..analysis.match import histogram_text, marked_tokens
+
+        r = self.result
+        side = "below" if r["below"] else "above"
+        with Vertical(id="match-box"):
+            yield Label(f"{r['n_matches']} places where neuron(s) {','.join(map(str, r['neurons']))} are {side} "
+                        f"{r['threshold']} for {r['window']} steps, over {r['n_sequences']} {r['part']} sequences "
+                        "(enter opens a place as the source; escape closes)", id="match-title")
+            hist = [f"n{n} (mean {h['mean']:+.3f}):\n" + "\n".join(histogram_text(h, r["threshold"], 20))
+                    for n, h in r["histograms"].items()]
+            yield Static("\n".join(hist) or "no states", id="match-histograms")
+            options = [f"{m['rank']:>3}. {m['share']:.2f} {m['margin']:+.3f}  {marked_tokens(m)}" for m in r["matches"]]
+            yield OptionList(*(options or ["no place matches: try another threshold or a shorter window"]),
+                             id="match-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#match-list").focus()
+
+    def on_option_list_option_selected(self, event) -> None:
+        event.stop()
+        if self.result["matches"]:
+            self.dismiss(self.result["matches"][event.option_index])
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -14,13 +14,6 @@ from .common import _CHECKPOINT, analyze_app, err, out
 from .options import RunOptions, job_run
 
 
-def marked_tokens(match: dict, width: int = 12) -> str:
-    """The tokens around a match, the matched span in [brackets]."""
-    toks, s, e = match["tokens"], match["start"], match["end"]
-    left = toks[max(0, s - width) : s]
-    return " ".join([*left, "[", *toks[s:e], "]", *toks[e : e + width]]).replace("[ ", "[").replace(" ]", "]")
-
-
 @analyze_app.command("match")
 @job_run()
 def match_cmd(
@@ -42,7 +35,7 @@ def match_cmd(
     """Find every place where the selected neurons are on (or off) for a window of steps, ranked by how well
     they match, with each neuron's value distribution to choose the threshold from."""
     from ..analysis.jobs import MatchJob, run_match
-    from ..analysis.match import histogram_text
+    from ..analysis.match import histogram_text, marked_tokens
     from ..model.interventions import NeuronSet
 
     ns = NeuronSet.parse(neurons)

@@ -7,12 +7,13 @@ so a key works wherever the focus is, except inside a text box, which keeps ever
 
 from .analyses import AnalysesPane
 from .interventions import InterventionsPane
+from .match import MatchPane
 from .neurons import NeuronPane
 from .session import SessionPane
 from .source import SourcePane, TextBox
 from .timeline import TimelinePane
 
-PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, SessionPane, SourcePane)
+PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, MatchPane, SessionPane, SourcePane)
 
-__all__ = ["PANES", "AnalysesPane", "InterventionsPane", "NeuronPane", "SessionPane", "SourcePane", "TextBox",
+__all__ = ["PANES", "AnalysesPane", "InterventionsPane", "MatchPane", "NeuronPane", "SessionPane", "SourcePane", "TextBox",
            "TimelinePane"]

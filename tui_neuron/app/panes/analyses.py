@@ -150,6 +150,10 @@ class AnalysesPane(Widget):
             self.notify(f"dose-response curves loaded ({', '.join(self.curves)}): 1-4 shows a role's curve")
         elif loaded.kind == "storing":
             self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
+        elif loaded.kind == "match":
+            from .match import open_match
+
+            open_match(self.app, loaded.data)
         else:
             self.select_group(*loaded.top_neurons(self.ckpt.config.hidden))
 

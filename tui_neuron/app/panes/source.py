@@ -53,6 +53,12 @@ class SourcePane(Horizontal):
     def controls(self) -> list[ControlSignal]:
         return [ControlSignal.parse(c) for c in self.controls_text.replace(",", " ").split()]
 
+    def load(self, source: str, controls: list[str] | None = None) -> None:
+        """Put a source (and controls, when given) in the boxes, as if typed."""
+        self.query_one("#source", Input).value = source
+        if controls is not None and not self.query_one("#controls", Input).disabled:
+            self.query_one("#controls", Input).value = " ".join(controls)
+
     def disable_controls(self) -> None:
         box = self.query_one("#controls", Input)
         box.value, box.disabled = "", True
