@@ -25,16 +25,27 @@ from ..model.interventions import parse_intervention, resolve_names
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner
 from .messages import AddIntervention, DecodeDone, JobFailed, NoteAdded, OpenSource, ResultsOpened, StateRequest, Status
-from .panes import AnalysesPane, InterventionsPane, MatchPane, NeuronPane, SessionPane, SourcePane, TextBox, TimelinePane
+from .panes import (
+    AnalysesPane,
+    ComparePane,
+    InterventionsPane,
+    MatchPane,
+    NeuronPane,
+    SessionPane,
+    SourcePane,
+    TextBox,
+    TimelinePane,
+)
 from .panes.interventions import InterventionItem
 from .screens import HelpScreen
 from .viewmodel import DecodeView
 
 MIN_WIDTH, MIN_HEIGHT = 100, 32
 SHARED_STATE = ("step", "neuron", "layer", "selection", "run_view", "iv_cursor", "interventions", "groups", "roles",
-                "curve")
+                "curve", "compare", "compare_mode")
 PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "body", InterventionsPane: "bottom",
-            AnalysesPane: "analyses", MatchPane: "match", SessionPane: "session", SourcePane: "inputs"}
+            AnalysesPane: "analyses", MatchPane: "match", ComparePane: "compare-pane", SessionPane: "session",
+            SourcePane: "inputs"}
 
 
 def subtitle(ckpt: Checkpoint, layer: int) -> str:
@@ -73,6 +84,8 @@ class ExplorerApp(App):
     layer: reactive[int] = reactive(0, init=False)  # the layer shown (and that new interventions act on)
     selection: reactive[tuple[int, ...]] = reactive((), init=False)
     run_view: reactive[str] = reactive("original", init=False)  # original, changed or difference
+    compare: reactive[DecodeView | None] = reactive(None, init=False)  # source B's decode, when comparing
+    compare_mode: reactive[str] = reactive("A", init=False)  # A, B or A−B in the strips and the top-5
     busy: reactive[bool] = reactive(False)
     iv_cursor: reactive[int] = reactive(0, init=False)
     interventions: reactive[list[InterventionItem]] = reactive(list, init=False)
@@ -112,14 +125,18 @@ class ExplorerApp(App):
         self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
         with Vertical(id="main"):
             yield self.source_pane
-            yield TimelinePane(cfg.layers, id="timeline-pane").data_bind(A.view, A.step, A.neuron, A.run_view)
+            yield TimelinePane(cfg.layers, id="timeline-pane").data_bind(A.view, A.step, A.neuron, A.run_view,
+                                                                         A.compare, A.compare_mode)
             yield NeuronPane(cfg.hidden, cfg.cell, cfg.gate_names, id="body").data_bind(
-                A.view, A.step, A.neuron, A.selection, A.run_view, A.roles, A.groups, A.curve)
+                A.view, A.step, A.neuron, A.selection, A.run_view, A.roles, A.groups, A.curve, A.compare,
+                A.compare_mode)
             yield InterventionsPane(cfg.layers, id="bottom").data_bind(
                 A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, model_layer=A.layer)
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
         yield MatchPane(self.ckpt, id="match").data_bind(A.selection, A.neuron)
+        yield ComparePane(self.ckpt, id="compare-pane").data_bind(A.view, A.step, A.neuron, A.selection, A.compare,
+                                                                  A.compare_mode)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")

@@ -187,3 +187,30 @@ class MatchScreen(ModalScreen[dict | None]):
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
+
+
+class RankedNeuronsScreen(ModalScreen[int | None]):
+    """Neurons ranked by how much they differ at this step (signed); enter selects one."""
+
+    BINDINGS = [Binding("escape,q", "dismiss_none", "Close", id="ranked-close")]
+
+    def __init__(self, title: str, rows: list[tuple[int, float]]):
+        super().__init__()
+        self.title_text, self.rows = title, rows
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+
+        with Vertical(id="ranked-box"):
+            yield Label(f"{self.title_text}: largest |difference| first (enter selects the neuron)", id="ranked-title")
+            yield OptionList(*(f"n{n:<5} {d:+.4f}" for n, d in self.rows), id="ranked-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#ranked-list").focus()
+
+    def on_option_list_option_selected(self, event) -> None:
+        event.stop()
+        self.dismiss(self.rows[event.option_index][0])
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -66,6 +66,12 @@ class DecodeView:
         """The timestep t shown at the app's step."""
         return int(self.clean.times[self.index(step)])
 
+    def aligned(self, other: DecodeView, t: int) -> tuple[int, int | None]:
+        """Compare A/B: this run's t and the other run's step index at the same t relative to each one's first
+        control position T (the same t when either has no control); None where the other run has no such step."""
+        t_other = t - self.positions[0] + other.positions[0] if self.positions and other.positions else t
+        return t_other, other.clean.index_of(t_other)
+
     def at_layer(self, layer: int) -> DecodeView:
         """The same decode showing another layer's h and gates (views built in the worker; no compute here)."""
         layer = max(0, min(layer, self.n_layers - 1))

@@ -140,9 +140,10 @@ class Timeline(Styled, Static):
 
     def show(self, times: np.ndarray, inputs: Sequence[str], outputs: Sequence[str], current: int,
              positions: Sequence[int], changed_outputs: dict[int, str] | None = None,
-             activations: np.ndarray | None = None) -> None:
-        """`activations`: the selected neuron's value at each step, shown as the input token's colour."""
-        self._data = (times, inputs, outputs, current, positions, changed_outputs, activations)
+             activations: np.ndarray | None = None, b_outputs: dict[int, str] | None = None) -> None:
+        """`activations`: the selected neuron's value at each step, shown as the input token's colour;
+        `b_outputs`: source B's output at the step aligned with each t (compare view)."""
+        self._data = (times, inputs, outputs, current, positions, changed_outputs, activations, b_outputs)
         self.update(self._render_text())
 
     def on_resize(self) -> None:
@@ -150,7 +151,7 @@ class Timeline(Styled, Static):
             self.update(self._render_text())
 
     def _render_text(self) -> Text:
-        times, inputs, outputs, current, positions, changed, acts = self._data
+        times, inputs, outputs, current, positions, changed, acts, b_outputs = self._data
         width = max(self.size.width - 9, self.COL)
         n_cols = max(1, width // self.COL)
         start = max(0, min(current - n_cols // 2, len(times) - n_cols))
@@ -160,6 +161,8 @@ class Timeline(Styled, Static):
                 "out": Text("output  ", style=label)}
         if changed is not None:
             rows["chg"] = Text("changed ", style=label)
+        if b_outputs is not None:
+            rows["b"] = Text("B output", style=label)
         for i in cols:
             t = int(times[i])
             base = current_style if i == current else Style()
@@ -177,6 +180,10 @@ class Timeline(Styled, Static):
                 c = changed.get(t, "")
                 rows["chg"].append(c[: self.COL - 1].ljust(self.COL),
                                    style=base + self.style("changed" if c != out else "same"))
+            if b_outputs is not None:
+                other = b_outputs.get(t, "")
+                rows["b"].append(other[: self.COL - 1].ljust(self.COL),
+                                 style=base + self.style("changed" if other != out else "same"))
         text = Text()
         for r in rows.values():
             text.append_text(r)
@@ -192,18 +199,20 @@ class TopK(Styled, Static):
 
     def show(self, rows: Sequence[tuple[str, float]], control: str, control_stat: tuple[float, int] | None,
              t: int, label: str = "original", original: tuple[float, int] | None = None,
-             changed_most: Sequence[tuple[int, float]] | None = None) -> None:
+             changed_most: Sequence[tuple[int, float]] | None = None, delta_label: str = "changed − original",
+             note: str = "") -> None:
         """The top-k of the run named by `label`; with `original`, the control's change in p and rank, and with
         `changed_most`, the neurons whose h changed most at this step (signed)."""
         if changed_most:
-            head = Text(f"changed − original at t={t}: largest |Δh|\n", style=self.style("title"))
+            head = Text(f"{delta_label} at t={t}: largest |Δh| (D lists more)\n", style=self.style("title"))
             head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style=self.style("delta"))
         else:
             head = Text()
-        if not rows:
-            self.update(head + Text(f"t={t}: encoding step; no output distribution", style=self.style("hint")))
+        if note or not rows:
+            self.update(head + Text(note or f"t={t}: encoding step; no output distribution", style=self.style("hint")))
             return
-        text = head + Text(f"next token at t={t}" + ("" if label == "original" else " (changed run)") + "\n",
+        shown = {"original": "", "changed": " (changed run)", "difference": " (changed run)"}.get(label, f" ({label})")
+        text = head + Text(f"next token at t={t}{shown}\n",
                            style=self.style("title"))
         for i, (tok, p) in enumerate(rows):
             text.append(f"{i + 1} ", style=self.style("rank"))

@@ -7,7 +7,8 @@ Text syntax (shared by the CLI `--intervene`, the explorer and session files):
     keep:NEURONS@STEP            keep only these neurons, zero every other one
     copy:NEURONS@STEP<FROM       copy the neurons' values at step FROM of the clean run into STEP
     swap:NEURONS@STEP<SOURCE     copy the neurons' values at STEP of the clean run of another SOURCE
-                                 (a sentence; trailing WORD@T words are its control signals)
+                                 (a sentence; trailing WORD@T words are its control signals; a STEP
+                                 relative to T, like T-1, reads SOURCE at its own T-1)
     randin@STEP[:seed=N]         replace the decoder input x_t by a random word (STEP `*` = every step after <bos>)
 
 NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP may end in `/lK` to act on

@@ -23,6 +23,7 @@ class RunContext:
     schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
     clean_rows: Tensor | None = None  # batch row -> its row in `clean` (repeated examples run clean once)
     columns: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> its neuron indices, made once
+    this_positions: Tensor | None = None  # this run's first control position T per example
     layer: int = 0  # the layer being stepped
     t: int = 0  # the step being computed
 
@@ -39,9 +40,14 @@ class RunContext:
         return clean.at_hook(iv.hook)[b_idx, idx]
 
     def swapped(self, iv: CopyFromRun) -> Tensor:
+        """The other source's value at this step; a step relative to T (@T-1) reads the other source at its own
+        T-1, so runs with different T line up as the compare view aligns them."""
         other = self.swaps[iv.source_text].for_layer(self.layer)
         state = other.at_hook(iv.hook)
-        i = self.t + other.n_enc - 1
+        t = self.t
+        if iv.step.relative_to_t and other.positions is not None and self.this_positions is not None:
+            t = t - int(self.this_positions[0]) + int(other.positions[0])
+        i = t + other.n_enc - 1
         if not 0 <= i < state.shape[1]:
             raise UserError(f"{iv.spec()}: step {self.t} is outside the other source's run")
         return state[0, i]

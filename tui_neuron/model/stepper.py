@@ -109,7 +109,7 @@ class Stepper:
         positions = torch.tensor([e.controls[0][1] if e.controls else 0 for e in examples])
         control_ids = torch.tensor([e.controls[0][0] if e.controls else 0 for e in examples])
 
-        ctx = RunContext()
+        ctx = RunContext(this_positions=positions)
         if any(isinstance(iv, CopyFromStep) for iv in interventions):
             first: dict[int, int] = {}
             ctx.clean_rows = torch.tensor([first.setdefault(id(e), len(first)) for e in examples])

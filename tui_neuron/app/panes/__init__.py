@@ -6,6 +6,7 @@ so a key works wherever the focus is, except inside a text box, which keeps ever
 """
 
 from .analyses import AnalysesPane
+from .compare import ComparePane
 from .interventions import InterventionsPane
 from .match import MatchPane
 from .neurons import NeuronPane
@@ -13,7 +14,7 @@ from .session import SessionPane
 from .source import SourcePane, TextBox
 from .timeline import TimelinePane
 
-PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, MatchPane, SessionPane, SourcePane)
+PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, MatchPane, ComparePane, SessionPane, SourcePane)
 
-__all__ = ["PANES", "AnalysesPane", "InterventionsPane", "MatchPane", "NeuronPane", "SessionPane", "SourcePane", "TextBox",
-           "TimelinePane"]
+__all__ = ["PANES", "AnalysesPane", "ComparePane", "InterventionsPane", "MatchPane", "NeuronPane", "SessionPane",
+           "SourcePane", "TextBox", "TimelinePane"]

@@ -33,10 +33,13 @@ class NeuronPane(Redraws, Horizontal):
     roles: var[dict[int, str]] = var(dict, init=False)
     groups: var[dict[str, list[int]]] = var(dict, init=False)
     curve: var[tuple[str, dict] | None] = var(None, init=False)
+    compare: var[DecodeView | None] = var(None, init=False)
+    compare_mode: var[str] = var("A", init=False)
 
     REDRAW = {"view": ("draw_step", "draw_neuron"), "step": ("draw_step",), "run_view": ("draw_step",),
               "neuron": ("draw_step", "draw_neuron"), "selection": ("draw_step",),
-              "roles": ("draw_step", "draw_neuron")}
+              "roles": ("draw_step", "draw_neuron"), "compare": ("draw_step", "draw_neuron"),
+              "compare_mode": ("draw_step",)}
 
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)
@@ -68,6 +71,9 @@ class NeuronPane(Redraws, Horizontal):
         run, i = v.clean, v.index(self.step)
         t = int(run.times[i])
         marked, roles = frozenset(self.selection), self.roles
+        if self.compare is not None and self.compare_mode != "A":
+            self.draw_compared(v, self.compare, i, t, marked)
+            return
         mode = self.run_view if v.changed is not None else "original"
         k = v.changed.index_of(t) if v.changed is not None and mode != "original" else None
         if k is None:
@@ -94,6 +100,26 @@ class NeuronPane(Redraws, Horizontal):
                   original=run.control[i] if mode == "difference" else None,
                   changed_most=[(int(n), float(delta[n])) for n in top] if mode == "difference" else None)
 
+    def draw_compared(self, a: DecodeView, b: DecodeView, i: int, t: int, marked: frozenset[int]) -> None:
+        """B, or A − B, at the step of B aligned with A's t (relative to each one's T)."""
+        t_b, k = a.aligned(b, t)
+        topk = self.query_one(TopK)
+        if k is None:
+            topk.show([], "", None, t, note=f"B has no step at t={t_b} (aligned with A's t={t}): step elsewhere")
+            return
+        difference = self.compare_mode == "A−B"
+        for name, arr in {"h": b.clean.h, **b.clean.gates}.items():
+            values = ((a.clean.h if name == "h" else a.clean.gates[name])[i] - arr[k]) if difference else arr[k]
+            self.query_one(f"#strip-{name}", NeuronStrip).show(values, self.neuron, marked, self.roles,
+                                                               difference=difference)
+        if not difference:
+            topk.show(b.clean.topk[k], b.control_token, b.clean.control[k], t_b, label=f"B, aligned with A's t={t}")
+            return
+        delta = a.clean.h[i] - b.clean.h[k]
+        top = np.argsort(-np.abs(delta), kind="stable")[:5]
+        topk.show(a.clean.topk[i], a.control_token, a.clean.control[i], t, label="A", delta_label=f"A − B (B at t={t_b})",
+                  changed_most=[(int(n), float(delta[n])) for n in top])
+
     def draw_neuron(self) -> None:
         """The selected neuron's h and update (or forget) gate over t, and the changed run's h."""
         v = self.view
@@ -105,6 +131,9 @@ class NeuronPane(Redraws, Horizontal):
         series[f"{gate}[{j}]"] = (run.times, run.gates[gate][:, j])
         if v.changed is not None:
             series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
+        if self.compare is not None and self.compare.positions and v.positions:  # B on A's t axis (aligned by T)
+            shift = v.positions[0] - self.compare.positions[0]
+            series[f"h[{j}] B"] = (self.compare.clean.times + shift, self.compare.clean.h[:, j])
         role = ", ".join(r for r in ROLES if r[0] in self.roles.get(j, ""))
         title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
         self.query_one(NeuronPlot).show(series, v.positions, title)

@@ -22,8 +22,10 @@ class TimelinePane(Redraws, Vertical):
     step: var[int] = var(0, init=False)
     neuron: var[int] = var(0, init=False)
     run_view: var[str] = var("original", init=False)
+    compare: var[DecodeView | None] = var(None, init=False)
+    compare_mode: var[str] = var("A", init=False)
 
-    REDRAW = {"view": ("draw",), "step": ("draw",), "neuron": ("draw",)}
+    REDRAW = {"view": ("draw",), "step": ("draw",), "neuron": ("draw",), "compare": ("draw",)}
 
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
@@ -37,8 +39,15 @@ class TimelinePane(Redraws, Vertical):
         if v is None:
             return
         run = v.clean
+        b_outputs = None
+        if self.compare is not None:  # B's output at the step aligned with each of A's
+            b_outputs = {}
+            for t in run.times.tolist():
+                _, k = v.aligned(self.compare, t)
+                b_outputs[t] = self.compare.clean.outputs[k] if k is not None else ""
+        self.set_class(b_outputs is not None, "-with-b")  # one row more for B's outputs
         self.query_one(Timeline).show(run.times, run.inputs, run.outputs, v.index(self.step), v.positions,
-                                      v.changed_outputs, run.h[:, self.neuron])
+                                      v.changed_outputs, run.h[:, self.neuron], b_outputs)
 
     def action_step_by(self, delta: int) -> None:
         if self.view is not None:

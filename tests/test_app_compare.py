@@ -1,0 +1,91 @@
+"""Pilot tests of the compare view (A beside B, aligned by t − T), the swap from B and the difference list."""
+
+import numpy as np
+from test_app import SIZE, settle, set_inputs
+
+from tui_neuron.app.explorer import ExplorerApp
+from tui_neuron.app.screens import PromptScreen, RankedNeuronsScreen
+from tui_neuron.app.widgets import NeuronStrip, Timeline, TopK
+
+A_SOURCE, A_CONTROL = "the queen and the king went to the castle .", "queen@3"
+B_TEXT = "the king is here and the queen is there . king@5"
+
+
+async def set_b(app, pilot, text: str) -> None:
+    await pilot.press("escape", "c")
+    await pilot.pause()
+    assert isinstance(app.screen, PromptScreen)
+    app.screen.query_one("#prompt-input").value = text
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def strip_h(app) -> np.ndarray:
+    return app.query_one("#strip-h", NeuronStrip).values
+
+
+async def test_compare_view_aligns_b_by_t_minus_T_and_swaps_from_b(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, A_SOURCE, A_CONTROL)
+        await set_b(app, pilot, B_TEXT)
+        a, b = app.view, app.compare
+        assert b is not None and b.positions == [5] and app.compare_mode == "A−B"
+        await pilot.press("t")  # A's T = 3 lines up with B's T = 5
+        i, k = a.index(app.step), b.clean.index_of(5)
+        assert a.t_at(app.step) == 3 and a.aligned(b, 3) == (5, k)
+        assert np.allclose(strip_h(app), a.clean.h[i] - b.clean.h[k])
+        assert "A − B" in str(app.query_one(TopK).render())
+        assert "B output" in str(app.query_one(Timeline).render())
+        await pilot.press("w")
+        assert app.compare_mode == "A" and np.allclose(strip_h(app), a.clean.h[i])
+        await pilot.press("w")
+        assert app.compare_mode == "B" and np.allclose(strip_h(app), b.clean.h[k])
+        assert "B, aligned with A's t=3" in str(app.query_one(TopK).render())
+        # one key: B's values of the selected neuron into A at this step (at B's own T)
+        app.neuron = 7
+        await pilot.press("W")
+        await settle(app, pilot)
+        assert [iv.spec for iv in app.interventions] == [f"swap:7@T<{B_TEXT}"]
+        changed = app.view.changed
+        assert changed is not None
+        assert np.isclose(changed.h[changed.index_of(3), 7], b.clean.h[k, 7], atol=1e-6)
+        # the differences list: selecting a row selects that neuron
+        await pilot.press("w")  # back to A − B
+        await pilot.press("D")
+        await pilot.pause()
+        assert isinstance(app.screen, RankedNeuronsScreen)
+        rows = app.screen.rows
+        delta = a.clean.h[a.index(app.step)] - b.clean.h[k]
+        assert rows[0][0] == int(np.argmax(np.abs(delta)))
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert app.neuron == rows[1][0]
+        await set_b(app, pilot, "")  # empty: comparing stops
+        assert app.compare is None and app.compare_mode == "A"
+
+
+async def test_difference_list_of_the_changed_run_selects_a_neuron(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, A_SOURCE, A_CONTROL)
+        app.add_intervention("zero:0-31@T-1")
+        await settle(app, pilot)
+        await pilot.press("escape", "t", "D")
+        await pilot.pause()
+        assert isinstance(app.screen, RankedNeuronsScreen) and "changed − original" in app.screen.title_text
+        first = app.screen.rows[0][0]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.neuron == first
+
+
+async def test_a_b_that_cannot_run_is_one_notification(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_b(app, pilot, "zzyzx qqq king@99")
+        assert app.compare is None and app.is_running
+        assert any("control" in n.message or "position" in n.message for n in app._notifications)

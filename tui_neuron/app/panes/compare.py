@@ -1,0 +1,152 @@
+"""Two sources side by side: B (its own controls) beside the current source A, aligned by t relative to T.
+
+`c` sets B (a sentence with trailing WORD@T controls; empty stops comparing) and decodes it in a worker;
+`w` cycles what the strips and the top-5 show: A, B, or A − B; `W` swaps the selected neurons' values
+from B into A at this step (an intervention, `swap:…@T-k<B`); `D` lists the neurons that differ most at
+this step (changed − original, or A − B while comparing) and selecting one selects the neuron.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual import work
+from textual.reactive import var
+from textual.widget import Widget
+
+from ...analysis.decoding import decode_one
+from ...errors import UserError
+from ...model.checkpoint import Checkpoint
+from ...model.data import ControlSignal
+from ..bindings import B
+from ..messages import AddIntervention, JobFailed, StateRequest, Status
+from ..screens import PromptScreen, RankedNeuronsScreen
+from ..viewmodel import DecodeView, build_view
+
+COMPARE_MODES = ("A", "B", "A−B")
+
+
+def split_controls(text: str) -> tuple[str, list[str]]:
+    """`the king is here king@2` -> ("the king is here", ["king@2"]): trailing WORD@T words are controls."""
+    words = text.split()
+    controls: list[str] = []
+    while words and "@" in words[-1]:
+        controls.insert(0, str(ControlSignal.parse(words.pop())))
+    return " ".join(words), controls
+
+
+def step_label(view: DecodeView, t: int) -> str:
+    """The step as the swap syntax names it: relative to the first control's T when there is one."""
+    if not view.positions:
+        return str(t)
+    offset = t - view.positions[0]
+    return "T" if offset == 0 else f"T{offset:+d}"
+
+
+def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str, step: int, n: int = 20
+                        ) -> tuple[str, list[tuple[int, float]]]:
+    """What differs most at this step, signed: A − B while comparing, else changed − original (else nothing)."""
+    t, i = view.t_at(step), view.index(step)
+    if compare is not None and mode != "A":
+        _, k = view.aligned(compare, t)
+        if k is None:
+            return f"B has no step aligned with t={t}", []
+        delta, label = view.clean.h[i] - compare.clean.h[k], f"A − B at t={t}"
+    elif view.changed is not None and (k := view.changed.index_of(t)) is not None:
+        delta, label = view.changed.h[k] - view.clean.h[i], f"changed − original at t={t}"
+    else:
+        return "no changed run and no B to compare with", []
+    top = np.argsort(-np.abs(delta), kind="stable")[:n]
+    return label, [(int(j), float(delta[j])) for j in top]
+
+
+class ComparePane(Widget):
+    """Decodes B and turns the compare keys into state requests and interventions."""
+
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)
+    neuron: var[int] = var(0, init=False)
+    selection: var[tuple[int, ...]] = var((), init=False)
+    compare: var[DecodeView | None] = var(None, init=False)
+    compare_mode: var[str] = var("A", init=False)
+
+    BINDINGS = [
+        B("c", "set_b", "Compare", "compare with a second source B (its own controls), aligned by t − T; empty "
+          "stops comparing", show=False),
+        B("w", "cycle_compare", "A/B", "show A, B or A − B in the strips and the top-5 (with a B set by c)",
+          show=False),
+        B("W", "swap_from_b", "Swap B→A", "swap the selected neurons' values from B into A at this step "
+          "(an intervention)", show=False),
+        B("D", "differences", "Differences", "the neurons that differ most at this step (changed − original, or "
+          "A − B); enter selects one", show=False),
+    ]
+
+    def __init__(self, ckpt: Checkpoint, **kw):
+        super().__init__(**kw)
+        self.ckpt = ckpt
+        self.b_text = ""
+
+    def action_set_b(self) -> None:
+        default = self.b_text
+        if not default and self.view is not None:
+            default = " ".join(self.view.source + self.view.controls)
+        self.app.push_screen(PromptScreen("Source B with its controls, e.g. the king is here king@3 (empty: stop "
+                                          "comparing)", default, "sentence WORD@T"), self._b_entered)
+
+    def _b_entered(self, text: str | None) -> None:
+        if text is None:
+            return
+        if not text.strip():
+            self.b_text = ""
+            self.post_message(StateRequest(compare=None, compare_mode="A"))
+            self.notify("comparing stopped")
+            return
+        try:
+            source, controls = split_controls(text)
+        except UserError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.post_message(Status("⟳ decoding B…"))
+        self.b_worker(text.strip(), source, controls)
+
+    @work(thread=True, exclusive=True, group="compare")
+    def b_worker(self, text: str, source: str, controls: list[str]) -> None:
+        try:
+            result = decode_one(self.ckpt, source, controls, [])
+            view = build_view(result, self.ckpt.config.hidden, self.ckpt.config.gate_names)
+        except UserError as e:
+            self.post_message(JobFailed("compare", f"B: {e}"))
+            return
+        self.app.call_from_thread(self._b_ready, text, view)
+
+    def _b_ready(self, text: str, view: DecodeView) -> None:
+        self.b_text = text
+        self.post_message(Status(""))
+        self.post_message(StateRequest(compare=view, compare_mode="A−B"))
+        self.notify(f"B → {' '.join(view.clean.output_tokens)}; w cycles A / B / A − B, W swaps B into A")
+
+    def action_cycle_compare(self) -> None:
+        if self.compare is None:
+            self.notify("no B to compare with: set one with c", severity="warning")
+            return
+        self.post_message(StateRequest(compare_mode=lambda m: COMPARE_MODES[(COMPARE_MODES.index(m) + 1) % 3]))
+
+    def action_swap_from_b(self) -> None:
+        if self.compare is None or self.view is None:
+            self.notify("no B to swap from: set one with c", severity="warning")
+            return
+        neurons = ",".join(map(str, self.selection)) if self.selection else str(self.neuron)
+        self.post_message(AddIntervention(f"swap:{neurons}@{step_label(self.view, self.view.t_at(self.step))}"
+                                          f"<{self.b_text}"))
+
+    def action_differences(self) -> None:
+        if self.view is None:
+            return
+        label, rows = largest_differences(self.view, self.compare, self.compare_mode, self.step)
+        if not rows:
+            self.notify(label, severity="warning")
+            return
+        self.app.push_screen(RankedNeuronsScreen(label, rows), self._picked)
+
+    def _picked(self, neuron: int | None) -> None:
+        if neuron is not None:
+            self.post_message(StateRequest(neuron=neuron))
