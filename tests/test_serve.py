@@ -1,0 +1,118 @@
+"""`tui-neuron serve` in a real browser: headless Chromium (the Debian package) opens the page, the explorer
+renders, and the page's terminal receives the source box and the footer (read from the page's websocket frames
+through the Chrome DevTools protocol: the terminal draws on a canvas, so its text is not in the DOM)."""
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import SHIPPED
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+async def page_terminal_text(debug_port: int, url: str, wanted: list[str], timeout: float) -> tuple[str, bool]:
+    """Open `url` in the browser's page; collect what its websockets receive until every `wanted` text came."""
+    import aiohttp
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{debug_port}/json/list") as r:
+        page = next(t for t in json.load(r) if t["type"] == "page")
+    received, started = "", False
+    async with aiohttp.ClientSession() as session, session.ws_connect(page["webSocketDebuggerUrl"],
+                                                                       max_msg_size=0) as ws:
+        ids = iter(range(1, 10_000))
+
+        async def call(method: str, **params) -> int:
+            n = next(ids)
+            await ws.send_json({"id": n, "method": method, "params": params})
+            return n
+
+        await call("Network.enable")
+        await call("Page.navigate", url=url)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not all(w in received for w in wanted):
+            try:
+                msg = await asyncio.wait_for(ws.receive_json(), timeout=1.0)
+            except asyncio.TimeoutError:
+                continue
+            if msg.get("method") == "Network.webSocketFrameReceived":
+                frame = msg["params"]["response"]
+                data = frame["payloadData"]
+                raw = base64.b64decode(data) if frame.get("opcode") == 2 else data.encode()
+                received += raw.decode("utf-8", "replace")
+        probe = await call("Runtime.evaluate", expression="document.body.classList.contains('-first-byte')")
+        while True:
+            msg = await asyncio.wait_for(ws.receive_json(), timeout=10)
+            if msg.get("id") == probe:
+                started = bool(msg["result"]["result"].get("value"))
+                break
+    return received, started
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the Debian Chromium package")
+def test_serve_renders_the_explorer_in_headless_chromium(tmp_path):
+    assert CHROMIUM, "chromium is not installed: scripts/test.sh installs Debian's chromium package"
+    port, debug_port = free_port(), free_port()
+    env = {**os.environ, "TUI_NEURON_HOME": str(tmp_path / "home")}
+    server = subprocess.Popen([sys.executable, "-m", "tui_neuron.cli", "serve", str(SHIPPED), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path, env=env,
+                              start_new_session=True)
+    browser = None
+    try:
+        wait_for_port(port, 60)
+        browser = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+                                    f"--remote-debugging-port={debug_port}", f"--user-data-dir={tmp_path / 'chrome'}",
+                                    "--window-size=1600,1000", "about:blank"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port(debug_port, 60)
+        wanted = ["old man sat by the fire", "Quit", "Help"]  # the source box (its first sentence), footer keys
+        text, started = asyncio.run(page_terminal_text(debug_port, f"http://127.0.0.1:{port}", wanted, 120))
+        assert started, "the page's terminal never received the app's first bytes"
+        missing = [w for w in wanted if w not in text]
+        assert not missing, f"the page never showed {missing}"
+    finally:
+        for proc in (browser, server):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+    assert not any((tmp_path).glob("*.json")), "serving wrote into the current folder"
+
+
+def test_serve_refuses_a_port_in_use_and_warns_off_localhost(capsys):
+    from conftest import run_main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, stderr = run_main("serve", SHIPPED, "--port", busy.getsockname()[1], capsys=capsys)
+    assert code == 2 and "cannot listen" in stderr and len(stderr.strip().splitlines()) == 1
+    code, _, stderr = run_main("serve", SHIPPED, "--port", "70000", capsys=capsys)
+    assert code == 2

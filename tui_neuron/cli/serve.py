@@ -1,0 +1,45 @@
+"""`tui-neuron serve`: the same explorer in a browser (textual-serve), one explorer per visitor."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UserError
+from .common import _load, app, err
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; the default serves this machine only")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
+) -> None:
+    """Serve the explorer in a web browser: open http://HOST:PORT. Each visitor runs their own explorer on this
+    machine, as this user (what they save goes to this user's data folder)."""
+    from textual_serve.server import Server
+
+    ckpt = _load(checkpoint)  # checked here: a bad checkpoint is one line, not a broken page
+    if not host.strip():
+        raise UserError("--host is empty: give an address such as 127.0.0.1")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port or --host") from None
+    if host not in LOCAL_HOSTS:
+        err.print(f"warning: listening on {host}: anyone who can reach {host}:{port} can run the explorer on this "
+                  "machine as this user — run analyses, use its CPU, and save sessions and results in this user's "
+                  "data folder. There is no login. Bind to 127.0.0.1 (the default) unless the network is trusted.",
+                  markup=False, highlight=False, soft_wrap=True)
+    command = shlex.join([sys.executable, "-m", "tui_neuron.cli", "open", str(Path(ckpt.path).resolve())])
+    err.print(f"serving {ckpt.path} at http://{host}:{port} (Ctrl-C stops)", markup=False, highlight=False)
+    Server(command, host=host, port=port, title="tui-neuron").serve()
