@@ -365,7 +365,7 @@ async def test_v_cycles_original_changed_and_difference_views(make_app):
         assert app.run_view == "difference" and np.allclose(strip.values, v.changed.h[k] - v.clean.h[i])
         top = text_of(app.query_one(TopK))
         biggest = int(np.argmax(np.abs(v.changed.h[k] - v.clean.h[i])))
-        assert "largest |Δh|" in top and f"n{biggest} " in top and "Δp" in top
+        assert "top |Δh|" in top and f"n{biggest} " in top and "Δp" in top
         await pilot.press("v")
         assert app.run_view == "original" and np.allclose(strip.values, v.clean.h[i])
 

@@ -36,17 +36,6 @@ def test_main_screen_with_intervention(snap_compare, shipped, tmp_path):
     assert snap_compare(_app(shipped, tmp_path, ["zero:all@T-1"]), terminal_size=(120, 40), run_before=_ready)
 
 
-def test_help_screen(snap_compare, shipped, tmp_path):
-    """The help screen lists every key with its action and what it does, plus the intervention syntax."""
-
-    async def run_before(pilot):
-        await _ready(pilot)
-        await pilot.press("question_mark")
-        await pilot.pause()
-
-    assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)
-
-
 # ----------------------------------------------------------------------------- the changed run
 
 
@@ -61,3 +50,87 @@ def test_difference_view(snap_compare, shipped, tmp_path):
         await pilot.pause()
 
     assert snap_compare(_app(shipped, tmp_path, ["zero:0-99@T-1"]), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_changed_view(snap_compare, shipped, tmp_path):
+    """With zero:0-99@T-1 and `v` pressed once: the strips and the top-5 show the changed run at T (its next
+    tokens and the control's probability and rank there)."""
+
+    async def run_before(pilot):
+        await _ready(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+
+    assert snap_compare(_app(shipped, tmp_path, ["zero:0-99@T-1"]), terminal_size=(120, 40), run_before=run_before)
+
+
+# ----------------------------------------------------------------------------- two sources side by side
+
+B_SOURCE = "the queen and the king went to the castle . queen@6"
+
+
+async def _with_b(pilot, mode_presses: int = 0):
+    await _ready(pilot)
+    await pilot.press("c")
+    await pilot.pause()
+    pilot.app.screen.query_one("#prompt-input").value = B_SOURCE
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press(*["w"] * mode_presses)
+    await pilot.pause()
+
+
+def test_compare_a_minus_b(snap_compare, shipped, tmp_path):
+    """B = the same sentence with queen@6, aligned with A (king@4) by t − T: at A's T the strips show A − B, the
+    top-5 panel lists the neurons with the largest |A − B| above A's next tokens, and the timeline has B's
+    outputs on a row of its own (queen under A's king at T)."""
+
+    async def run_before(pilot):
+        await _with_b(pilot)
+
+    assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_compare_b(snap_compare, shipped, tmp_path):
+    """`w` twice after setting B: the strips and the top-5 show B at its own T (6), aligned with A's T (4)."""
+
+    async def run_before(pilot):
+        await _with_b(pilot, mode_presses=2)
+
+    assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
+# ----------------------------------------------------------------------------- pattern search
+
+
+def test_match_results(snap_compare, shipped, tmp_path):
+    """A search for neuron 140 above 0.5 over three encoder steps (the quick preset's 500 held-out sentences):
+    the histogram of neuron 140 with the threshold's bin marked, and the ranked places with the matched span in
+    brackets."""
+    from tui_neuron.analysis.jobs import MatchJob, preset, run_match
+    from tui_neuron.app.panes.match import open_match
+
+    result = run_match(shipped, preset(MatchJob, "quick", neurons=(140,), threshold=0.5, window=3))
+
+    async def run_before(pilot):
+        await _ready(pilot)
+        open_match(pilot.app, result)
+        await pilot.pause()
+
+    assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
+# ----------------------------------------------------------------------------- help
+
+
+def test_help_screen(snap_compare, shipped, tmp_path):
+    """The help screen lists every key with its action and what it does, plus the intervention syntax."""
+
+    async def run_before(pilot):
+        await _ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)

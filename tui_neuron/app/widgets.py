@@ -63,21 +63,23 @@ class NeuronStrip(Styled, Widget):
         self.marked: frozenset[int] = frozenset()
         self._levels: np.ndarray | None = None
         self.roles: dict[int, str] = {}
-        self._palette: dict[str, list[Style]] | None = None
+        self._palettes: dict[bool, dict[str, list[Style]]] = {}
 
     def notify_style_update(self) -> None:
-        self._palette = None  # the stylesheet changed: rebuild the styles from it
+        self._palettes = {}  # the stylesheet changed: rebuild the styles from it
         super().notify_style_update()
 
-    def palette(self) -> dict[str, list[Style]]:
-        """Per value level: the plain, marked and each role's style, built once from the stylesheet."""
-        if self._palette is None:
+    def palette(self, difference: bool = False) -> dict[str, list[Style]]:
+        """Per value level: the plain, marked and each role's style, built once from the stylesheet; a difference
+        is drawn on a diverging −1…1 ramp whatever the strip's own range."""
+        if difference not in self._palettes:
             cell = self.style("cell")
-            ramp = [cell + Style(color=_color(self.lo + (self.hi - self.lo) * k / (self.LEVELS - 1), self.lo, self.hi))
+            lo, hi = (-1.0, 1.0) if difference else (self.lo, self.hi)
+            ramp = [cell + Style(color=_color(lo + (hi - lo) * k / (self.LEVELS - 1), lo, hi))
                     for k in range(self.LEVELS)]
-            self._palette = {"plain": ramp, "marked": [st + self.style("marked") for st in ramp],
-                             **{r: [st + self.style(name) for st in ramp] for r, name in ROLES.items()}}
-        return self._palette
+            self._palettes[difference] = {"plain": ramp, "marked": [st + self.style("marked") for st in ramp],
+                                          **{r: [st + self.style(name) for st in ramp] for r, name in ROLES.items()}}
+        return self._palettes[difference]
 
     def show(self, values: np.ndarray | None, selected: int, marked: frozenset[int] = frozenset(),
              roles: dict[int, str] | None = None, difference: bool = False) -> None:
@@ -111,7 +113,7 @@ class NeuronStrip(Styled, Widget):
             return Strip.blank(0)
         label = ("Δ" + self.label if self.difference else self.label) if y == 0 else ""
         segs = [Segment(f"{label:>3}{row_start:>4} ", self.style("label"))]
-        palette, selected = self.palette(), self.style("selected")
+        palette, selected = self.palette(self.difference), self.style("selected")
         levels = self._levels
         assert levels is not None  # set with values
         glyph_scale = (len(GLYPHS) - 2) / (self.LEVELS - 1)
@@ -204,8 +206,8 @@ class TopK(Styled, Static):
         """The top-k of the run named by `label`; with `original`, the control's change in p and rank, and with
         `changed_most`, the neurons whose h changed most at this step (signed)."""
         if changed_most:
-            head = Text(f"{delta_label} at t={t}: largest |Δh| (D lists more)\n", style=self.style("title"))
-            head.append("  ".join(f"n{n} {d:+.3f}" for n, d in changed_most) + "\n", style=self.style("delta"))
+            head = Text(f"{delta_label} at t={t}: top |Δh| (D: all)\n", style=self.style("title"))
+            head.append("  ".join(f"n{n} {d:+.2f}" for n, d in changed_most[:4]) + "\n", style=self.style("delta"))
         else:
             head = Text()
         if note or not rows:

@@ -117,7 +117,7 @@ class NeuronPane(Redraws, Horizontal):
             return
         delta = a.clean.h[i] - b.clean.h[k]
         top = np.argsort(-np.abs(delta), kind="stable")[:5]
-        topk.show(a.clean.topk[i], a.control_token, a.clean.control[i], t, label="A", delta_label=f"A − B (B at t={t_b})",
+        topk.show(a.clean.topk[i], a.control_token, a.clean.control[i], t, label=f"A; B at t={t_b}", delta_label="A − B",
                   changed_most=[(int(n), float(delta[n])) for n in top])
 
     def draw_neuron(self) -> None:
