@@ -146,6 +146,8 @@ async def test_explorer_search_finds_the_planted_neuron_and_opens_a_place(plante
         assert screen.result["matches"] == expected["matches"] and expected["n_matches"] > 0
         options = screen.query_one("#match-list", OptionList)
         assert options.option_count == len(expected["matches"])
+        first = str(options.get_option_at_index(0).prompt)  # the span in [brackets], not eaten as markup
+        assert f"[{MARKER}]" in first
         assert all(m["tokens"][m["start"]] == MARKER for m in screen.result["matches"])
         assert "◀ threshold" in str(screen.query_one("#match-histograms").render())
         await pilot.press("enter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -174,8 +175,9 @@ class MatchScreen(ModalScreen[dict | None]):
                     for n, h in r["histograms"].items()]
             yield Static("\n".join(hist) or "no states", id="match-histograms")
             options = [f"{m['rank']:>3}. {m['share']:.2f} {m['margin']:+.3f}  {marked_tokens(m)}" for m in r["matches"]]
-            yield OptionList(*(options or ["no place matches: try another threshold or a shorter window"]),
-                             id="match-list")
+            # Text, not markup: a matched span is shown in [brackets], which markup would swallow
+            yield OptionList(*(Text(o) for o in options or ["no place matches: try another threshold or a shorter "
+                                                             "window"]), id="match-list")
 
     def on_mount(self) -> None:
         self.query_one("#match-list").focus()
