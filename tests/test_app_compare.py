@@ -1,7 +1,7 @@
 """Pilot tests of the compare view (A beside B, aligned by t − T), the swap from B and the difference list."""
 
 import numpy as np
-from test_app import SIZE, settle, set_inputs
+from test_app import SIZE, set_inputs, settle
 
 from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.screens import PromptScreen, RankedNeuronsScreen
