@@ -37,6 +37,7 @@ from .panes import (
     TimelinePane,
 )
 from .panes.interventions import InterventionItem
+from .panes.session import session_of
 from .screens import HelpScreen
 from .viewmodel import DecodeView
 
@@ -292,19 +293,7 @@ class ExplorerApp(App):
         await self.screen_stack[0].query_one(f"#{pane_id}").run_action(action)
 
     def current_session(self) -> Session:
-        return Session(
-            source=self.source_pane.source,
-            controls=self.source_pane.controls_text.replace(",", " ").split(),
-            groups=dict(self.groups),
-            interventions=[{"spec": iv.spec, "enabled": iv.enabled} for iv in self.interventions],
-            notes=self.notes,
-            checkpoint=str(self.ckpt.path or ""),
-            results=list(self.loaded_results),
-            selection=list(self.selection),
-            neuron=self.neuron,
-            step=self.current_t,
-            layer=self.layer,
-        )
+        return session_of(self)
 
     @property
     def unsaved(self) -> bool:

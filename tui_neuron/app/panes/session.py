@@ -149,3 +149,21 @@ class SessionPane(Widget):
           "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
         B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
     ]
+
+
+def session_of(app) -> Session:
+    """What the explorer would save now: the source, controls, groups, interventions and notes, and where one
+    stands (results loaded, the selection, the neuron, the step as t, the layer)."""
+    return Session(
+        source=app.source_pane.source,
+        controls=app.source_pane.controls_text.replace(",", " ").split(),
+        groups=dict(app.groups),
+        interventions=[{"spec": iv.spec, "enabled": iv.enabled} for iv in app.interventions],
+        notes=app.notes,
+        checkpoint=str(app.ckpt.path or ""),
+        results=list(app.loaded_results),
+        selection=list(app.selection),
+        neuron=app.neuron,
+        step=app.current_t,
+        layer=app.layer,
+    )
