@@ -89,3 +89,24 @@ async def test_a_b_that_cannot_run_is_one_notification(shipped, tmp_path):
         await set_b(app, pilot, "zzyzx qqq king@99")
         assert app.compare is None and app.is_running
         assert any("control" in n.message or "position" in n.message for n in app._notifications)
+
+
+async def test_a_session_brings_back_the_compared_source(shipped, tmp_path):
+    """B and the compare mode are part of where one was: saved with s, back on reopen."""
+    from tui_neuron.analysis.session import load_session, save_session
+
+    path = tmp_path / "with-b.json"
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, A_SOURCE, A_CONTROL)
+        await set_b(app, pilot, B_TEXT)
+        await pilot.press("w", "w")  # A − B -> A -> B
+        save_session(app.current_session(), path)
+    saved = load_session(path)
+    assert saved.compare == B_TEXT and saved.compare_mode == "B"
+    again = ExplorerApp(shipped, session=saved, session_path=path)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot)
+        await settle(again, pilot)
+        assert again.compare is not None and again.compare.positions == [5] and again.compare_mode == "B"

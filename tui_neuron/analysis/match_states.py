@@ -35,7 +35,7 @@ def _check(ckpt: Checkpoint, job: MatchJob) -> None:
         raise UserError("--sentences, --top and --bins must be positive")
 
 
-def encoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
+def encoder_sequences(ckpt: Checkpoint, job: MatchJob, progress: Callable[[str, int, int], None]) -> Sequences:
     """One sequence a sentence: the encoder state after each of its words."""
     from .probes import encoder_states
     from .recording import heldout_lines
@@ -43,7 +43,7 @@ def encoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
     lines = heldout_lines(ckpt, [Path(c) for c in job.corpus] or None)[: job.sentences]
     if not lines:
         raise UserError("the corpus has no sentences to search")
-    states = encoder_states(ckpt, lines)
+    states = encoder_states(ckpt, lines, progress=lambda d, t: progress("recording encoder states", d, t))
     cols = list(job.neurons)
     seqs, tokens = [], []
     for i, sentence in enumerate(states.sentences):
@@ -52,7 +52,7 @@ def encoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
     return seqs, tokens, [" ".join(s) for s in tokens], [[] for _ in tokens], [1] * len(seqs)
 
 
-def decoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
+def decoder_sequences(ckpt: Checkpoint, job: MatchJob, progress: Callable[[str, int, int], None]) -> Sequences:
     """One sequence a positioning example: the decoder state at t = -1 … T+1 (t ≤ 0: the last source tokens)."""
     from .recording import FIRST_T, build_examples, frequent_targets, heldout_lines, record
 
@@ -63,7 +63,8 @@ def decoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
     positions = range(1, ckpt.config.max_position + 1)
     words = frequent_targets(ckpt, lines, 10)
     per_cell = max(1, job.sentences // (len(words) * len(positions)))
-    rec = record(ckpt, build_examples(ckpt, lines, words, positions, per_cell, job.seed), gates=False)
+    rec = record(ckpt, build_examples(ckpt, lines, words, positions, per_cell, job.seed), gates=False,
+                 progress=lambda d, t: progress("recording decoder states", d, t))
     cols = list(job.neurons)
     seqs, tokens, sources, controls = [], [], [], []
     for e, ex in enumerate(rec.examples):
@@ -82,10 +83,8 @@ def decoder_sequences(ckpt: Checkpoint, job: MatchJob) -> Sequences:
 def match_document(ckpt: Checkpoint, job: MatchJob, progress: Callable[[str, int, int], None]) -> dict:
     """Search, rank and describe the matches; the histograms of the selected neurons over every state."""
     _check(ckpt, job)
-    progress(f"recording {job.part} states", 0, 1)
     seqs, tokens, sources, controls, first = (encoder_sequences if job.part == "encoder" else decoder_sequences)(
-        ckpt, job)
-    progress(f"recording {job.part} states", 1, 1)
+        ckpt, job, progress)
     progress("searching", 0, 1)
     places = find_places(seqs, job.threshold, job.below, job.window, job.min_share)
     progress("searching", 1, 1)

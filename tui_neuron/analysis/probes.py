@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +63,8 @@ def read_tagged(paths: Sequence[Path], max_sentences: int | None = None) -> list
 
 
 def encoder_states(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None,
-                   max_len: int | None = None, batch_size: int = 512) -> TokenStates:
+                   max_len: int | None = None, batch_size: int = 512,
+                   progress: Callable[[int, int], None] | None = None) -> TokenStates:
     """Encoder h after each source word (sentences cut to the model's max_len; the encoder is causal)."""
     stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
     max_len = max_len or ckpt.config.max_len
@@ -86,6 +87,8 @@ def encoder_states(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], tags: S
                 index.append(i + 1)
                 sent.append(start + b)
             kept.append(s)
+        if progress is not None:
+            progress(min(start + batch_size, len(sentences)), len(sentences))
     return TokenStates(np.array(X, dtype=np.float32), words, tag_out, np.array(index), np.array(sent), kept)
 
 

@@ -1,12 +1,12 @@
 """Explorer sessions: source, controls, neuron groups, interventions, notes, and where the researcher was
-(loaded results files, the selection, the neuron, the step and the layer), as a JSON file."""
+(loaded results files, the selection, the neuron, the step, the layer, the source compared with), as JSON."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,8 +30,10 @@ class Session:
     neuron: int | None = None
     step: int | None = None  # the timestep t shown
     layer: int | None = None
+    compare: str = ""  # source B with its controls, when comparing
+    compare_mode: str = "A"  # A, B or A−B
 
-    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer")  # where one was, not what one changed
+    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer", "compare", "compare_mode")  # where one was
 
     def active_interventions(self) -> list[str]:
         return [d["spec"] for d in self.interventions if d.get("enabled", True)]
@@ -61,6 +63,8 @@ class _SessionSchema(BaseModel):
     neuron: int | None = Field(default=None, ge=0, lt=1 << 20)
     step: int | None = Field(default=None, ge=-100_000, le=100_000)
     layer: int | None = Field(default=None, ge=0, lt=1000)
+    compare: str = Field(default="", max_length=100_000)
+    compare_mode: Literal["A", "B", "A−B"] = "A"
 
 
 def load_session(path: str | Path) -> Session:
@@ -72,7 +76,8 @@ def load_session(path: str | Path) -> Session:
     parsed = validated(_SessionSchema, data, f"session file {path}")
     session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
                       [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
-                      list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer)
+                      list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer,
+                      parsed.compare, parsed.compare_mode)
     for d in session.interventions:
         try:
             parse_intervention(d["spec"])

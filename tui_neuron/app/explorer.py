@@ -123,6 +123,7 @@ class ExplorerApp(App):
         self.analyses = AnalysesPane(self.ckpt, id="analyses")
         stem = Path(self.ckpt.path or "model").stem
         self.decoder = DecodeRunner(self.ckpt, id="decoder")
+        self.compare_pane = ComparePane(self.ckpt, id="compare-pane")
         self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
         with Vertical(id="main"):
             yield self.source_pane
@@ -136,8 +137,7 @@ class ExplorerApp(App):
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
         yield MatchPane(self.ckpt, id="match").data_bind(A.selection, A.neuron)
-        yield ComparePane(self.ckpt, id="compare-pane").data_bind(A.view, A.step, A.neuron, A.selection, A.compare,
-                                                                  A.compare_mode)
+        yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")

@@ -92,6 +92,16 @@ class ComparePane(Widget):
         self.app.push_screen(PromptScreen("Source B with its controls, e.g. the king is here king@3 (empty: stop "
                                           "comparing)", default, "sentence WORD@T"), self._b_entered)
 
+    def load_b(self, text: str, mode: str = "A−B") -> None:
+        """Compare with `text` (a sentence with trailing WORD@T controls), showing `mode` once B has run."""
+        try:
+            source, controls = split_controls(text)
+        except UserError as e:
+            self.notify(f"B: {e}", severity="error")
+            return
+        self.post_message(Status("⟳ decoding B…"))
+        self.b_worker(text.strip(), source, controls, mode)
+
     def _b_entered(self, text: str | None) -> None:
         if text is None:
             return
@@ -100,28 +110,22 @@ class ComparePane(Widget):
             self.post_message(StateRequest(compare=None, compare_mode="A"))
             self.notify("comparing stopped")
             return
-        try:
-            source, controls = split_controls(text)
-        except UserError as e:
-            self.notify(str(e), severity="error")
-            return
-        self.post_message(Status("⟳ decoding B…"))
-        self.b_worker(text.strip(), source, controls)
+        self.load_b(text)
 
     @work(thread=True, exclusive=True, group="compare")
-    def b_worker(self, text: str, source: str, controls: list[str]) -> None:
+    def b_worker(self, text: str, source: str, controls: list[str], mode: str = "A−B") -> None:
         try:
             result = decode_one(self.ckpt, source, controls, [])
             view = build_view(result, self.ckpt.config.hidden, self.ckpt.config.gate_names)
         except UserError as e:
             self.post_message(JobFailed("compare", f"B: {e}"))
             return
-        self.app.call_from_thread(self._b_ready, text, view)
+        self.app.call_from_thread(self._b_ready, text, view, mode)
 
-    def _b_ready(self, text: str, view: DecodeView) -> None:
+    def _b_ready(self, text: str, view: DecodeView, mode: str = "A−B") -> None:
         self.b_text = text
         self.post_message(Status(""))
-        self.post_message(StateRequest(compare=view, compare_mode="A−B"))
+        self.post_message(StateRequest(compare=view, compare_mode=mode))
         self.notify(f"B → {' '.join(view.clean.output_tokens)}; w cycles A / B / A − B, W swaps B into A")
 
     def action_cycle_compare(self) -> None:

@@ -91,9 +91,15 @@ class MatchPane(Widget):
     @work(thread=True, exclusive=True, group="match")
     def match_worker(self, neurons: tuple[int, ...], fields: dict) -> None:
         from ...analysis.jobs import MatchJob, preset, run_match
+        from .analyses import Eta
+
+        eta = Eta()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
 
         try:
-            res = run_match(self.ckpt, preset(MatchJob, "quick", neurons=neurons, **fields))
+            res = run_match(self.ckpt, preset(MatchJob, "quick", neurons=neurons, **fields), progress)
         except (UserError, OSError) as e:
             self.post_message(JobFailed("match", str(e)))
             return

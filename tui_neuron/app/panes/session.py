@@ -56,6 +56,8 @@ class SessionPane(Widget):
             changes["selection"] = kept
         if changes:
             self.post_message(StateRequest(**changes))
+        if session.compare:
+            self.app.compare_pane.load_b(session.compare, session.compare_mode)  # type: ignore[attr-defined]
         return session.step
 
     def mark_saved(self) -> None:
@@ -166,4 +168,6 @@ def session_of(app) -> Session:
         neuron=app.neuron,
         step=app.current_t,
         layer=app.layer,
+        compare=app.compare_pane.b_text if app.compare is not None else "",
+        compare_mode=app.compare_mode if app.compare is not None else "A",
     )
