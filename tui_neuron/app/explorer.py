@@ -112,6 +112,9 @@ class ExplorerApp(App):
         self._session_path = session_path
         self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
         self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
+        self.decoder = DecodeRunner(checkpoint, id="decoder")
+        first = self._initial
+        self.decoder.prefetch(first.source, first.controls, first.active_interventions())
 
     # ------------------------------------------------------------------ layout
 
@@ -122,7 +125,6 @@ class ExplorerApp(App):
                                       id="inputs")
         self.analyses = AnalysesPane(self.ckpt, id="analyses")
         stem = Path(self.ckpt.path or "model").stem
-        self.decoder = DecodeRunner(self.ckpt, id="decoder")
         self.compare_pane = ComparePane(self.ckpt, id="compare-pane")
         self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
         with Vertical(id="main"):
