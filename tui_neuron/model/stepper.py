@@ -155,11 +155,11 @@ class Stepper:
         c_buf = torch.empty(n_max, L, B, H) if lstm else None
         gate_bufs = [torch.empty(n_max, L, B, H) for _ in self.config.gate_names] if record_gates else []
 
-        def advance(part: str, s: int, t: int, gi0: Tensor, rows: Tensor | None, mask: Tensor | None) -> None:
+        def advance(part: str, s: int, t: int, gi0: Tensor, rows: Tensor | None) -> None:
             """One step through every layer, bottom up: layer k reads layer k-1's state after its interventions.
 
-            `rows`: the only rows that have started reading their source (the rest hold their zero state, as
-            packing does), or `mask`: compute every row and keep the state where it is False (gate edits).
+            `rows`: the only rows that have started reading their source (None: all); the rest keep their state,
+            as packing leaves it, and record the padding's gates.
             """
             below = gi0  # layer 0's input projection; above it, the layer below's h
             for k, w in enumerate(self.w[part]):
@@ -172,10 +172,6 @@ class Stepper:
                     edit = functools.partial(edit_started_rows, gate_edits[k], rows, B,
                                              dict(zip(self.config.gate_names, self.pad_gates[k])), edited)
                 h_new, c_new, gates = step(self.config.cell, w, x_proj, hk, ck, edit)
-                if mask is not None:  # encoder left padding leaves the state unchanged
-                    h_new = torch.where(mask, h_new, hk)
-                    if c_new is not None:
-                        c_new = torch.where(mask, c_new, ck)  # type: ignore[arg-type]
                 if rows is not None:
                     h_new = h[k].index_copy(0, rows, h_new)
                     c_new = None if c_new is None else c[k].index_copy(0, rows, c_new)  # type: ignore[union-attr]
@@ -204,10 +200,10 @@ class Stepper:
         order = torch.argsort(valid_enc.sum(1), descending=True, stable=True)
         for s in range(shared, S):
             if started[s] == B:
-                advance("encoder", s, s - (S - 1), gi_all[:, s], None, None)
+                advance("encoder", s, s - (S - 1), gi_all[:, s], None)
             else:
                 rows = order[: started[s]]
-                advance("encoder", s, s - (S - 1), gi_all[rows, s], rows, None)
+                advance("encoder", s, s - (S - 1), gi_all[rows, s], rows)
 
         dec_proj = self.in_proj["decoder"]
         k_top = min(topk, len(vocab))
@@ -225,7 +221,7 @@ class Stepper:
             d = t - 1
             tok = ctx.random_inputs(interventions, t, tok, self.vocab.word_ids)
             dec_tok[d] = tok
-            advance("decoder", S + d, t, dec_proj[tok], None, None)
+            advance("decoder", S + d, t, dec_proj[tok], None)
             logits = torch.addmm(self.b_out, h[-1], self.w_out)
             if k_top:
                 top_l, top_i[d] = logits.topk(k_top, -1)
