@@ -2,7 +2,8 @@
 
 typer reads a command's options from its signature; `with_options` adds a group of them to a command
 and hands the command one value object built from them, so a group's names, help and defaults live in
-one place (the positioning examples of functions/curves/storing, the training recipe of `train`).
+one place: the positioning examples of curves and storing, the hypothesis states of probe and rank, the run
+options (preset, --out, --force, --json, --layer) of probe, rank, memory and match, and `train`'s recipe.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .common import (
 
 
 def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    """One typer option as a signature parameter (`annotation`: Annotated[type, typer.Option(...)])."""
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
