@@ -105,14 +105,27 @@ def test_compare_b(snap_compare, shipped, tmp_path):
 # ----------------------------------------------------------------------------- pattern search
 
 
+MATCH_TEXT = """the king and the queen went to the castle .
+i will not go , said the old man to his son .
+what is the matter with you , my lord ?
+the queen is here and the king is there .
+come , sit by the fire and tell me a tale .
+he looked at her and said nothing for a long time .
+"""
+
+
 def test_match_results(snap_compare, shipped, tmp_path):
-    """A search for neuron 140 above 0.5 over three encoder steps (the quick preset's 500 held-out sentences):
-    the histogram of neuron 140 with the threshold's bin marked, and the ranked places with the matched span in
-    brackets."""
+    """A search for neuron 140 above 0.5 over three encoder steps of a small text the test writes (the shipped
+    checkpoint's held-out text is not in a fresh clone): the histogram of neuron 140 with the threshold's bin
+    marked, and the ranked places with the matched span in brackets."""
     from tui_neuron.analysis.jobs import MatchJob, preset, run_match
     from tui_neuron.app.panes.match import open_match
 
-    result = run_match(shipped, preset(MatchJob, "quick", neurons=(140,), threshold=0.5, window=3))
+    corpus = tmp_path / "search.txt"
+    corpus.write_text(MATCH_TEXT)
+    result = run_match(shipped, preset(MatchJob, "quick", neurons=(140,), threshold=0.5, window=3,
+                                       corpus=(str(corpus),)))
+    assert result["n_matches"] > 0
 
     async def run_before(pilot):
         await _ready(pilot)
