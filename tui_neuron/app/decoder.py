@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 from textual import work
 from textual.widget import Widget
 from textual.worker import get_current_worker
@@ -25,36 +23,36 @@ class DecodeRunner(Widget):
         self.ckpt = checkpoint
         self.stepper = Stepper(checkpoint.model, checkpoint.vocab)
         self.latest = 0
-        self._prefetch: tuple[tuple, Future[DecodeView]] | None = None
+        self._first: tuple[tuple, DecodeView] | None = None
 
     def prefetch(self, source: str, controls: list[str], specs: list[str]) -> None:
-        """Start the first decode while the screen is still being built (the launch waits for it otherwise);
-        the worker takes its answer when the request is the same."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-decode")
-        key = (source, tuple(controls), tuple(specs))
-        self._prefetch = (key, pool.submit(self._decode, source, controls, specs))
-        pool.shutdown(wait=False)
+        """Decode the first request now, before the screen is built (a few milliseconds), so the first frame
+        shows it; `start` hands it over when the same request comes. One that cannot run is left to `start`."""
+        try:
+            self._first = ((source, tuple(controls), tuple(specs)), self._decode(source, controls, specs))
+        except UserError:
+            self._first = None
 
     def _decode(self, source: str, controls: list[str], specs: list[str]) -> DecodeView:
         ivs = [parse_intervention(s) for s in specs]
         result = decode_one(self.ckpt, source, controls, ivs, self.stepper)
         return build_view(result, self.ckpt.config.hidden, self.ckpt.config.gate_names)
 
-    def start(self, source: str, controls: list[str], specs: list[str]) -> int:
-        """Decode in a worker (a new request cancels the one before); posts DecodeDone or JobFailed."""
+    def start(self, source: str, controls: list[str], specs: list[str]) -> DecodeView | None:
+        """Decode in a worker (a new request cancels the one before); posts DecodeDone or JobFailed. The first
+        request, decoded before the screen was built, is returned at once instead."""
         self.latest += 1
+        first, self._first = self._first, None
+        if first is not None and first[0] == (source, tuple(controls), tuple(specs)):
+            return first[1]
         self.decode_worker(source, controls, specs, self.latest)
-        return self.latest
+        return None
 
     @work(thread=True, exclusive=True, group="decode")
     def decode_worker(self, source: str, controls: list[str], specs: list[str], request: int) -> None:
         worker = get_current_worker()
-        prefetched, self._prefetch = self._prefetch, None
         try:
-            if prefetched is not None and prefetched[0] == (source, tuple(controls), tuple(specs)):
-                view = prefetched[1].result()
-            else:
-                view = self._decode(source, controls, specs)
+            view = self._decode(source, controls, specs)
         except UserError as e:
             self.post_message(JobFailed("decode", str(e), request))
             return

@@ -260,7 +260,9 @@ class ExplorerApp(App):
         pane.mark_bad(False)
         pane.warn_about(controls, self.ckpt.config.n_signals)
         self.busy = True
-        self.decoder.start(pane.source, [str(c) for c in controls], specs)
+        ready = self.decoder.start(pane.source, [str(c) for c in controls], specs)
+        if ready is not None:  # the first decode, made before the screen was built
+            self.on_decode_done(DecodeDone(ready, self.decoder.latest))
         return True
 
     def on_decode_done(self, message: DecodeDone) -> None:
