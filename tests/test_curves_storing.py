@@ -62,7 +62,7 @@ def test_storing_study_grows_sets_and_tests_redundancy(fixture, request, tmp_pat
 
 async def test_the_explorer_plots_a_loaded_curve_for_the_selected_role(tiny_gru, tmp_path, capsys):
     from tui_neuron.app.explorer import ExplorerApp
-    from tui_neuron.app.widgets import NeuronPlot
+    from tui_neuron.app.plot import NeuronPlot
 
     out = tmp_path / "curves.json"
     code, _, err = run_main("analyze", "curves", tiny_gru.path, "--n-tokens", "2", "--per-cell", "4",

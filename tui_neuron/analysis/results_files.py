@@ -20,7 +20,7 @@ Neurons = list[int]
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
 
 
 class Rate(_Loose):

@@ -44,13 +44,13 @@ def save_session(session: Session, path: str | Path) -> None:
 
 
 class _InterventionEntry(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
     spec: str = Field(min_length=1, max_length=10_000)
     enabled: bool = True
 
 
 class _SessionSchema(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
     source: str = Field(default="", max_length=100_000)
     controls: list[str] = Field(default_factory=list, max_length=1000)
     groups: dict[str, list[Annotated[int, Field(ge=0, lt=1 << 20)]]] = Field(default_factory=dict, max_length=10_000)

@@ -24,7 +24,7 @@ MAX_POSITION = 1000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
 
 
 class ConfigSchema(_Strict):
@@ -50,7 +50,7 @@ class ConfigSchema(_Strict):
 class ConfigV2Schema(ConfigSchema):
     """Format 2: every field present, nothing unknown (a misspelt key would otherwise fall back to a default)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     layers: int = Field(ge=1, le=16)
     shared_embedding: bool
 
@@ -73,7 +73,7 @@ class VocabSchema(_Strict):
 
 
 class VocabV2Schema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     itos: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=len(SPECIALS) + 1,
                                                                             max_length=MAX_VOCAB)
 
@@ -85,7 +85,7 @@ class VocabV2Schema(_Strict):
 
 
 class SpecialsSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     pad: str = Field(min_length=1, max_length=200)
     unk: str = Field(min_length=1, max_length=200)
     bos: str = Field(min_length=1, max_length=200)
@@ -94,7 +94,7 @@ class SpecialsSchema(_Strict):
 
 
 class TokenizerSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
     name: Literal["tui-neuron-words", "whitespace"]
     version: Literal[1]
     lowercase: bool
@@ -108,7 +108,7 @@ class TokenizerSchema(_Strict):
 
 
 class HeldoutFileSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
     name: str = Field(min_length=1, max_length=4096)
     path: str | None = Field(default=None, max_length=4096)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -117,7 +117,7 @@ class HeldoutFileSchema(_Strict):
 
 
 class HeldoutSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
     files: list[HeldoutFileSchema] = Field(default_factory=list, max_length=100_000)
     mode: Literal["spans", "lines"] = "spans"
     min_len: int = Field(default=4, ge=1, le=MAX_POSITION)
@@ -127,7 +127,7 @@ class HeldoutSchema(_Strict):
 
 
 class TrainingSchema(_Strict):
-    model_config = ConfigDict(strict=False, extra="allow", frozen=True)
+    model_config = ConfigDict(strict=False, extra="allow", frozen=True, defer_build=True)
     steps: int | None = Field(default=None, ge=0, strict=True)
     heldout_accuracy: float | None = None
     seconds: float | None = Field(default=None, ge=0)

@@ -29,7 +29,7 @@ RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "voca
 class _StateSchema(BaseModel):
     """The loop's counters as saved; strict so a damaged file cannot smuggle a string into a step count."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
     step: int = Field(ge=0)
     elapsed: float = Field(ge=0)
     lr: float

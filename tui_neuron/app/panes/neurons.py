@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -14,8 +16,11 @@ from ..bindings import B
 from ..messages import StateRequest, count
 from ..screens import PromptScreen
 from ..viewmodel import DecodeView
-from ..widgets import NeuronPlot, NeuronStrip, TopK
+from ..widgets import NeuronStrip, TopK
 from .redraw import Redraws
+
+if TYPE_CHECKING:
+    from ..plot import NeuronPlot
 
 
 class NeuronView(Vertical, can_focus=True):
@@ -44,6 +49,7 @@ class NeuronPane(Redraws, Horizontal):
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)
         self.hidden, self.cell, self.gate_names = hidden, cell, gate_names
+        self._plot_asked = False
 
     def compose(self) -> ComposeResult:
         with NeuronView(id="strips"):
@@ -55,13 +61,31 @@ class NeuronPane(Redraws, Horizontal):
                 yield NeuronStrip("c", -1.0, 1.0, id="strip-c", classes="gate")
         with Vertical(id="side"):
             yield TopK(id="topk")
-            yield NeuronPlot(id="plot")
+            yield Vertical(id="plot-slot")  # the plot is mounted here after the first frame (app/plot.py)
 
     # ------------------------------------------------------------------ drawing
 
     def watch_curve(self, curve: tuple[str, dict] | None) -> None:
-        if curve is not None:
-            self.query_one(NeuronPlot).show_curve(*curve)
+        plot = self.plot()
+        if curve is not None and plot is not None:
+            plot.show_curve(*curve)
+
+    def plot(self) -> NeuronPlot | None:
+        """The plot once it is mounted; until then, ask for it (it draws itself when it arrives)."""
+        found = self.query("#plot")
+        if found:
+            return found.first()  # type: ignore[return-value]
+        if not self._plot_asked:
+            self._plot_asked = True
+            self.call_after_refresh(self._mount_plot)
+        return None
+
+    async def _mount_plot(self) -> None:
+        from ..plot import NeuronPlot
+
+        await self.query_one("#plot-slot").mount(NeuronPlot(id="plot"))
+        self.draw_neuron()
+        self.watch_curve(self.curve)
 
     def draw_step(self) -> None:
         """What changes with the step: strips and top-k. Only slices cached arrays."""
@@ -136,7 +160,9 @@ class NeuronPane(Redraws, Horizontal):
             series[f"h[{j}] B"] = (self.compare.clean.times + shift, self.compare.clean.h[:, j])
         role = ", ".join(r for r in ROLES if r[0] in self.roles.get(j, ""))
         title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
-        self.query_one(NeuronPlot).show(series, v.positions, title)
+        plot = self.plot()
+        if plot is not None:
+            plot.show(series, v.positions, title)
 
     # ------------------------------------------------------------------ actions
 
