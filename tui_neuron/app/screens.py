@@ -71,7 +71,7 @@ class QuitScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
             yield Label("This session has unsaved changes.", id="prompt-title")
-            yield Label(f"s  save to {self._path} and quit    d  discard and quit    escape  stay", id="quit-choices")
+            yield Label(f"s  save to {self._path} and quit\nd  discard and quit\nescape  stay", id="quit-choices")
 
     def action_choose(self, choice: str | None) -> None:
         self.dismiss(choice)
