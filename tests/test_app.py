@@ -301,7 +301,8 @@ async def test_every_number_the_explorer_shows_at_a_step_equals_decode_json(make
 
 
 async def test_a_saved_session_restores_results_selection_neuron_and_step(make_app, shipped, results, tmp_path):
-    """Issue capability 14: reopening brings back the loaded results, the selection, the neuron and the step."""
+    """Issue capability 14: reopening brings back the loaded results, the selection, the neuron, the step and the
+    view (original / changed / difference)."""
     functions = tmp_path / "functions.json"
     functions.write_text(json.dumps(results))
     path = tmp_path / "where.json"
@@ -311,19 +312,21 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
         app.analyses.open_results(str(functions))
         app.selection = (5, 9, 11)
         app.neuron = 9
-        await pilot.press("escape", "home", "right", "right")
+        app.add_intervention("zero:all@T-1")
+        await settle(app, pilot)
+        await pilot.press("escape", "home", "right", "right", "v", "v")  # the view: changed − original
         await pilot.pause()
         step_t = app.current_t
         save_session(app.current_session(), path)
     saved = load_session(path)
     assert saved.results == [str(functions)] and saved.selection == [5, 9, 11] and saved.neuron == 9
-    assert saved.step == step_t
+    assert saved.step == step_t and saved.run_view == "difference"
     again = ExplorerApp(shipped, session=saved, session_path=path)
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot)
         assert again.analyses.role_sets == results["roles"]
         assert again.selection == (5, 9, 11) and again.neuron == 9
-        assert again.current_t == step_t
+        assert again.current_t == step_t and again.run_view == "difference"
         assert not again.unsaved
 
 

@@ -32,8 +32,9 @@ class Session:
     layer: int | None = None
     compare: str = ""  # source B with its controls, when comparing
     compare_mode: str = "A"  # A, B or A−B
+    run_view: str = "original"  # original, changed or difference
 
-    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer", "compare", "compare_mode")  # where one was
+    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer", "compare", "compare_mode", "run_view")
 
     def active_interventions(self) -> list[str]:
         return [d["spec"] for d in self.interventions if d.get("enabled", True)]
@@ -65,6 +66,7 @@ class _SessionSchema(BaseModel):
     layer: int | None = Field(default=None, ge=0, lt=1000)
     compare: str = Field(default="", max_length=100_000)
     compare_mode: Literal["A", "B", "A−B"] = "A"
+    run_view: Literal["original", "changed", "difference"] = "original"
 
 
 def load_session(path: str | Path) -> Session:
@@ -77,7 +79,7 @@ def load_session(path: str | Path) -> Session:
     session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
                       [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
                       list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer,
-                      parsed.compare, parsed.compare_mode)
+                      parsed.compare, parsed.compare_mode, parsed.run_view)
     for d in session.interventions:
         try:
             parse_intervention(d["spec"])

@@ -54,6 +54,8 @@ class SessionPane(Widget):
                         "dropped", severity="warning")
         if kept:
             changes["selection"] = kept
+        if session.run_view != "original":
+            changes["run_view"] = session.run_view
         if changes:
             self.post_message(StateRequest(**changes))
         if session.compare:
@@ -170,4 +172,5 @@ def session_of(app) -> Session:
         layer=app.layer,
         compare=app.compare_pane.b_text if app.compare is not None else "",
         compare_mode=app.compare_mode if app.compare is not None else "A",
+        run_view=app.run_view,
     )
