@@ -48,6 +48,8 @@ _API = {
     "ProbeJob": "analysis.jobs",
     "RankJob": "analysis.jobs",
     "MemoryJob": "analysis.jobs",
+    "run_match": "analysis.jobs",
+    "MatchJob": "analysis.jobs",
     "preset": "analysis.jobs",
     "hook_points": "model.stepper",
 }
