@@ -110,3 +110,26 @@ async def test_a_session_brings_back_the_compared_source(shipped, tmp_path):
         await settle(again, pilot)
         await settle(again, pilot)
         assert again.compare is not None and again.compare.positions == [5] and again.compare_mode == "B"
+
+
+async def test_compare_follows_the_shown_layer(tmp_path):
+    """On a two-layer model, A − B is taken on the layer shown (l switches both A and B)."""
+    from test_stepper import random_model
+
+    from tui_neuron.analysis.session import Session
+    from tui_neuron.model.checkpoint import Checkpoint
+
+    model, vocab, _ = random_model("gru", seed=3, layers=2)
+    ckpt = Checkpoint(model, vocab)
+    app = ExplorerApp(ckpt, session=Session("w7 w8 w9 w10", ["w11@2"]), session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_b(app, pilot, "w9 w12 w13 w14 w15 w12@3")
+        await pilot.press("t")
+        for layer in (1, 0):
+            if app.layer != layer:
+                await pilot.press("l")
+                await pilot.pause()
+            a, b = app.view, app.compare.at_layer(layer)
+            i, k = a.index(app.step), b.clean.index_of(3)
+            assert a.layer == layer and np.allclose(strip_h(app), a.clean.h[i] - b.clean.h[k])

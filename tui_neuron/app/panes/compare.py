@@ -47,6 +47,7 @@ def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str,
     """What differs most at this step, signed: A − B while comparing, else changed − original (else nothing)."""
     t, i = view.t_at(step), view.index(step)
     if compare is not None and mode != "A":
+        compare = compare.at_layer(view.layer)
         _, k = view.aligned(compare, t)
         if k is None:
             return f"B has no step aligned with t={t}", []

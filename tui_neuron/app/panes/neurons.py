@@ -125,7 +125,8 @@ class NeuronPane(Redraws, Horizontal):
                   changed_most=[(int(n), float(delta[n])) for n in top] if mode == "difference" else None)
 
     def draw_compared(self, a: DecodeView, b: DecodeView, i: int, t: int, marked: frozenset[int]) -> None:
-        """B, or A − B, at the step of B aligned with A's t (relative to each one's T)."""
+        """B, or A − B, at the step of B aligned with A's t (relative to each one's T), on A's layer."""
+        b = b.at_layer(a.layer)
         t_b, k = a.aligned(b, t)
         topk = self.query_one(TopK)
         if k is None:
@@ -157,7 +158,8 @@ class NeuronPane(Redraws, Horizontal):
             series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
         if self.compare is not None and self.compare.positions and v.positions:  # B on A's t axis (aligned by T)
             shift = v.positions[0] - self.compare.positions[0]
-            series[f"h[{j}] B"] = (self.compare.clean.times + shift, self.compare.clean.h[:, j])
+            b = self.compare.at_layer(v.layer).clean
+            series[f"h[{j}] B"] = (b.times + shift, b.h[:, j])
         role = ", ".join(r for r in ROLES if r[0] in self.roles.get(j, ""))
         title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
         plot = self.plot()
