@@ -32,6 +32,13 @@ async def set_inputs(app, pilot, source: str, controls: str):
     await settle(app, pilot)
 
 
+async def with_intervention(app, pilot, spec: str, source: str = "the king is here", controls: str = "king@3"):
+    """Run a source with its controls, then add `spec` and wait for the changed run."""
+    await set_inputs(app, pilot, source, controls)
+    app.add_intervention(spec)
+    await settle(app, pilot)
+
+
 @pytest.fixture
 def make_app(shipped, tmp_path):
     def make(**kw):
@@ -333,9 +340,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
 async def test_the_delta_sparkline_has_a_label_and_a_t_axis(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await set_inputs(app, pilot, "the king is here", "king@3")
-        app.add_intervention("zero:all@T-1")
-        await settle(app, pilot)
+        await with_intervention(app, pilot, "zero:all@T-1")
         text = text_of(app.query_one(ComparePanel))
         lines = text.splitlines()
         k = next(i for i, line in enumerate(lines) if line.startswith("|Δh| changed − original (n"))
@@ -384,9 +389,7 @@ async def test_e_exports_the_view_as_csv_and_the_screen_as_svg(make_app):
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await set_inputs(app, pilot, "the king is here", "king@3")
-        app.add_intervention("zero:0-9@T-1")
-        await settle(app, pilot)
+        await with_intervention(app, pilot, "zero:0-9@T-1")
         await pilot.press("escape", "t", "E")
         await pilot.pause()
         exported = app.session_pane.exported
@@ -423,9 +426,7 @@ async def test_keys_pressed_in_a_burst_each_count(make_app):
     """Held or fast keys: every press moves from the state the one before left (none is lost on the way up)."""
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await set_inputs(app, pilot, "the king is here", "king@3")
-        app.add_intervention("zero:0-9@T-1")
-        await settle(app, pilot)
+        await with_intervention(app, pilot, "zero:0-9@T-1")
         await pilot.press("escape", "home")
         await pilot.pause()
         app.post_message(Key("right", None))

@@ -1,7 +1,7 @@
 """Pilot tests of the compare view (A beside B, aligned by t − T), the swap from B and the difference list."""
 
 import numpy as np
-from test_app import SIZE, set_inputs, settle
+from test_app import SIZE, set_inputs, settle, with_intervention
 
 from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.screens import PromptScreen, RankedNeuronsScreen
@@ -70,9 +70,7 @@ async def test_difference_list_of_the_changed_run_selects_a_neuron(shipped, tmp_
     app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await set_inputs(app, pilot, A_SOURCE, A_CONTROL)
-        app.add_intervention("zero:0-31@T-1")
-        await settle(app, pilot)
+        await with_intervention(app, pilot, "zero:0-31@T-1", A_SOURCE, A_CONTROL)
         await pilot.press("escape", "t", "D")
         await pilot.pause()
         assert isinstance(app.screen, RankedNeuronsScreen) and "changed − original" in app.screen.title_text

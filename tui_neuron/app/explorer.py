@@ -105,7 +105,7 @@ class ExplorerApp(App):
         super().__init__()
         self.ckpt = checkpoint
         self.loaded_results: list[str] = []
-        self._restore_t: int | None = None  # a reopened session's step, applied after the first decode
+        self._pending_t: int | None = None  # the step t to show after the next decode (a session's, a place's)
         self._initial = session or default_session(checkpoint)
         self._extra_results = [str(r) for r in results]
         self._roles_given = roles
@@ -157,7 +157,7 @@ class ExplorerApp(App):
         self.notes = self._initial.notes
         if self._roles_given:
             self.analyses.set_roles(self._roles_given)
-        self._restore_t = self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config)
+        self._pending_t = self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config)
         self._check_size()
         self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
         self.session_pane.mark_saved()
@@ -262,26 +262,30 @@ class ExplorerApp(App):
         self.busy = True
         ready = self.decoder.start(pane.source, [str(c) for c in controls], specs)
         if ready is not None:  # the first decode, made before the screen was built
-            self.on_decode_done(DecodeDone(ready, self.decoder.latest))
+            self.show_decode(ready)
         return True
 
     def on_decode_done(self, message: DecodeDone) -> None:
-        if message.request != self.decoder.latest:
-            return  # a newer request is on its way
+        if message.request == self.decoder.latest:  # else a newer request is on its way
+            self.show_decode(message.view)
+
+    def show_decode(self, view: DecodeView) -> None:
+        """Show a finished decode at the step shown before (or the one asked for: a reopened session's, a
+        search place's), else at its last step."""
         old_t = self.current_t
-        if self._restore_t is not None:  # the first decode of a reopened session
-            old_t, self._restore_t = self._restore_t, None
-        self._full_view = message.view
-        idx = message.view.clean.index_of(old_t) if old_t is not None else None
-        self.view = message.view.at_layer(self.layer)
-        self.step = idx if idx is not None else message.view.last_index
+        if self._pending_t is not None:
+            old_t, self._pending_t = self._pending_t, None
+        self._full_view = view
+        idx = view.clean.index_of(old_t) if old_t is not None else None
+        self.view = view.at_layer(self.layer)
+        self.step = idx if idx is not None else view.last_index
         self.busy = False
 
     @on(OpenSource)
     def _open_source(self, message: OpenSource) -> None:
         """A place from a search becomes the current source (its controls too, for a decoder place)."""
         self.source_pane.load(message.source, message.controls)
-        self._restore_t = message.t
+        self._pending_t = message.t
         self.request_decode()
         self.notify(f"opened: {message.source[:60]}")
 

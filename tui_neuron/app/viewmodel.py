@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..analysis.decoding import DecodeResult
+from ..model.data import ControlSignal
 from ..model.stepper import Trace
 
 
@@ -31,6 +32,12 @@ class RunView:
         return int(hits[0]) if len(hits) else None
 
 
+def top_differences(delta: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The n neurons with the largest |difference|, signed, largest first (ties in neuron order)."""
+    top = np.argsort(-np.abs(delta), kind="stable")[:n]
+    return [(int(j), float(delta[j])) for j in top]
+
+
 @dataclass(eq=False)
 class DecodeView:
     source: list[str]
@@ -48,7 +55,7 @@ class DecodeView:
     @property
     def control_token(self) -> str:
         """The first control's word (`king` of `king@4`), or '' without controls."""
-        return self.controls[0].rsplit("@", 1)[0] if self.controls else ""
+        return ControlSignal.parse(self.controls[0]).token if self.controls else ""
 
     @property
     def n_layers(self) -> int:
@@ -71,6 +78,14 @@ class DecodeView:
         control position T (the same t when either has no control); None where the other run has no such step."""
         t_other = t - self.positions[0] + other.positions[0] if self.positions and other.positions else t
         return t_other, other.clean.index_of(t_other)
+
+    def aligned_outputs(self, other: DecodeView) -> dict[int, str]:
+        """The other run's output at the step aligned with each of this run's t ('' where it has none)."""
+        out = {}
+        for t in self.clean.times.tolist():
+            _, k = self.aligned(other, t)
+            out[t] = other.clean.outputs[k] if k is not None else ""
+        return out
 
     def at_layer(self, layer: int) -> DecodeView:
         """The same decode showing another layer's h and gates (views built in the worker; no compute here)."""

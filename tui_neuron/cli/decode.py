@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
+from ..model.data import ControlSignal
 from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
 
 
@@ -46,7 +47,7 @@ def decode(
         raise UserError("give a source sentence (or --session FILE)")
     groups: dict[str, list[int]] = {}
     if results is not None and controls:
-        groups = role_groups(_load_results(results)["roles"], controls[0].rsplit("@", 1)[0])
+        groups = role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token)
     ivs = [parse_intervention(resolve_names(s, groups)) for s in specs]
     result = decode_one(ckpt, source, controls, ivs)
     if as_json:

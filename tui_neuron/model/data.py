@@ -42,6 +42,16 @@ class ControlSignal:
         return f"{self.token}@{self.position}"
 
 
+def split_controls(text: str) -> tuple[str, list[ControlSignal]]:
+    """`the king is here king@2` -> ("the king is here", [king@2]): trailing WORD@T words are controls (the swap
+    syntax and the compare view's source B)."""
+    words = text.split()
+    controls: list[ControlSignal] = []
+    while words and "@" in words[-1]:
+        controls.insert(0, ControlSignal.parse(words.pop()))
+    return " ".join(words), controls
+
+
 @dataclass
 class Example:
     """One source with its control signals, and the reference target when known."""

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .cell import LayerWeights, step
-from .data import ControlSignal, Example, make_example
+from .data import ControlSignal, Example, make_example, split_controls
 from .interventions import GATE_HOOKS, CopyFromRun, CopyFromStep, Intervention, RandomInput, StepRef
 from .run_context import RunContext, edit_started_rows
 from .seq2seq import Seq2Seq
@@ -69,13 +69,10 @@ class Stepper:
 
     def _example_from_text(self, text: str) -> Example:
         """A sentence whose trailing WORD@T words are its controls (the swap syntax)."""
-        words = text.split()
-        controls: list[ControlSignal] = []
-        while words and "@" in words[-1]:
-            controls.insert(0, ControlSignal.parse(words.pop()))
+        source, controls = split_controls(text)
         if not controls:
             raise UserError(f"swap source {text!r} needs control signals at its end, e.g. 'the queen came queen@2'")
-        return make_example(self.vocab, " ".join(words), controls)
+        return make_example(self.vocab, source, controls)
 
     # ------------------------------------------------------------------ running
 

@@ -8,7 +8,6 @@ this step (changed − original, or A − B while comparing) and selecting one s
 
 from __future__ import annotations
 
-import numpy as np
 from textual import work
 from textual.reactive import var
 from textual.widget import Widget
@@ -16,22 +15,13 @@ from textual.widget import Widget
 from ...analysis.decoding import decode_one
 from ...errors import UserError
 from ...model.checkpoint import Checkpoint
-from ...model.data import ControlSignal
+from ...model.data import split_controls
 from ..bindings import B
 from ..messages import AddIntervention, JobFailed, StateRequest, Status
 from ..screens import PromptScreen, RankedNeuronsScreen
-from ..viewmodel import DecodeView, build_view
+from ..viewmodel import DecodeView, build_view, top_differences
 
 COMPARE_MODES = ("A", "B", "A−B")
-
-
-def split_controls(text: str) -> tuple[str, list[str]]:
-    """`the king is here king@2` -> ("the king is here", ["king@2"]): trailing WORD@T words are controls."""
-    words = text.split()
-    controls: list[str] = []
-    while words and "@" in words[-1]:
-        controls.insert(0, str(ControlSignal.parse(words.pop())))
-    return " ".join(words), controls
 
 
 def step_label(view: DecodeView, t: int) -> str:
@@ -56,8 +46,7 @@ def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str,
         delta, label = view.changed.h[k] - view.clean.h[i], f"changed − original at t={t}"
     else:
         return "no changed run and no B to compare with", []
-    top = np.argsort(-np.abs(delta), kind="stable")[:n]
-    return label, [(int(j), float(delta[j])) for j in top]
+    return label, top_differences(delta, n)
 
 
 class ComparePane(Widget):
@@ -101,7 +90,7 @@ class ComparePane(Widget):
             self.notify(f"B: {e}", severity="error")
             return
         self.post_message(Status("⟳ decoding B…"))
-        self.b_worker(text.strip(), source, controls, mode)
+        self.b_worker(text.strip(), source, [str(c) for c in controls], mode)
 
     def _b_entered(self, text: str | None) -> None:
         if text is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
@@ -15,7 +14,7 @@ from ...model.interventions import NeuronSet
 from ..bindings import B
 from ..messages import StateRequest, count
 from ..screens import PromptScreen
-from ..viewmodel import DecodeView
+from ..viewmodel import DecodeView, top_differences
 from ..widgets import NeuronStrip, TopK
 from .redraw import Redraws
 
@@ -52,13 +51,15 @@ class NeuronPane(Redraws, Horizontal):
         self._plot_asked = False
 
     def compose(self) -> ComposeResult:
+        # kept by name: a step redraws them without querying the DOM
+        self.strips = {"h": NeuronStrip("h", -1.0, 1.0, id="strip-h")}
+        for name in self.gate_names:
+            lo = -1.0 if name in ("n", "g") else 0.0
+            self.strips[name] = NeuronStrip(name, lo, 1.0, id=f"strip-{name}", classes="gate")
+        if self.cell == "lstm":
+            self.strips["c"] = NeuronStrip("c", -1.0, 1.0, id="strip-c", classes="gate")
         with NeuronView(id="strips"):
-            yield NeuronStrip("h", -1.0, 1.0, id="strip-h")
-            for name in self.gate_names:
-                lo = -1.0 if name in ("n", "g") else 0.0
-                yield NeuronStrip(name, lo, 1.0, id=f"strip-{name}", classes="gate")
-            if self.cell == "lstm":
-                yield NeuronStrip("c", -1.0, 1.0, id="strip-c", classes="gate")
+            yield from self.strips.values()
         with Vertical(id="side"):
             yield TopK(id="topk")
             yield Vertical(id="plot-slot")  # the plot is mounted here after the first frame (app/plot.py)
@@ -109,8 +110,7 @@ class NeuronPane(Redraws, Horizontal):
             if mode == "difference":
                 other = v.changed.h if name == "h" else v.changed.gates[name]  # type: ignore[union-attr]
                 values = other[k] - (run.h if name == "h" else run.gates[name])[i]
-            self.query_one(f"#strip-{name}", NeuronStrip).show(values, self.neuron, marked, roles,
-                                                               difference=mode == "difference")
+            self.strips[name].show(values, self.neuron, marked, roles, difference=mode == "difference")
         control_tok = v.control_token
         topk = self.query_one(TopK)
         if mode == "original":
@@ -118,11 +118,9 @@ class NeuronPane(Redraws, Horizontal):
             return
         changed = v.changed
         assert changed is not None and k is not None
-        delta = changed.h[k] - run.h[i]
-        top = np.argsort(-np.abs(delta), kind="stable")[:5]
         topk.show(changed.topk[k], control_tok, changed.control[k], t, label=mode,
                   original=run.control[i] if mode == "difference" else None,
-                  changed_most=[(int(n), float(delta[n])) for n in top] if mode == "difference" else None)
+                  changed_most=top_differences(changed.h[k] - run.h[i], 5) if mode == "difference" else None)
 
     def draw_compared(self, a: DecodeView, b: DecodeView, i: int, t: int, marked: frozenset[int]) -> None:
         """B, or A − B, at the step of B aligned with A's t (relative to each one's T), on A's layer."""
@@ -135,15 +133,12 @@ class NeuronPane(Redraws, Horizontal):
         difference = self.compare_mode == "A−B"
         for name, arr in {"h": b.clean.h, **b.clean.gates}.items():
             values = ((a.clean.h if name == "h" else a.clean.gates[name])[i] - arr[k]) if difference else arr[k]
-            self.query_one(f"#strip-{name}", NeuronStrip).show(values, self.neuron, marked, self.roles,
-                                                               difference=difference)
+            self.strips[name].show(values, self.neuron, marked, self.roles, difference=difference)
         if not difference:
             topk.show(b.clean.topk[k], b.control_token, b.clean.control[k], t_b, label=f"B, aligned with A's t={t}")
             return
-        delta = a.clean.h[i] - b.clean.h[k]
-        top = np.argsort(-np.abs(delta), kind="stable")[:5]
         topk.show(a.clean.topk[i], a.control_token, a.clean.control[i], t, label=f"A; B at t={t_b}", delta_label="A − B",
-                  changed_most=[(int(n), float(delta[n])) for n in top])
+                  changed_most=top_differences(a.clean.h[i] - b.clean.h[k], 5))
 
     def draw_neuron(self) -> None:
         """The selected neuron's h and update (or forget) gate over t, and the changed run's h."""

@@ -25,29 +25,29 @@ class TimelinePane(Redraws, Vertical):
     compare: var[DecodeView | None] = var(None, init=False)
     compare_mode: var[str] = var("A", init=False)
 
-    REDRAW = {"view": ("draw",), "step": ("draw",), "neuron": ("draw",), "compare": ("draw",)}
+    REDRAW = {"view": ("align_b", "draw"), "step": ("draw",), "neuron": ("draw",), "compare": ("align_b", "draw")}
 
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
         self.n_layers = n_layers
+        self.b_outputs: dict[int, str] | None = None  # B's outputs aligned with A's steps, while comparing
 
     def compose(self) -> ComposeResult:
         yield Timeline(id="timeline")
+
+    def align_b(self) -> None:
+        """When A or B changes (not at every step): B's outputs on A's steps."""
+        v, b = self.view, self.compare
+        self.b_outputs = v.aligned_outputs(b) if v is not None and b is not None else None
+        self.set_class(self.b_outputs is not None, "-with-b")  # one row more for B's outputs
 
     def draw(self) -> None:
         v = self.view
         if v is None:
             return
         run = v.clean
-        b_outputs = None
-        if self.compare is not None:  # B's output at the step aligned with each of A's
-            b_outputs = {}
-            for t in run.times.tolist():
-                _, k = v.aligned(self.compare, t)
-                b_outputs[t] = self.compare.clean.outputs[k] if k is not None else ""
-        self.set_class(b_outputs is not None, "-with-b")  # one row more for B's outputs
         self.query_one(Timeline).show(run.times, run.inputs, run.outputs, v.index(self.step), v.positions,
-                                      v.changed_outputs, run.h[:, self.neuron], b_outputs)
+                                      v.changed_outputs, run.h[:, self.neuron], self.b_outputs)
 
     def action_step_by(self, delta: int) -> None:
         if self.view is not None:
