@@ -79,3 +79,38 @@ def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
     assert state.best_acc > 0.9
     record = load_checkpoint(cfg.out).training
     assert record["args"]["dropout"] == defaults.dropout and record["world_size"] == 1
+
+
+@pytest.mark.parametrize("control_weight, smoothing", [(1.0, 0.0), (5.0, 0.0), (5.0, 0.1)])
+def test_loss_skips_padding_and_equals_the_full_logits_loss(tiny_gru, control_weight, smoothing):
+    """Logits only for real target tokens: the same loss as cross-entropy over every position with pads ignored."""
+    from tui_neuron.analysis.evaluation import heldout_examples
+    from tui_neuron.model.data import collate
+
+    model = tiny_gru.model.eval()
+    _, examples = heldout_examples(tiny_gru, n=64, seed=3)
+    b = collate(examples, tiny_gru.vocab)
+    assert (b.tgt_out == 0).any()  # the batch has padding to skip
+    got = model.loss(b.src, b.src_len, b.tgt_in, b.tgt_out, smoothing, 0, b.control_mask, control_weight)
+    per_token = torch.nn.functional.cross_entropy(model(b.src, b.src_len, b.tgt_in).flatten(0, 1), b.tgt_out.flatten(),
+                                                  ignore_index=0, label_smoothing=smoothing, reduction="none")
+    weight = (b.tgt_out.flatten() != 0).float()
+    weight = torch.where(b.control_mask.flatten(), weight * control_weight, weight)
+    assert torch.allclose(got, (per_token * weight).sum() / weight.sum(), atol=1e-6)
+
+
+def test_dropout_drops_p_and_rescales_and_is_off_in_eval():
+    from tui_neuron.model.seq2seq import Dropout
+
+    torch.manual_seed(0)
+    dropout = Dropout(0.3).train()
+    x = torch.ones(500, 999, requires_grad=True)  # an element count not divisible by 4
+    y = dropout(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.3) < 0.003  # 0.3 ± 6 standard errors
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient is the mask times the scale
+    assert not torch.equal(dropout(torch.ones(4, 8)), dropout(torch.ones(4, 8)))  # a fresh mask per call
+    dropout.eval()
+    assert torch.equal(dropout(x), x)

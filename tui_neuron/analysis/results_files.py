@@ -9,144 +9,146 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta, Struct
 
 from ..errors import UserError
 from ..model.validate import read_json_file, validated
 
 Neurons = list[int]
+Count = Annotated[int, Meta(ge=0)]
 
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
+class _Loose(Struct):
+    """The fields the tool reads, types strict; other fields are kept in the file and ignored here. Each
+    schema is kw_only (msgspec applies it per class), so required fields may follow ones with defaults."""
 
 
-class Rate(_Loose):
+class Rate(_Loose, kw_only=True):
     rate: float
-    n: int = Field(ge=0)
-    hits: int | None = Field(default=None, ge=0)
+    n: Count
+    hits: Count | None = None
 
 
-class TableRow(_Loose):
+class TableRow(_Loose, kw_only=True):
     set: Rate
     random: Rate | None  # required (null when no random control was run)
     mean_size: float | int | None
 
 
-class GateMeans(_Loose):
+class GateMeans(_Loose, kw_only=True):
     """Section 5: z/r over the outputting/storing neurons for a GRU, o/f for an LSTM."""
 
     z_outputting: float | None = None
     r_storing: float | None = None
     o_outputting: float | None = None
     f_storing: float | None = None
-    n: int = Field(ge=0)
+    n: Count
 
 
-class Figure2Point(_Loose):
+class Figure2Point(_Loose, kw_only=True):
     token: str
     pc1: float
     pc2: float
 
 
-class Figure3Point(_Loose):
+class Figure3Point(_Loose, kw_only=True):
     T: int
     t: int
     mean: float
 
 
-class FunctionsResults(_Loose):
+class FunctionsResults(_Loose, kw_only=True):
     kind: Literal["functions"] = "functions"
-    n_examples: int = Field(ge=0)
+    n_examples: Count
     positioning_accuracy: float
     tokens: dict[str, Any]
     table: dict[str, TableRow]
     section5: dict[str, GateMeans] | None = None
-    figure2: list[Figure2Point] = Field(default_factory=list)
-    figure3: list[Figure3Point] = Field(default_factory=list)
+    figure2: list[Figure2Point] = []
+    figure3: list[Figure3Point] = []
     roles: dict[str, dict[str, Neurons]]
 
 
-class ProbeSide(_Loose):
+class ProbeSide(_Loose, kw_only=True):
     top_neurons: Neurons
 
 
-class ProbeResults(_Loose):
+class ProbeResults(_Loose, kw_only=True):
     kind: Literal["probe"] = "probe"
     hypothesis: str = "probe"
     plain: ProbeSide
 
 
-class RankResults(_Loose):
+class RankResults(_Loose, kw_only=True):
     kind: Literal["rank"] = "rank"
     hypothesis: str = "ranking"
     ranking: Neurons
     masking: dict[str, Any]
 
 
-class CrossModel(_Loose):
+class CrossModel(_Loose, kw_only=True):
     ranking: Neurons
 
 
-class CrossModelResults(_Loose):
+class CrossModelResults(_Loose, kw_only=True):
     kind: Literal["crossmodel"] = "crossmodel"
-    models: list[CrossModel] = Field(min_length=1)
+    models: Annotated[list[CrossModel], Meta(min_length=1)]
 
 
-class Spread(_Loose):
+class Spread(_Loose, kw_only=True):
     mean: float
     sd: float
     min: float
     max: float
-    draws: int = Field(ge=0)
+    draws: Count
 
 
-class CurvePoint(_Loose):
-    neurons: int = Field(ge=1)
+class CurvePoint(_Loose, kw_only=True):
+    neurons: Annotated[int, Meta(ge=1)]
     set: Rate
     random: Spread
 
 
-class Curve(_Loose):
+class Curve(_Loose, kw_only=True):
     manipulation: str
     points: list[CurvePoint]
 
 
-class CurvesResults(_Loose):
+class CurvesResults(_Loose, kw_only=True):
     kind: Literal["curves"]
     tokens: list[str]
     curves: dict[str, Curve]
 
 
-class StoringState(_Loose):
+class StoringState(_Loose, kw_only=True):
     growth: list[dict[str, Any]]
     redundancy: dict[str, Any]
 
 
-class StoringResults(_Loose):
+class StoringResults(_Loose, kw_only=True):
     kind: Literal["storing"]
     states: dict[str, StoringState]
     conclusion: list[str]
 
 
-class Match(_Loose):
+class Match(_Loose, kw_only=True):
     tokens: list[str]
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: Count
+    end: Count
     share: float
     margin: float
     source: str
     controls: list[str]
 
 
-class MatchResults(_Loose):
+class MatchResults(_Loose, kw_only=True):
     kind: Literal["match"]
     part: Literal["encoder", "decoder"]
     neurons: Neurons
     threshold: float
-    window: int = Field(ge=1)
+    window: Annotated[int, Meta(ge=1)]
     matches: list[Match]
     histograms: dict[str, dict[str, Any]]
 

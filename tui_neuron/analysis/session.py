@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta, Struct, structs
 
 from ..errors import UserError
 from ..model.checkpoint import atomic_write_text
@@ -44,27 +44,28 @@ def save_session(session: Session, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(asdict(session), indent=2) + "\n")
 
 
-class _InterventionEntry(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
-    spec: str = Field(min_length=1, max_length=10_000)
+Neuron = Annotated[int, Meta(ge=0, lt=1 << 20)]
+
+
+class _InterventionEntry(Struct, kw_only=True, forbid_unknown_fields=True):
+    spec: Annotated[str, Meta(min_length=1, max_length=10_000)]
     enabled: bool = True
 
 
-class _SessionSchema(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
-    source: str = Field(default="", max_length=100_000)
-    controls: list[str] = Field(default_factory=list, max_length=1000)
-    groups: dict[str, list[Annotated[int, Field(ge=0, lt=1 << 20)]]] = Field(default_factory=dict, max_length=10_000)
-    interventions: list[_InterventionEntry] = Field(default_factory=list, max_length=10_000)
-    notes: str = Field(default="", max_length=1_000_000)
-    checkpoint: str = Field(default="", max_length=4096)
-    version: int = Field(default=1, ge=1, le=1)
-    results: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(default_factory=list, max_length=100)
-    selection: list[Annotated[int, Field(ge=0, lt=1 << 20)]] = Field(default_factory=list, max_length=1 << 16)
-    neuron: int | None = Field(default=None, ge=0, lt=1 << 20)
-    step: int | None = Field(default=None, ge=-100_000, le=100_000)
-    layer: int | None = Field(default=None, ge=0, lt=1000)
-    compare: str = Field(default="", max_length=100_000)
+class _SessionSchema(Struct, kw_only=True):
+    source: Annotated[str, Meta(max_length=100_000)] = ""
+    controls: Annotated[list[str], Meta(max_length=1000)] = []
+    groups: Annotated[dict[str, list[Neuron]], Meta(max_length=10_000)] = {}
+    interventions: Annotated[list[_InterventionEntry], Meta(max_length=10_000)] = []
+    notes: Annotated[str, Meta(max_length=1_000_000)] = ""
+    checkpoint: Annotated[str, Meta(max_length=4096)] = ""
+    version: Annotated[int, Meta(ge=1, le=1)] = 1
+    results: Annotated[list[Annotated[str, Meta(min_length=1, max_length=4096)]], Meta(max_length=100)] = []
+    selection: Annotated[list[Neuron], Meta(max_length=1 << 16)] = []
+    neuron: Neuron | None = None
+    step: Annotated[int, Meta(ge=-100_000, le=100_000)] | None = None
+    layer: Annotated[int, Meta(ge=0, lt=1000)] | None = None
+    compare: Annotated[str, Meta(max_length=100_000)] = ""
     compare_mode: Literal["A", "B", "A−B"] = "A"
     run_view: Literal["original", "changed", "difference"] = "original"
 
@@ -77,7 +78,7 @@ def load_session(path: str | Path) -> Session:
         raise UserError(f"session file {path} must hold a JSON object")
     parsed = validated(_SessionSchema, data, f"session file {path}")
     session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
-                      [e.model_dump() for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
+                      [structs.asdict(e) for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
                       list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer,
                       parsed.compare, parsed.compare_mode, parsed.run_view)
     for d in session.interventions:

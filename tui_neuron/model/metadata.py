@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from msgspec import Meta, Struct
 
 from ..errors import UserError
 from .seq2seq import ModelConfig
@@ -21,46 +21,48 @@ from .validate import parse_json_limited, validated
 
 MAX_VOCAB = 1_000_000
 MAX_POSITION = 1000
+Name = Annotated[str, Meta(min_length=1, max_length=200)]  # a token or special token's text
+Position = Annotated[int, Meta(ge=0, le=MAX_POSITION)]
+Length = Annotated[int, Meta(ge=1, le=MAX_POSITION)]
+Size = Annotated[int, Meta(ge=1, le=8192)]
+Layers = Annotated[int, Meta(ge=1, le=16)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, defer_build=True)
+class _Strict(Struct):
+    """Unknown fields are ignored unless a schema forbids them; types are strict in `validated`. Each schema
+    is kw_only (msgspec applies it per class), so required fields may follow ones with defaults."""
 
 
-class ConfigSchema(_Strict):
+class ConfigSchema(_Strict, kw_only=True):
     """Format 1's config (layers and separate embeddings came with format 2)."""
 
-    vocab_size: int = Field(ge=len(SPECIALS) + 1, le=MAX_VOCAB)
+    vocab_size: Annotated[int, Meta(ge=len(SPECIALS) + 1, le=MAX_VOCAB)]
     cell: Literal["gru", "lstm"]
-    emb_dim: int = Field(ge=1, le=8192)
-    hidden: int = Field(ge=1, le=8192)
-    max_position: int = Field(ge=0, le=MAX_POSITION)
-    n_signals: int = Field(ge=1, le=MAX_POSITION)
-    max_len: int = Field(ge=1, le=MAX_POSITION)
-    layers: int = Field(default=1, ge=1, le=16)
+    emb_dim: Size
+    hidden: Size
+    max_position: Position
+    n_signals: Length
+    max_len: Length
+    layers: Layers = 1
     shared_embedding: bool = True
 
-    @model_validator(mode="after")
-    def _positions_fit(self) -> ConfigSchema:
+    def __post_init__(self) -> None:
         if self.max_position > self.max_len:
             raise ValueError(f"max_position {self.max_position} exceeds max_len {self.max_len}")
-        return self
 
 
-class ConfigV2Schema(ConfigSchema):
+class ConfigV2Schema(ConfigSchema, kw_only=True, forbid_unknown_fields=True):
     """Format 2: every field present, nothing unknown (a misspelt key would otherwise fall back to a default)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
-    layers: int = Field(ge=1, le=16)
+    layers: Layers
     shared_embedding: bool
 
 
-class VocabSchema(_Strict):
-    words: list[str] = Field(max_length=MAX_VOCAB)
-    max_position: int = Field(ge=0, le=MAX_POSITION)
+class VocabSchema(_Strict, kw_only=True):
+    words: Annotated[list[str], Meta(max_length=MAX_VOCAB)]
+    max_position: Position
 
-    @model_validator(mode="after")
-    def _distinct(self) -> VocabSchema:
+    def __post_init__(self) -> None:
         reserved = set(SPECIALS) | {position_token(p) for p in range(1, self.max_position + 1)}
         seen: set[str] = set()
         for w in self.words:
@@ -69,68 +71,56 @@ class VocabSchema(_Strict):
             if w in reserved or w in seen:
                 raise ValueError(f"word {w!r} is repeated or reserved")
             seen.add(w)
-        return self
 
 
-class VocabV2Schema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
-    itos: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=len(SPECIALS) + 1,
-                                                                            max_length=MAX_VOCAB)
+class VocabV2Schema(_Strict, kw_only=True, forbid_unknown_fields=True):
+    itos: Annotated[list[Name], Meta(min_length=len(SPECIALS) + 1, max_length=MAX_VOCAB)]
 
-    @model_validator(mode="after")
-    def _distinct(self) -> VocabV2Schema:
+    def __post_init__(self) -> None:
         if len(set(self.itos)) != len(self.itos):
-            raise ValueError("tokens must be distinct")
-        return self
+            raise ValueError("itos: tokens must be distinct")
 
 
-class SpecialsSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
-    pad: str = Field(min_length=1, max_length=200)
-    unk: str = Field(min_length=1, max_length=200)
-    bos: str = Field(min_length=1, max_length=200)
-    eos: str = Field(min_length=1, max_length=200)
-    position_pattern: str | None = Field(default=None, max_length=200, pattern=r"^[^{}]*\{T\}[^{}]*$")
+class SpecialsSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
+    pad: Name
+    unk: Name
+    bos: Name
+    eos: Name
+    position_pattern: Annotated[str, Meta(max_length=200, pattern=r"^[^{}]*\{T\}[^{}]*$")] | None = None
 
 
-class TokenizerSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
+class TokenizerSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
     name: Literal["tui-neuron-words", "whitespace"]
     version: Literal[1]
     lowercase: bool
-    pattern: str | None = Field(default=None, max_length=1000)
+    pattern: Annotated[str, Meta(max_length=1000)] | None = None
 
-    @model_validator(mode="after")
-    def _pattern_is_the_named_one(self) -> TokenizerSchema:
+    def __post_init__(self) -> None:
         if self.pattern is not None and self.pattern != SPLIT_RULES[self.name]:
             raise ValueError(f"pattern differs from the {self.name!r} split rule (the name decides the rule)")
-        return self
 
 
-class HeldoutFileSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
-    name: str = Field(min_length=1, max_length=4096)
-    path: str | None = Field(default=None, max_length=4096)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    heldout_start: int = Field(ge=0)
-    lines: int | None = Field(default=None, ge=0)
+class HeldoutFileSchema(_Strict, kw_only=True):
+    name: Annotated[str, Meta(min_length=1, max_length=4096)]
+    path: Annotated[str, Meta(max_length=4096)] | None = None
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+    heldout_start: Annotated[int, Meta(ge=0)]
+    lines: Annotated[int, Meta(ge=0)] | None = None
 
 
-class HeldoutSchema(_Strict):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True, defer_build=True)
-    files: list[HeldoutFileSchema] = Field(default_factory=list, max_length=100_000)
+class HeldoutSchema(_Strict, kw_only=True):
+    files: Annotated[list[HeldoutFileSchema], Meta(max_length=100_000)] = []
     mode: Literal["spans", "lines"] = "spans"
-    min_len: int = Field(default=4, ge=1, le=MAX_POSITION)
-    max_len: int = Field(default=16, ge=1, le=MAX_POSITION)
-    n_signals: int = Field(default=1, ge=1, le=MAX_POSITION)
-    heldout_fraction: float = Field(default=0.05, ge=0, lt=1)
+    min_len: Length = 4
+    max_len: Length = 16
+    n_signals: Length = 1
+    heldout_fraction: Annotated[float, Meta(ge=0, lt=1)] = 0.05
 
 
-class TrainingSchema(_Strict):
-    model_config = ConfigDict(strict=False, extra="allow", frozen=True, defer_build=True)
-    steps: int | None = Field(default=None, ge=0, strict=True)
+class TrainingSchema(_Strict, kw_only=True):
+    steps: Annotated[int, Meta(ge=0)] | None = None
     heldout_accuracy: float | None = None
-    seconds: float | None = Field(default=None, ge=0)
+    seconds: Annotated[float, Meta(ge=0)] | None = None
 
 
 @dataclass

@@ -11,9 +11,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta, Struct, structs
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
@@ -26,18 +27,17 @@ RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "voca
                 "batch_size", "seed", "heldout_fraction")
 
 
-class _StateSchema(BaseModel):
+class _StateSchema(Struct, kw_only=True):
     """The loop's counters as saved; strict so a damaged file cannot smuggle a string into a step count."""
 
-    model_config = ConfigDict(strict=True, extra="ignore", defer_build=True)
-    step: int = Field(ge=0)
-    elapsed: float = Field(ge=0)
+    step: Annotated[int, Meta(ge=0)]
+    elapsed: Annotated[float, Meta(ge=0)]
     lr: float
     best_acc: float
     best_loss: float
-    best_step: int = Field(ge=0)
-    since_best: int = Field(ge=0)
-    history: list[dict] = Field(max_length=10_000_000)
+    best_step: Annotated[int, Meta(ge=0)]
+    since_best: Annotated[int, Meta(ge=0)]
+    history: Annotated[list[dict], Meta(max_length=10_000_000)]
     rng_state: list[dict] | dict
     stopped: str
 
@@ -74,7 +74,7 @@ def read_resume(path: Path) -> ResumeFile:
         vocab = parse_json_limited(meta["vocab"], "vocab")
         if not all(isinstance(x, dict) for x in (state, config, vocab)):
             raise ValueError("state, config and vocab must be JSON objects")
-        state = validated(_StateSchema, state, "state").model_dump()
+        state = structs.asdict(validated(_StateSchema, state, "state"))
         optimizer: dict[int, dict[str, torch.Tensor]] = {}
         for key, v in tensors.items():
             if key.startswith("optim."):

@@ -48,6 +48,22 @@ class ModelConfig:
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout whose CPU masks come from 16 random bits per element, four to a 64-bit draw.
+
+    torch's CPU dropout draws one number per element and took a tenth of a training step; here the drop
+    probability is rounded to a multiple of 1/65536 (0.3 becomes 0.300003). Other devices use torch's own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu":
+            return super().forward(x)
+        n = x.numel()
+        draws = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+        bits = draws.view(torch.int16)[:n].view(x.shape)
+        keep = bits >= round(self.p * 65536) - 32768  # P(drop) = round(p * 65536) / 65536
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
 class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -61,7 +77,7 @@ class Seq2Seq(nn.Module):
         self.encoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
         self.decoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
         self.output = nn.Linear(config.hidden, config.vocab_size)
-        self.dropout = nn.Dropout(0.0)  # set by training; inactive in eval mode, which every analysis uses
+        self.dropout = Dropout(0.0)  # set by training; inactive in eval mode, which every analysis uses
 
     @property
     def source_embedding(self) -> nn.Embedding:
@@ -88,15 +104,17 @@ class Seq2Seq(nn.Module):
              label_smoothing: float = 0.0, pad_id: int = PAD_ID, control_mask: torch.Tensor | None = None,
              control_weight: float = 1.0) -> torch.Tensor:
         """Cross-entropy on every target token; with control_weight ≠ 1 the control tokens' terms weigh more
-        (a weighted mean, so the loss stays on the same scale)."""
-        logits = self(src, src_len, tgt_in)
+        (a weighted mean, so the loss stays on the same scale). Logits are computed only where the target is a
+        token, not padding: the output layer is most of a step's cost, and padded rows add nothing to the loss."""
+        state = self.encode(src, src_len)
+        out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), state)  # [B,L,H]
+        real = tgt_out != pad_id
+        logits = self.output(self.dropout(out[real]))  # [N,V], N = real target tokens
+        per_token = nn.functional.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing,
+                                                reduction="none")
         if control_mask is None or control_weight == 1.0:
-            return nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
-                                               label_smoothing=label_smoothing)
-        per_token = nn.functional.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad_id,
-                                                label_smoothing=label_smoothing, reduction="none")
-        weight = (tgt_out.flatten() != pad_id).float()
-        weight = torch.where(control_mask.flatten(), weight * control_weight, weight)
+            return per_token.mean()
+        weight = torch.where(control_mask[real], control_weight, 1.0)
         return (per_token * weight).sum() / weight.sum()
 
 
