@@ -13,7 +13,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Footer, Static
 
 from ..analysis.roles import role_groups
@@ -79,21 +79,23 @@ class ExplorerApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, id="explorer.quit-ctrl", tooltip="leave the explorer"),
     ]
 
-    view: reactive[DecodeView | None] = reactive(None, init=False)
-    step: reactive[int] = reactive(0, init=False)  # index into the clean run's shown steps
-    neuron: reactive[int] = reactive(0, init=False)
-    layer: reactive[int] = reactive(0, init=False)  # the layer shown (and that new interventions act on)
-    selection: reactive[tuple[int, ...]] = reactive((), init=False)
-    run_view: reactive[str] = reactive("original", init=False)  # original, changed or difference
-    compare: reactive[DecodeView | None] = reactive(None, init=False)  # source B's decode, when comparing
-    compare_mode: reactive[str] = reactive("A", init=False)  # A, B or A−B in the strips and the top-5
-    busy: reactive[bool] = reactive(False)
-    iv_cursor: reactive[int] = reactive(0, init=False)
-    interventions: reactive[list[InterventionItem]] = reactive(list, init=False)
-    groups: reactive[dict[str, list[int]]] = reactive(dict, init=False)
-    roles: reactive[dict[int, str]] = reactive(dict, init=False)  # neuron -> role letters (s, c, t, o) for this token
-    curve: reactive[tuple[str, dict] | None] = reactive(None, init=False)  # a role's dose-response curve shown
-    notes: reactive[str] = reactive("", init=False)
+    # shared state: `var`, not `reactive`, because the app itself draws nothing (a reactive would repaint the
+    # whole screen at every step); the panes bound to it redraw what changed
+    view: var[DecodeView | None] = var(None, init=False)
+    step: var[int] = var(0, init=False)  # index into the clean run's shown steps
+    neuron: var[int] = var(0, init=False)
+    layer: var[int] = var(0, init=False)  # the layer shown (and that new interventions act on)
+    selection: var[tuple[int, ...]] = var((), init=False)
+    run_view: var[str] = var("original", init=False)  # original, changed or difference
+    compare: var[DecodeView | None] = var(None, init=False)  # source B's decode, when comparing
+    compare_mode: var[str] = var("A", init=False)  # A, B or A−B in the strips and the top-5
+    busy: var[bool] = var(False)
+    iv_cursor: var[int] = var(0, init=False)
+    interventions: var[list[InterventionItem]] = var(list, init=False)
+    groups: var[dict[str, list[int]]] = var(dict, init=False)
+    roles: var[dict[int, str]] = var(dict, init=False)  # neuron -> role letters (s, c, t, o) for this token
+    curve: var[tuple[str, dict] | None] = var(None, init=False)  # a role's dose-response curve shown
+    notes: var[str] = var("", init=False)
 
     @classmethod
     def all_bindings(cls) -> list[Binding]:

@@ -145,11 +145,11 @@ class Timeline(Styled, Static):
         """`activations`: the selected neuron's value at each step, shown as the input token's colour;
         `b_outputs`: source B's output at the step aligned with each t (compare view)."""
         self._data = (times, inputs, outputs, current, positions, changed_outputs, activations, b_outputs)
-        self.update(self._render_text())
+        self.update(self._render_text(), layout=False)  # its height is fixed in explorer.tcss: no re-layout
 
     def on_resize(self) -> None:
         if getattr(self, "_data", None):
-            self.update(self._render_text())
+            self.update(self._render_text(), layout=False)
 
     def _render_text(self) -> Text:
         times, inputs, outputs, current, positions, changed, acts, b_outputs = self._data
@@ -210,7 +210,8 @@ class TopK(Styled, Static):
         else:
             head = Text()
         if note or not rows:
-            self.update(head + Text(note or f"t={t}: encoding step; no output distribution", style=self.style("hint")))
+            self.update(head + Text(note or f"t={t}: encoding step; no output distribution", style=self.style("hint")),
+                        layout=False)  # its height is fixed in explorer.tcss: no re-layout
             return
         shown = {"original": "", "changed": " (changed run)", "difference": " (changed run)"}.get(label, f" ({label})")
         text = head + Text(f"next token at t={t}{shown}\n",
@@ -226,7 +227,7 @@ class TopK(Styled, Static):
             if original is not None:
                 p0, rank0 = original
                 text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style=self.style("stat"))
-        self.update(text)
+        self.update(text, layout=False)
 
 
 class InterventionList(Styled, Static):
