@@ -94,7 +94,7 @@ async def test_quit_asks_when_something_is_unsaved(make_app):
         await settle(app, pilot)
         await pilot.press("escape", "g")
         await pilot.press(*"mine", "enter")
-        assert "mine" in app.groups and app.unsaved
+        assert "mine" in app.groups and app.session_pane.unsaved
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("escape")
@@ -102,7 +102,7 @@ async def test_quit_asks_when_something_is_unsaved(make_app):
         await pilot.press("q", "s")
         await pilot.pause()
         assert not app.is_running
-    assert app.session_path.exists() and "mine" in app.session_path.read_text()
+    assert app.session_pane.session_path.exists() and "mine" in app.session_pane.session_path.read_text()
 
 
 async def test_quit_without_changes_leaves_at_once(make_app):
@@ -158,12 +158,12 @@ async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
         await settle(app, pilot)
         await pilot.press("escape", "s")
         prompt = app.screen.query_one("#prompt-input")
-        assert prompt.value == str(app.session_path)
+        assert prompt.value == str(app.session_pane.session_path)
         prompt.value = str(other)
         await pilot.press("enter")
         assert other.read_text() == "{}" and any("exists" in n.message for n in app._notifications)
         await answer(pilot, "s", str(tmp_path / "new.json"))
-        assert (tmp_path / "new.json").exists() and app.session_path == tmp_path / "new.json"
+        assert (tmp_path / "new.json").exists() and app.session_pane.session_path == tmp_path / "new.json"
 
 
 async def test_a_bare_session_name_goes_to_the_sessions_folder(make_app, tmp_path, monkeypatch):

@@ -79,8 +79,7 @@ class ExplorerApp(App):
         Binding("ctrl+q", "quit", "Quit", show=False, id="explorer.quit-ctrl", tooltip="leave the explorer"),
     ]
 
-    # shared state: `var`, not `reactive`, because the app itself draws nothing (a reactive would repaint the
-    # whole screen at every step); the panes bound to it redraw what changed
+    # shared state as `var`: the app draws nothing itself (a `reactive` here repainted the screen at every key)
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)  # index into the clean run's shown steps
     neuron: var[int] = var(0, init=False)
@@ -237,9 +236,7 @@ class ExplorerApp(App):
 
     @property
     def current_t(self) -> int | None:
-        if self.view is None:
-            return None
-        return self.view.t_at(self.step)
+        return None if self.view is None else self.view.t_at(self.step)
 
     # ------------------------------------------------------------------ decoding
 
@@ -304,14 +301,6 @@ class ExplorerApp(App):
 
     def current_session(self) -> Session:
         return session_of(self)
-
-    @property
-    def unsaved(self) -> bool:
-        return self.session_pane.unsaved
-
-    @property
-    def session_path(self) -> Path:
-        return self.session_pane.session_path
 
     async def action_quit(self) -> None:
         """q: leave at once when everything is saved; otherwise the session pane asks (save / discard / cancel)."""
