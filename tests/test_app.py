@@ -334,7 +334,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
         assert again.analyses.role_sets == results["roles"]
         assert again.selection == (5, 9, 11) and again.neuron == 9
         assert again.current_t == step_t and again.run_view == "difference"
-        assert not again.unsaved
+        assert not again.session_pane.unsaved
 
 
 async def test_the_delta_sparkline_has_a_label_and_a_t_axis(make_app):
