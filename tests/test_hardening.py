@@ -362,3 +362,11 @@ def test_nothing_is_written_into_the_current_directory(tiny_gru, tmp_path, monke
     assert any(cache_dir().glob("recording-*.npz"))
     code, out, err = run_main("analyze", "table", tiny_gru.path, capsys=capsys)  # finds the newest results
     assert code == 0 and "Table 1" in out and f"functions-{stem}-2.json" in err
+
+
+def test_a_field_name_with_a_newline_is_still_one_line(tiny_gru, tmp_path, capsys):
+    """Field names and values from a file are escaped in errors (a fuzz case: an unknown key 'versio\\n')."""
+    path = _session(tmp_path, interventions=[{"spec": "zero:all@T", "bad\nkey" + "x" * 500: 1}])
+    code, _, err = run_main("decode", tiny_gru.path, "--session", path, capsys=capsys)
+    assert code == 2 and "unknown field bad\\nkey" in err and len(err.strip().splitlines()) == 1, err
+    assert len(err) < 400

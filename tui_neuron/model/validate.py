@@ -102,10 +102,17 @@ def validated(schema: type[S], data: Any, what: str) -> S:
         return msgspec.convert(data, schema, strict=True)
     except msgspec.ValidationError as e:
         problem, _, where = str(e).partition(" - at `$")
-        where = where.rstrip("`").lstrip(".")
-        problem = problem.replace("`", "")
+        where = one_line(where.rstrip("`").lstrip("."))
+        problem = one_line(problem.replace("`", ""))
         field = f"{where}: " if where else ""  # a check across fields (__post_init__) names its fields itself
         raise UserError(f"{what}: {field}{problem[:1].lower()}{problem[1:]}") from None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """Text from a file (a field's name, a value) made fit for a one-line error: escapes for what is not
+    printable (a newline in a key), and at most `limit` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def looks_like_pickle(path: Path) -> bool:
