@@ -1,6 +1,9 @@
 """Pilot tests of the compare view (A beside B, aligned by t − T), the swap from B and the difference list."""
 
+import json
+
 import numpy as np
+from conftest import run_main
 from test_app import SIZE, set_inputs, settle, with_intervention
 
 from tui_neuron.app.explorer import ExplorerApp
@@ -89,7 +92,7 @@ async def test_a_b_that_cannot_run_is_one_notification(shipped, tmp_path):
         assert any("control" in n.message or "position" in n.message for n in app._notifications)
 
 
-async def test_a_session_brings_back_the_compared_source(shipped, tmp_path):
+async def test_a_session_brings_back_the_compared_source(shipped, tmp_path, capsys):
     """B and the compare mode are part of where one was: saved with s, back on reopen."""
     from tui_neuron.analysis.session import load_session, save_session
 
@@ -108,6 +111,19 @@ async def test_a_session_brings_back_the_compared_source(shipped, tmp_path):
         await settle(again, pilot)
         await settle(again, pilot)
         assert again.compare is not None and again.compare.positions == [5] and again.compare_mode == "B"
+        again.step = again.view.clean.index_of(3)  # A's T: in mode B the strips show B at its own T = 5
+        await settle(again, pilot)
+        b_shown = strip_h(again).copy()
+
+    # headless, the same session decodes B too: the numbers the compare view showed, at B's own T
+    code, out, _ = run_main("decode", shipped.path, "--session", path, "--json", capsys=capsys)
+    assert code == 0
+    b = json.loads(out)["compare"]
+    code, alone, _ = run_main("decode", shipped.path, *B_TEXT.rsplit(" ", 1)[:1], "-c", "king@5", "--json",
+                              capsys=capsys)
+    assert code == 0 and b["controls"] == ["king@5"] and b["output"] == json.loads(alone)["output"]
+    step_T = next(s for s in b["steps"] if s["t"] == 5)
+    assert np.allclose(np.array(step_T["h"]), b_shown, atol=1e-5)
 
 
 async def test_compare_follows_the_shown_layer(tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from ..model.data import ControlSignal
+from ..model.data import ControlSignal, split_controls
 from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
 
 
@@ -21,7 +21,8 @@ def decode(
         Optional[list[str]], typer.Option("--intervene", "-i", help="Intervention spec (repeatable), e.g. zero:all@T-1")
     ] = None,
     session: Annotated[
-        Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions)")
+        Optional[Path], typer.Option(help="Replay a saved explorer session (source, controls, interventions, and "
+                                                "source B of the compare view)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON with every step's ids, h and gates")] = False,
     results: Annotated[Optional[Path], typer.Option(
@@ -36,6 +37,7 @@ def decode(
     ckpt = _load(checkpoint)
     specs = list(intervene or [])
     controls = list(control or [])
+    compare = ""  # a session's source B (the explorer's compare view), decoded beside A
     if session is not None:
         from ..analysis.session import load_session
 
@@ -43,6 +45,7 @@ def decode(
         source = source or sess.source
         controls = controls or sess.controls
         specs = [iv for iv in sess.active_interventions()] + specs
+        compare = sess.compare
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
     groups: dict[str, list[int]] = {}
@@ -50,8 +53,15 @@ def decode(
         groups = role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token)
     ivs = [parse_intervention(resolve_names(s, groups)) for s in specs]
     result = decode_one(ckpt, source, controls, ivs)
+    b_result = None
+    if compare:
+        b_source, b_controls = split_controls(compare)
+        b_result = decode_one(ckpt, b_source, b_controls)
     if as_json:
-        _print_json(result.to_json(with_states=True))
+        data = result.to_json(with_states=True)
+        if b_result is not None:
+            data["compare"] = b_result.to_json(with_states=True)
+        _print_json(data)
         return
     out.print(f"source  : {' '.join(result.source_tokens)}")
     out.print(f"controls: {' '.join(result.controls)}")
@@ -62,6 +72,12 @@ def decode(
         out.print(f"[bold]with {', '.join(iv.spec() for iv in ivs)}[/]")
         out.print(f"output  : {' '.join(result.changed_tokens)}")
         for line in result.landing_lines(changed=True):
+            out.print(f"  {line}")
+    if b_result is not None:
+        out.print(f"[bold]source B[/] (compare view): {' '.join(b_result.source_tokens)} "
+                  f"{' '.join(b_result.controls)}")
+        out.print(f"output  : {' '.join(b_result.output_tokens)}")
+        for line in b_result.landing_lines():
             out.print(f"  {line}")
 
 
