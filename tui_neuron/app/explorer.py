@@ -140,7 +140,8 @@ class ExplorerApp(App):
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
         yield MatchPane(self.ckpt, id="match").data_bind(A.selection, A.neuron)
-        yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode)
+        yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode,
+                                          model_layer=A.layer)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")
@@ -233,6 +234,8 @@ class ExplorerApp(App):
         self.source_pane.show_status(None, self.layer)
         if self._full_view is not None:
             self.view = self._full_view.at_layer(self.layer)
+        if self.compare is not None:  # B is shown on the same layer as A (a view keeps every layer's runs)
+            self.compare = self.compare.at_layer(self.layer)
 
     @property
     def current_t(self) -> int | None:

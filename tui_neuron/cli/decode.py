@@ -65,20 +65,21 @@ def decode(
         return
     out.print(f"source  : {' '.join(result.source_tokens)}")
     out.print(f"controls: {' '.join(result.controls)}")
-    out.print(f"output  : {' '.join(result.output_tokens)}")
-    for line in result.landing_lines():
-        out.print(f"  {line}")
+    _print_outputs(result.output_tokens, result.landing_lines())
     if ivs:
         out.print(f"[bold]with {', '.join(iv.spec() for iv in ivs)}[/]")
-        out.print(f"output  : {' '.join(result.changed_tokens)}")
-        for line in result.landing_lines(changed=True):
-            out.print(f"  {line}")
+        _print_outputs(result.changed_tokens, result.landing_lines(changed=True))
     if b_result is not None:
         out.print(f"[bold]source B[/] (compare view): {' '.join(b_result.source_tokens)} "
                   f"{' '.join(b_result.controls)}")
-        out.print(f"output  : {' '.join(b_result.output_tokens)}")
-        for line in b_result.landing_lines():
-            out.print(f"  {line}")
+        _print_outputs(b_result.output_tokens, b_result.landing_lines())
+
+
+def _print_outputs(tokens: list[str], landings: list[str]) -> None:
+    """A run's output and where each control landed."""
+    out.print(f"output  : {' '.join(tokens)}")
+    for line in landings:
+        out.print(f"  {line}")
 
 
 @app.command("open")

@@ -94,11 +94,14 @@ class Seq2Seq(nn.Module):
         _, state = self.encoder(packed)
         return state
 
+    def decoder_outputs(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced decoder outputs [B,L,H] for decoder inputs tgt_in [B,L] (before the output layer)."""
+        out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), self.encode(src, src_len))
+        return out
+
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits [B,L,V] for decoder inputs tgt_in [B,L]."""
-        state = self.encode(src, src_len)
-        out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), state)  # [B,L,H]
-        return self.output(self.dropout(out))
+        return self.output(self.dropout(self.decoder_outputs(src, src_len, tgt_in)))
 
     def loss(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor,
              label_smoothing: float = 0.0, pad_id: int = PAD_ID, control_mask: torch.Tensor | None = None,
@@ -106,10 +109,8 @@ class Seq2Seq(nn.Module):
         """Cross-entropy on every target token; with control_weight ≠ 1 the control tokens' terms weigh more
         (a weighted mean, so the loss stays on the same scale). Logits are computed only where the target is a
         token, not padding: the output layer is most of a step's cost, and padded rows add nothing to the loss."""
-        state = self.encode(src, src_len)
-        out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), state)  # [B,L,H]
         real = tgt_out != pad_id
-        logits = self.output(self.dropout(out[real]))  # [N,V], N = real target tokens
+        logits = self.output(self.dropout(self.decoder_outputs(src, src_len, tgt_in)[real]))  # [N,V], N real tokens
         per_token = nn.functional.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing,
                                                 reduction="none")
         if control_mask is None or control_weight == 1.0:

@@ -37,7 +37,6 @@ def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str,
     """What differs most at this step, signed: A − B while comparing, else changed − original (else nothing)."""
     t, i = view.t_at(step), view.index(step)
     if compare is not None and mode != "A":
-        compare = compare.at_layer(view.layer)
         _, k = view.aligned(compare, t)
         if k is None:
             return f"B has no step aligned with t={t}", []
@@ -58,6 +57,7 @@ class ComparePane(Widget):
     selection: var[tuple[int, ...]] = var((), init=False)
     compare: var[DecodeView | None] = var(None, init=False)
     compare_mode: var[str] = var("A", init=False)
+    model_layer: var[int] = var(0, init=False)  # the layer shown: B is handed up on it, as A is shown
 
     BINDINGS = [
         B("c", "set_b", "Compare", "compare with a second source B (its own controls), aligned by t − T; empty "
@@ -115,7 +115,7 @@ class ComparePane(Widget):
     def _b_ready(self, text: str, view: DecodeView, mode: str = "A−B") -> None:
         self.b_text = text
         self.post_message(Status(""))
-        self.post_message(StateRequest(compare=view, compare_mode=mode))
+        self.post_message(StateRequest(compare=view.at_layer(self.model_layer), compare_mode=mode))
         self.notify(f"B → {' '.join(view.clean.output_tokens)}; w cycles A / B / A − B, W swaps B into A")
 
     def action_cycle_compare(self) -> None:

@@ -48,6 +48,7 @@ class NeuronPane(Redraws, Horizontal):
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)
         self.hidden, self.cell, self.gate_names = hidden, cell, gate_names
+        self._plot: NeuronPlot | None = None  # mounted after the first frame (app/plot.py)
         self._plot_asked = False
 
     def compose(self) -> ComposeResult:
@@ -73,18 +74,17 @@ class NeuronPane(Redraws, Horizontal):
 
     def plot(self) -> NeuronPlot | None:
         """The plot once it is mounted; until then, ask for it (it draws itself when it arrives)."""
-        found = self.query("#plot")
-        if found:
-            return found.first()  # type: ignore[return-value]
-        if not self._plot_asked:
+        if self._plot is None and not self._plot_asked:
             self._plot_asked = True
             self.call_after_refresh(self._mount_plot)
-        return None
+        return self._plot
 
     async def _mount_plot(self) -> None:
         from ..plot import NeuronPlot
 
-        await self.query_one("#plot-slot").mount(NeuronPlot(id="plot"))
+        plot = NeuronPlot(id="plot")
+        await self.query_one("#plot-slot").mount(plot)
+        self._plot = plot
         self.draw_neuron()
         self.watch_curve(self.curve)
 
@@ -124,7 +124,6 @@ class NeuronPane(Redraws, Horizontal):
 
     def draw_compared(self, a: DecodeView, b: DecodeView, i: int, t: int, marked: frozenset[int]) -> None:
         """B, or A − B, at the step of B aligned with A's t (relative to each one's T), on A's layer."""
-        b = b.at_layer(a.layer)
         t_b, k = a.aligned(b, t)
         topk = self.query_one(TopK)
         if k is None:
@@ -153,7 +152,7 @@ class NeuronPane(Redraws, Horizontal):
             series[f"h[{j}] changed"] = (v.changed.times, v.changed.h[:, j])
         if self.compare is not None and self.compare.positions and v.positions:  # B on A's t axis (aligned by T)
             shift = v.positions[0] - self.compare.positions[0]
-            b = self.compare.at_layer(v.layer).clean
+            b = self.compare.clean
             series[f"h[{j}] B"] = (b.times + shift, b.h[:, j])
         role = ", ".join(r for r in ROLES if r[0] in self.roles.get(j, ""))
         title = f"neuron {j}" + (f" ({role})" if role else "") + " over t (T marked)"
