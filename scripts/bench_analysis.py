@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from tui_neuron.analysis import memory, neurox, probes
-from tui_neuron.analysis.probing import sentence_states
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.analysis.corpus_states import sentence_states
+from tui_neuron.checkpoint.format import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

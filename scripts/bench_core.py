@@ -24,12 +24,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tui_neuron.analysis.evaluation import heldout_examples
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.data import collate
+from tui_neuron.checkpoint.format import load_checkpoint
 from tui_neuron.model.stepper import Stepper
-from tui_neuron.model.train import TrainConfig, Trainer, TrainingData
-from tui_neuron.model.train_config import MODEL_OPTIONS
+from tui_neuron.training.config import MODEL_OPTIONS
+from tui_neuron.training.corpus import collate
+from tui_neuron.training.evaluate import heldout_examples
+from tui_neuron.training.trainer import TrainConfig, Trainer, TrainingData
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the torch-only greedy decode the stepper tests check against

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 
 BIN = Path(sys.executable).parent
 

@@ -34,7 +34,7 @@ DEFAULT = ROOT / "checkpoints" / "gru-positioning.safetensors"
 
 FIRST_FRAME = """
 import sys, time, asyncio
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 from tui_neuron.app.explorer import ExplorerApp
 app = ExplorerApp(load_checkpoint(sys.argv[1]))
 shown = asyncio.Event()
@@ -61,7 +61,7 @@ async def key_latency(checkpoint: str, presses: int, mode: str) -> list[float]:
     from tui_neuron.analysis.session import Session
     from tui_neuron.app.explorer import ExplorerApp
     from tui_neuron.app.viewmodel import build_view
-    from tui_neuron.model.checkpoint import load_checkpoint
+    from tui_neuron.checkpoint.format import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     source, controls = "the king and the queen went to the castle .", ["king@4"]

@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tui_neuron.analysis.evaluation import heldout_examples
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.evaluate import landed
+from tui_neuron.checkpoint.format import load_checkpoint
 from tui_neuron.model.interventions import parse_intervention
 from tui_neuron.model.stepper import decode_examples
+from tui_neuron.training.evaluate import heldout_examples, landed
 
 ROOT = Path(__file__).resolve().parent.parent
 

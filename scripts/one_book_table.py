@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 
 
 def main(folder: Path) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import plotext as plt
 
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 
 
 def main() -> None:

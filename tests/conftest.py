@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.train import TrainConfig, TrainingData, train
+from tui_neuron.checkpoint.format import load_checkpoint
+from tui_neuron.training.trainer import TrainConfig, TrainingData, train
 
 torch.set_num_threads(1)
 # what the tool writes without a path (results, sessions, recordings) goes to a throwaway folder, never $HOME

@@ -131,7 +131,7 @@ async def test_compare_follows_the_shown_layer(tmp_path):
     from test_stepper import random_model
 
     from tui_neuron.analysis.session import Session
-    from tui_neuron.model.checkpoint import Checkpoint
+    from tui_neuron.checkpoint.format import Checkpoint
 
     model, vocab, _ = random_model("gru", seed=3, layers=2)
     ckpt = Checkpoint(model, vocab)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from tui_neuron.checkpoint.format import load_checkpoint, save_checkpoint
 from tui_neuron.errors import UserError
-from tui_neuron.model.checkpoint import load_checkpoint, save_checkpoint
 
 CLI = [sys.executable, "-m", "tui_neuron.cli"]
 

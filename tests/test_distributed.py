@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import write_corpus
 
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 
 BIN = Path(sys.executable).parent
 TINY = ["--hidden", "16", "--emb", "8", "--vocab-size", "30", "--max-position", "6", "--max-len", "8", "--min-len",

@@ -172,7 +172,7 @@ def test_prob_from_layer_state_matches_the_stepper(cell, layers, layer):
     from test_stepper import random_model
 
     from tui_neuron.analysis.attribution import prob_from_layer_state
-    from tui_neuron.model.checkpoint import Checkpoint
+    from tui_neuron.checkpoint.format import Checkpoint
     from tui_neuron.model.stepper import Stepper
 
     model, vocab, examples = random_model(cell, seed=4, layers=layers)
@@ -204,7 +204,7 @@ def test_functions_on_each_layer_of_a_two_layer_model(corpus_path, tmp_path, cap
     """The whole method runs on either layer of a trained 2-layer GRU: roles, a table, the layer recorded."""
     from conftest import run_main, tiny_config, with_data
 
-    from tui_neuron.model.train import Trainer
+    from tui_neuron.training.trainer import Trainer
 
     out = tmp_path / "two.safetensors"
     Trainer(*with_data(tiny_config(corpus_path, out, layers=2, max_steps=500))).run()

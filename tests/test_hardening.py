@@ -13,9 +13,9 @@ from conftest import run_main, tiny_config, with_data
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from tui_neuron.checkpoint.format import atomic_write_bytes, load_checkpoint, save_checkpoint
 from tui_neuron.errors import UserError
-from tui_neuron.model.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from tui_neuron.model.train import Trainer, resume_path
+from tui_neuron.training.trainer import Trainer, resume_path
 
 
 def _rewrite(src, dst, meta_edit=None, tensor_edit=None):

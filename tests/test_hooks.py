@@ -9,7 +9,7 @@ from tui_neuron.model.stepper import Stepper, hook_points
 
 
 def _examples(ckpt, n=6):
-    from tui_neuron.analysis.evaluation import heldout_examples
+    from tui_neuron.training.evaluate import heldout_examples
 
     return heldout_examples(ckpt, n=n, seed=3)[1]
 

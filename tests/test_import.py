@@ -10,7 +10,7 @@ from conftest import run_main
 from safetensors.torch import save_file
 from torch import nn
 
-from tui_neuron.model.checkpoint import load_checkpoint
+from tui_neuron.checkpoint.format import load_checkpoint
 
 VOCAB = ["<pad>", "<unk>", "<sos>", "<eos>", *[f"<pos_{t}>" for t in range(1, 6)], *[f"w{i}" for i in range(30)]]
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from tui_neuron.errors import UserError
-from tui_neuron.model.evaluate import landed
 from tui_neuron.model.interventions import from_json, parse_intervention
 from tui_neuron.model.stepper import Stepper
+from tui_neuron.training.evaluate import landed
 
 SPECS = ["zero:all@T-1", "set:3=0.5@2", "keep:0-9,11@T", "copy:4-5@T-3<T-1", "swap:all@0<w1 w2 w3@1",
          "randin@*", "randin@3:seed=4", "zero.c:1@-2", "zero:1-3@*"]
@@ -27,7 +27,7 @@ def test_bad_specs_raise_user_error(bad):
 
 
 def heldout(ckpt, n=200, seed=7):
-    from tui_neuron.analysis.evaluation import heldout_examples
+    from tui_neuron.training.evaluate import heldout_examples
 
     return heldout_examples(ckpt, n=n, seed=seed)[1]
 

@@ -9,10 +9,10 @@ import torch
 from conftest import run_main
 
 from tui_neuron.analysis.jobs import MatchJob, preset, run_match
-from tui_neuron.analysis.match import find_places, histograms
+from tui_neuron.analysis.places import find_places, histograms
 from tui_neuron.analysis.results_files import load_results
+from tui_neuron.checkpoint.format import load_checkpoint, save_checkpoint
 from tui_neuron.errors import UserError
-from tui_neuron.model.checkpoint import load_checkpoint, save_checkpoint
 
 PLANTED = 5  # the encoder neuron planted to fire while reading the marker word
 MARKER = "w7"

@@ -12,7 +12,7 @@ from tui_neuron.analysis import memory
 from tui_neuron.analysis.neurox import RankConfig, cross_model_correlation, neuron_ranking, rank
 from tui_neuron.analysis.probes import control_labels, encoder_labels, encoder_states, probe
 from tui_neuron.analysis.recording import heldout_lines
-from tui_neuron.model.checkpoint import Checkpoint
+from tui_neuron.checkpoint.format import Checkpoint
 
 SET_WORDS = [f"w{i}" for i in range(12)]
 
@@ -211,7 +211,7 @@ def test_span_hypothesis_labels_tokens_between_delimiters():
 
 
 def test_memory_by_word_list(tiny_gru):
-    from tui_neuron.analysis.probing import memory_for
+    from tui_neuron.analysis.corpus_states import memory_for
 
     rep = memory_for(tiny_gru, max_delay=4, sequences=16, words=SET_WORDS)
     assert set(rep["curves"]) == {"all", "in-list"}

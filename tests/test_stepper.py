@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch_reference import torch_greedy
 
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.data import Example, collate
+from tui_neuron.checkpoint.format import load_checkpoint
+from tui_neuron.model.examples import Example
 from tui_neuron.model.seq2seq import ModelConfig, Seq2Seq
 from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.tokenizer import Vocab
+from tui_neuron.training.corpus import collate
 
 
 def random_model(cell: str, seed: int = 0, layers: int = 1, shared: bool = True):

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from tui_neuron.errors import UserError
-from tui_neuron.model.data import ControlSignal, Corpus, Example, ExampleSource, SamplingConfig, collate, make_example
+from tui_neuron.model.examples import ControlSignal, Example, make_example
 from tui_neuron.model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Vocab, tokenize
+from tui_neuron.training.corpus import Corpus, ExampleSource, SamplingConfig, collate
 
 
 def test_tokenize_lowercases_and_splits_punctuation():

@@ -5,9 +5,9 @@ import torch
 from conftest import tiny_config, with_data
 from safetensors.torch import load_file
 
+from tui_neuron.checkpoint.format import load_checkpoint
 from tui_neuron.errors import UserError
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.train import Trainer, resume_path
+from tui_neuron.training.trainer import Trainer, resume_path
 
 
 def test_tiny_training_record(tiny_gru):
@@ -69,7 +69,7 @@ def test_lstm_trains_and_positions(tiny_lstm):
 
 def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
     """The regularised defaults (dropout, word dropout, AdamW, warmup + cosine) still learn positioning."""
-    from tui_neuron.model.train import TrainConfig
+    from tui_neuron.training.trainer import TrainConfig
 
     defaults = TrainConfig(corpus=(), out="")  # the recipe's one set of defaults
     cfg = tiny_config(corpus_path, tmp_path / "d.safetensors", warmup_steps=50, schedule=defaults.schedule,
@@ -84,8 +84,8 @@ def test_default_recipe_learns_the_tiny_task(corpus_path, tmp_path):
 @pytest.mark.parametrize("control_weight, smoothing", [(1.0, 0.0), (5.0, 0.0), (5.0, 0.1)])
 def test_loss_skips_padding_and_equals_the_full_logits_loss(tiny_gru, control_weight, smoothing):
     """Logits only for real target tokens: the same loss as cross-entropy over every position with pads ignored."""
-    from tui_neuron.analysis.evaluation import heldout_examples
-    from tui_neuron.model.data import collate
+    from tui_neuron.training.corpus import collate
+    from tui_neuron.training.evaluate import heldout_examples
 
     model = tiny_gru.model.eval()
     _, examples = heldout_examples(tiny_gru, n=64, seed=3)

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from tui_neuron.analysis.roles import MANIPULATIONS, PRIMARY, Role, paper_intervention
 from tui_neuron.analysis.stats import rate_json, spread, wilson
 from tui_neuron.analysis.verification import Group, by_position, landing_hits
-from tui_neuron.model.evaluate import landed
 from tui_neuron.model.interventions import NeuronSet, parse_intervention
 from tui_neuron.model.stepper import Stepper
+from tui_neuron.training.evaluate import landed
 
 
 @given(st.integers(0, 500), st.integers(1, 500))

@@ -3,7 +3,7 @@
 The Python API is the core the CLI and the explorer call; names load on first use, so `import tui_neuron`
 (and the CLI's start) stays free of torch until one is needed:
 
-    from tui_neuron import load_checkpoint, decode_one, parse_intervention, labelled, probe
+    from . import load_checkpoint, decode_one, parse_intervention, labelled, probe
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "load_checkpoint": "model.checkpoint",
-    "Checkpoint": "model.checkpoint",
+    "load_checkpoint": "checkpoint.format",
+    "Checkpoint": "checkpoint.format",
     "Stepper": "model.stepper",
     "parse_intervention": "model.interventions",
     "NeuronSet": "model.interventions",
@@ -26,7 +26,7 @@ _API = {
     "CopyFromRun": "model.interventions",
     "RandomInput": "model.interventions",
     "decode_one": "analysis.decoding",
-    "labelled": "analysis.probing",
+    "labelled": "analysis.corpus_states",
     "probe": "analysis.probes",
     "rank": "analysis.neurox",
     "RankConfig": "analysis.neurox",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
+from tui_neuron.checkpoint.format import Checkpoint, save_checkpoint
 from tui_neuron.errors import UserError
-from tui_neuron.model.checkpoint import Checkpoint, save_checkpoint
-from tui_neuron.model.data import Example
+from tui_neuron.model.examples import Example
 from tui_neuron.model.seq2seq import ModelConfig, Seq2Seq
 from tui_neuron.model.stepper import Stepper
 from tui_neuron.model.tokenizer import Vocab

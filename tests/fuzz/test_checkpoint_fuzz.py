@@ -9,8 +9,8 @@ import struct
 import torch
 from safetensors.torch import save as save_bytes
 
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.validate import tensors_digest
+from tui_neuron.checkpoint.format import load_checkpoint
+from tui_neuron.checkpoint.validate import tensors_digest
 
 from .helpers import decode_ids, tiny_checkpoint
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tui_neuron.model.checkpoint import load_checkpoint
-from tui_neuron.model.resume import read_resume
-from tui_neuron.model.train import resume_path
+from tui_neuron.checkpoint.format import load_checkpoint
+from tui_neuron.training.resume import read_resume
+from tui_neuron.training.trainer import resume_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import write_corpus  # noqa: E402

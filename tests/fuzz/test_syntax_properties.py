@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui_neuron.errors import UserError
-from tui_neuron.model.data import ControlSignal, make_example
+from tui_neuron.model.examples import ControlSignal, make_example
 from tui_neuron.model.interventions import (
     CopyFromRun,
     CopyFromStep,

@@ -7,19 +7,15 @@ call). The decoder's step is `model.cell`'s, the one copy of the equations the s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..checkpoint.format import Checkpoint
 from ..model.cell import LayerWeights
 from ..model.cell import step as cell_step
-from ..model.checkpoint import Checkpoint
 from ..model.stepper import Stepper
 from .recording import Recording
-
-if TYPE_CHECKING:
-    from .functions import FunctionsConfig
 
 
 def prob_from_state(ckpt: Checkpoint, h: torch.Tensor, x_next: torch.Tensor | None, token: torch.Tensor,
@@ -71,8 +67,9 @@ def _states_before_output(ckpt: Checkpoint, rec: Recording, examples: np.ndarray
 
 
 def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray, at_output_step: bool,
-                         cfg: FunctionsConfig) -> np.ndarray:
-    """Mean IG of P(A at T) w.r.t. h_{T-1} (or h_T when at_output_step), one value per neuron."""
+                         steps: int = 32, baseline: float = 0.0) -> np.ndarray:
+    """Mean IG of P(A at T) w.r.t. h_{T-1} (or h_T when at_output_step), one value per neuron; `steps`
+    integration steps from a baseline of `baseline` for every neuron."""
     from captum.attr import IntegratedGradients
 
     if len(examples) == 0:
@@ -96,8 +93,8 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
         def fn_layer(hh, tok, hs_, cs_=None, xx=None):
             return prob_from_layer_state(ckpt, hh, xx, tok, layer, hs_, cs_, weights)
         layer_args = (token, hs, cs, x_next)
-        attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, cfg.ig_baseline),
-                                                       additional_forward_args=layer_args, n_steps=cfg.ig_steps,
+        attr = IntegratedGradients(fn_layer).attribute(h, baselines=torch.full_like(h, baseline),
+                                                       additional_forward_args=layer_args, n_steps=steps,
                                                        internal_batch_size=4096)
         return attr.detach().mean(0).numpy()
     fn: Callable[..., torch.Tensor]
@@ -115,8 +112,7 @@ def integrated_gradients(ckpt: Checkpoint, rec: Recording, examples: np.ndarray,
             return prob_from_state(ckpt, hh, xx, tok, cc)
         fn, extra = fn_prev, (x_next, token) + ((c,) if c is not None else ())
     ig = IntegratedGradients(fn)
-    baseline = torch.full_like(h, cfg.ig_baseline)
-    attr = ig.attribute(h, baselines=baseline, additional_forward_args=extra, n_steps=cfg.ig_steps,
+    attr = ig.attribute(h, baselines=torch.full_like(h, baseline), additional_forward_args=extra, n_steps=steps,
                         internal_batch_size=4096)
     return attr.detach().mean(0).numpy()
 

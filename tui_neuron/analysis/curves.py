@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..model.checkpoint import Checkpoint
+from ..checkpoint.format import Checkpoint
 from ..model.interventions import Intervention, NeuronSet
 from ..model.stepper import Stepper
 from .attribution import integrated_gradients
-from .functions import FunctionsConfig
 from .recording import Recording
 from .roles import PRIMARY, ROLES, Manipulation, Role
 from .stats import rate_json, spread
@@ -43,9 +42,8 @@ def ig_orders(ckpt: Checkpoint, rec: Recording, token_id: int, ig_steps: int) ->
     """Neurons by |mean IG| of P(token at T): w.r.t. h_{T-1} for storing, counting and triggering, h_T for
     outputting (the steps each role's manipulation writes)."""
     ok = np.nonzero(rec.landed & (rec.token_ids == token_id))[0]
-    cfg = FunctionsConfig(ig_steps=ig_steps)
-    prev = integrated_gradients(ckpt, rec, ok, False, cfg)
-    at_T = integrated_gradients(ckpt, rec, ok, True, cfg)
+    prev = integrated_gradients(ckpt, rec, ok, False, ig_steps)
+    at_T = integrated_gradients(ckpt, rec, ok, True, ig_steps)
     order_prev = np.argsort(-np.abs(prev), kind="stable").tolist()
     order_T = np.argsort(-np.abs(at_T), kind="stable").tolist()
     return {r: (order_T if r == Role.OUTPUTTING.value else order_prev) for r in ROLES}

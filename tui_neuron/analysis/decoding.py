@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model.checkpoint import Checkpoint
-from ..model.data import ControlSignal, Example
+from ..checkpoint.format import Checkpoint
+from ..model.examples import ControlSignal, Example
 from ..model.interventions import Intervention
 from ..model.stepper import Stepper, Trace
 

@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import RFE
 from sklearn.svm import LinearSVC
 
-from ..model.checkpoint import Checkpoint
+from ..checkpoint.format import Checkpoint
 from ..model.stepper import Stepper
 from .attribution import ig_filter, integrated_gradients
 from .recording import FIRST_T, Recording
@@ -218,8 +218,8 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
                   "counting": counting_probe,
                   # the counting hypothesis for this token alone: its accuracy only (the shared probe picks)
                   "counting_token": fit_probe(*counting_data(rec, ok), cfg, select=False)}
-        ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg)
-        ig_out = integrated_gradients(ckpt, rec, ok, True, cfg)
+        ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg.ig_steps, cfg.ig_baseline)
+        ig_out = integrated_gradients(ckpt, rec, ok, True, cfg.ig_steps, cfg.ig_baseline)
         top = ckpt.analysis_layer in (None, ckpt.config.layers - 1)
         # h_T·W_A is a contribution to A's logit only on the top layer; below it, IG at T stands in for it
         out_scores = outputting_scores(rec, ckpt, tid) if top else ig_out

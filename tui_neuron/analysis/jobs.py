@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
 from .functions import FunctionsConfig
 from .neurox import RankConfig
+from .search import MatchJob
 
 Progress = Callable[[str, int, int], None]
 
@@ -77,24 +78,6 @@ class MemoryJob:
     tagged: tuple[str, ...] = ()
     diff: tuple[str, str] | None = None
     words: tuple[str, ...] = ()
-    preset: str = "full"
-
-
-@dataclass(frozen=True)
-class MatchJob:
-    """LSTMVis's match: the places where the selected neurons are on (or off) for a window of steps."""
-
-    neurons: tuple[int, ...] = ()
-    threshold: float = 0.5
-    below: bool = False  # on means below the threshold
-    window: int = 3
-    min_share: float = 1.0  # share of (neuron, step) cells that must be on
-    part: str = "encoder"  # encoder: states over a corpus; decoder: states of positioning examples
-    corpus: tuple[str, ...] = ()  # text files (default: the checkpoint's held-out text)
-    sentences: int = 2000  # encoder: sentences searched; decoder: positioning examples
-    top: int = 50
-    bins: int = 20
-    seed: int = 0
     preset: str = "full"
 
 
@@ -163,7 +146,7 @@ def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _qui
 
 
 def _labelled(ckpt: Checkpoint, job: ProbeJob | RankJob, progress: Progress):
-    from .probing import labelled
+    from .corpus_states import labelled
 
     progress(f"recording states for {job.hypothesis}", 0, 1)
     data = labelled(ckpt, job.hypothesis, [Path(t) for t in job.tagged] or None, job.sentences, list(job.words))
@@ -196,7 +179,7 @@ def run_rank(ckpt: Checkpoint, job: RankJob, progress: Progress = _quiet) -> dic
 def ablate_ranking(ckpt: Checkpoint, ranking: Sequence[int], seed: int = 0, examples: int = 600,
                    progress: Progress = _quiet) -> dict:
     """Positioning accuracy as the top / bottom / random N% of a ranking are zeroed (held-out examples)."""
-    from .evaluation import heldout_examples
+    from ..training.evaluate import heldout_examples
     from .neurox import ablation_curve
 
     _, held = heldout_examples(ckpt, n=examples, seed=seed + 7)
@@ -205,7 +188,7 @@ def ablate_ranking(ckpt: Checkpoint, ranking: Sequence[int], seed: int = 0, exam
 
 
 def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) -> dict:
-    from .probing import memory_for
+    from .corpus_states import memory_for
 
     if job.max_delay < 1:
         raise UserError("--max-delay must be at least 1")
@@ -217,7 +200,7 @@ def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) ->
 
 
 def run_match(ckpt: Checkpoint, job: MatchJob, progress: Progress = _quiet) -> dict:
-    from .match_states import match_document
+    from .search import match_document
 
     return _stamp(match_document(ckpt, job, progress), ckpt, job, kind="match", corpus=list(job.corpus),
                   seed=job.seed)

@@ -22,8 +22,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 
-from ..model.checkpoint import Checkpoint
-from ..model.data import Example
+from ..checkpoint.format import Checkpoint
+from ..model.examples import Example
 
 Objective = Literal["squared", "neurox"]
 OBJECTIVES: tuple[str, ...] = ("squared", "neurox")
@@ -285,9 +285,9 @@ def ablation_curve(ckpt: Checkpoint, examples: Sequence[Example], ranking: Seque
                    progress: Callable[[int, int], None] | None = None) -> dict:
     """NeuroX Figure 4 in the live model: zero the top / bottom / random N% at every decoder step, positioning
     accuracy as N grows; "random" is the mean over `draws` random orders (spread in "random_spread")."""
-    from ..model.evaluate import score
     from ..model.interventions import NeuronSet, SetValue, StepRef
     from ..model.stepper import decode_examples
+    from ..training.evaluate import score
     from .stats import spread
 
     H = ckpt.config.hidden

@@ -20,9 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, r2_score
 
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
-from ..model.data import Example
+from ..model.examples import Example
 from ..model.stepper import Stepper
 from .recording import FIRST_T, Recording
 
@@ -43,7 +43,7 @@ class TokenStates:
 
 def read_tagged(paths: Sequence[Path], max_sentences: int | None = None) -> list[list[tuple[str, str]]]:
     """Sentences of (word, TAG) from `word/TAG` files (the part-of-speech-tagged Gutenberg books)."""
-    from ..model.data import corpus_files
+    from ..training.corpus import corpus_files
 
     out = []
     for f in corpus_files(paths):

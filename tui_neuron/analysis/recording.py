@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint.format import Checkpoint, atomic_write_bytes, atomic_write_text
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint, atomic_write_bytes, atomic_write_text
-from ..model.data import Corpus, Example
-from ..model.evaluate import landed
+from ..model.examples import Example
 from ..model.stepper import Stepper
+from ..training.corpus import Corpus
+from ..training.evaluate import landed
 
 FIRST_T = -1  # the control token is the encoder input at t=-1, <pos_T> at t=0
 

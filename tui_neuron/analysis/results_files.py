@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from ..checkpoint.validate import read_json_file, validated
 from ..errors import UserError
-from ..model.validate import read_json_file, validated
 
 Neurons = list[int]
 Count = Annotated[int, Meta(ge=0)]

@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, structs
 
+from ..checkpoint.format import atomic_write_text
+from ..checkpoint.validate import read_json_file, validated
 from ..errors import UserError
-from ..model.checkpoint import atomic_write_text
 from ..model.interventions import parse_intervention
-from ..model.validate import read_json_file, validated
 
 
 @dataclass

@@ -18,14 +18,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
 from ..model.cell import LayerWeights
 from ..model.cell import step as cell_step
-from ..model.checkpoint import Checkpoint
 from ..model.interventions import Intervention, NeuronSet, SetValue, StepRef
 from ..model.stepper import Stepper
 from .attribution import integrated_gradients
-from .functions import FunctionsConfig
 from .recording import FIRST_T, Recording
 from .stats import rate_json, spread
 from .verification import by_position, named_set_hits, random_set
@@ -132,7 +131,7 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
     for i, tid in enumerate(tokens):
         report("integrated gradients", i, len(tokens))
         ok = np.nonzero(rec.landed & (rec.token_ids == tid))[0]
-        single = integrated_gradients(ckpt, rec, ok, False, FunctionsConfig(ig_steps=cfg.ig_steps))
+        single = integrated_gradients(ckpt, rec, ok, False, cfg.ig_steps)
         orders["IG at T-1"][tid] = np.argsort(-np.abs(single), kind="stable").tolist()
         multi = multi_step_ig(ckpt, rec, ok, cfg.ig_steps)
         orders["IG over t in [-1, T-1]"][tid] = np.argsort(-multi, kind="stable").tolist()

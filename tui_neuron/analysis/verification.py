@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..model.data import Example
-from ..model.evaluate import landed
+from ..model.examples import Example
 from ..model.interventions import Intervention, KeepOnly, NeuronSet, RandomInput, SetValue, StepRef
 from ..model.stepper import Stepper
+from ..training.evaluate import landed
 from .recording import Recording
 from .roles import MANIPULATIONS, Manipulation
 from .stats import rate_json, spread

@@ -7,8 +7,8 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from ..analysis.decoding import decode_one
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
 from ..model.interventions import parse_intervention
 from ..model.stepper import Stepper
 from .messages import DecodeDone, JobFailed

@@ -18,9 +18,9 @@ from textual.widgets import Footer, Static
 
 from ..analysis.roles import role_groups
 from ..analysis.session import Session
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
-from ..model.data import make_example
+from ..model.examples import make_example
 from ..model.interventions import parse_intervention, resolve_names
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..model.checkpoint import atomic_write_text
+from ..checkpoint.format import atomic_write_text
 from ..paths import free_path
 from .viewmodel import DecodeView
 

@@ -163,7 +163,7 @@ class MatchScreen(ModalScreen[dict | None]):
     def compose(self) -> ComposeResult:
         from textual.widgets import OptionList
 
-        from ..analysis.match import histogram_text, marked_tokens
+        from ..analysis.places import histogram_text, marked_tokens
 
         r = self.result
         side = "below" if r["below"] else "above"

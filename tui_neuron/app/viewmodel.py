@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..analysis.decoding import DecodeResult
-from ..model.data import ControlSignal
+from ..model.examples import ControlSignal
 from ..model.stepper import Trace
 
 

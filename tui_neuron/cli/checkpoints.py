@@ -59,7 +59,7 @@ def import_cmd(
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
 ) -> None:
     """Import a torch GRU/LSTM Seq2Seq trained elsewhere (any number of layers, shared or separate embeddings)."""
-    from ..model.importer import ImportOptions, describe, import_model, parse_renames
+    from ..checkpoint.importer import ImportOptions, describe, import_model, parse_renames
     from ..model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer
 
     if tokenizer not in SPLIT_RULES:
@@ -82,8 +82,8 @@ def upgrade(
         False,
 ) -> None:
     """Rewrite a checkpoint in the current format (tui-neuron/2), with a digest of its weights."""
-    from ..model.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-    from ..model.data import relative_heldout
+    from ..checkpoint.format import FORMAT, load_checkpoint, save_checkpoint
+    from ..training.corpus import relative_heldout
 
     _refuse_overwrite(new, force)
     ckpt = load_checkpoint(old)
@@ -121,7 +121,7 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Held-out positioning accuracy (TOKEN exactly at T under greedy decoding): overall, per T, per signal count."""
-    from ..analysis.evaluation import evaluate_checkpoint
+    from ..training.evaluate import evaluate_checkpoint
 
     ckpt = _load(checkpoint)
     with err.status("decoding held-out examples"):

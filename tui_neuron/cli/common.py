@@ -34,7 +34,7 @@ def _default_checkpoint() -> Path:
 
 
 def _load(path: Path | None):
-    from ..model.checkpoint import load_checkpoint
+    from ..checkpoint.format import load_checkpoint
 
     ckpt = load_checkpoint(path or _default_checkpoint())
     for warning in ckpt.warnings:
@@ -142,7 +142,7 @@ _CACHE = Annotated[Optional[Path], typer.Option(help="Folder for cached recordin
 
 
 def _write_results(out_file: Optional[Path], kind: str, ckpt, data: dict, force: bool = False) -> Path:
-    from ..model.checkpoint import atomic_write_text
+    from ..checkpoint.format import atomic_write_text
     from ..paths import free_path, results_dir
 
     if out_file is None:
@@ -177,7 +177,7 @@ _TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TA
 
 def _write_out(out_path: Optional[Path], data: dict) -> None:
     if out_path is not None:
-        from ..model.checkpoint import atomic_write_text
+        from ..checkpoint.format import atomic_write_text
 
         atomic_write_text(out_path, json.dumps(data, indent=1))
         out.print(f"results written to {out_path}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from ..model.data import ControlSignal, split_controls
+from ..model.examples import ControlSignal, split_controls
 from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
 
 

@@ -63,7 +63,7 @@ def analyze_functions_cmd(
     from ..analysis.functions import FunctionsConfig
     from ..analysis.jobs import FunctionsJob, paths_option, run_functions, words_option
     from ..analysis.jobs import preset as preset_job
-    from ..model.checkpoint import atomic_write_text
+    from ..checkpoint.format import atomic_write_text
     from ..paths import cache_dir, free_path, results_dir
 
     ckpt = _load_layer(checkpoint, layer)
@@ -133,7 +133,7 @@ def analyze_curves_cmd(
 
     from ..analysis.curves import CurvesConfig, curves_csv_rows, plot_curves, run_curves
     from ..analysis.roles import ROLES
-    from ..model.checkpoint import atomic_write_text
+    from ..checkpoint.format import atomic_write_text
 
     ckpt = _load_layer(checkpoint, layer)
     wanted = tuple(r.strip() for r in roles.split(",") if r.strip())
@@ -259,7 +259,7 @@ def analyze_figures_cmd(
     data = _load_results(results)
     fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
     if out_dir is not None:
-        from ..model.checkpoint import atomic_write_text
+        from ..checkpoint.format import atomic_write_text
 
         for name, rows in (("figure2.csv", fig2), ("figure3.csv", fig3)):
             if rows:

@@ -35,7 +35,7 @@ def match_cmd(
     """Find every place where the selected neurons are on (or off) for a window of steps, ranked by how well
     they match, with each neuron's value distribution to choose the threshold from."""
     from ..analysis.jobs import MatchJob, run_match
-    from ..analysis.match import histogram_text, marked_tokens
+    from ..analysis.places import histogram_text, marked_tokens
     from ..model.interventions import NeuronSet
 
     ns = NeuronSet.parse(neurons)

@@ -46,7 +46,7 @@ RECIPE = (
 
 def _recipe_options() -> list[inspect.Parameter]:
     """One option per RECIPE row, typed and defaulted by TrainConfig."""
-    from ..model.train_config import TrainConfig
+    from ..training.config import TrainConfig
 
     defaults = TrainConfig(corpus=(), out="").options()
     flags = {"vocab_words": ("--vocab-size",)}  # the older name still works
@@ -76,7 +76,7 @@ def train(
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..model.train import TrainConfig, Trainer, TrainingData, check_output
+    from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
     if threads is not None:
         if threads < 1:
@@ -90,7 +90,7 @@ def train(
         save_dtype="float16" if fp16 else "float32", **recipe)
     cfg.check()
     check_output(out_path, resume, force)
-    from ..model import distributed
+    from ..training import distributed
 
     world = distributed.world_from_env()
     show = world.is_main

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .cell import LayerWeights, step
-from .data import ControlSignal, Example, make_example, split_controls
+from .examples import ControlSignal, Example, make_example, split_controls
 from .interventions import GATE_HOOKS, CopyFromRun, CopyFromStep, Intervention, RandomInput, StepRef
 from .run_context import RunContext, edit_started_rows
 from .seq2seq import Seq2Seq

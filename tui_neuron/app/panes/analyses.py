@@ -18,8 +18,8 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from ...analysis.roles import Role, paper_intervention, role_groups
+from ...checkpoint.format import Checkpoint
 from ...errors import UserError
-from ...model.checkpoint import Checkpoint
 from ...paths import cache_dir, free_path, newest, results_dir
 from ..bindings import B
 from ..messages import AddIntervention, JobFailed, ResultsOpened, StateRequest, Status, count
@@ -172,7 +172,7 @@ class AnalysesPane(Widget):
     @work(thread=True, exclusive=True, group="functions")
     def functions_worker(self, token: str) -> None:
         from ...analysis.jobs import FunctionsJob, preset, run_functions
-        from ...model.checkpoint import atomic_write_text
+        from ...checkpoint.format import atomic_write_text
 
         worker = get_current_worker()
         try:

@@ -13,9 +13,9 @@ from textual.reactive import var
 from textual.widget import Widget
 
 from ...analysis.decoding import decode_one
+from ...checkpoint.format import Checkpoint
 from ...errors import UserError
-from ...model.checkpoint import Checkpoint
-from ...model.data import split_controls
+from ...model.examples import split_controls
 from ..bindings import B
 from ..messages import AddIntervention, JobFailed, StateRequest, Status
 from ..screens import PromptScreen, RankedNeuronsScreen

@@ -11,8 +11,8 @@ from textual import work
 from textual.reactive import var
 from textual.widget import Widget
 
+from ...checkpoint.format import Checkpoint
 from ...errors import UserError
-from ...model.checkpoint import Checkpoint
 from ..bindings import B
 from ..messages import JobFailed, OpenSource, Status
 from ..screens import MatchScreen, PromptScreen

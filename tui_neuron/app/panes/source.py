@@ -8,7 +8,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from ...model.data import ControlSignal
+from ...model.examples import ControlSignal
 from ..bindings import B
 
 

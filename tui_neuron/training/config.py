@@ -9,9 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..errors import UserError
+from ..model.seq2seq import CELLS, ModelConfig
 from . import distributed as dist
-from .data import SamplingConfig
-from .seq2seq import CELLS, ModelConfig
+from .corpus import SamplingConfig
 
 MODEL_OPTIONS = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "max_position", "n_signals", "max_len")
 

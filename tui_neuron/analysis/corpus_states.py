@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
 from ..model.tokenizer import tokenize
 from . import memory, probes
 from .recording import build_examples, frequent_targets, heldout_lines, record
@@ -16,7 +16,7 @@ from .recording import build_examples, frequent_targets, heldout_lines, record
 
 def tagged_tail(paths: Sequence[Path], fraction: float = 0.05, max_sentences: int = 2000) -> list[list[tuple[str, str]]]:
     """The last `fraction` of each tagged file (the same tail the checkpoints hold out), up to max_sentences."""
-    from ..model.data import corpus_files
+    from ..training.corpus import corpus_files
 
     out: list[list[tuple[str, str]]] = []
     files = corpus_files(paths)

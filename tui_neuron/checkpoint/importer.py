@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from .checkpoint import Checkpoint, expected_shapes, save_checkpoint
-from .seq2seq import ModelConfig, Seq2Seq
-from .tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer, Vocab
+from ..model.seq2seq import ModelConfig, Seq2Seq
+from ..model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer, Vocab
+from .format import Checkpoint, expected_shapes, save_checkpoint
 from .validate import parse_json_limited, read_bytes, read_safetensors, require_regular_file
 
 MAX_STATE_BYTES = 4 << 30

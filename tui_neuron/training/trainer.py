@@ -26,16 +26,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checkpoint.format import Checkpoint, atomic_write_bytes, remove_stale_temps, save_checkpoint
+from ..checkpoint.validate import tensors_digest
 from ..errors import UserError
+from ..model.examples import Example
+from ..model.seq2seq import Seq2Seq
+from ..model.tokenizer import Vocab
 from . import distributed as dist
-from .checkpoint import Checkpoint, atomic_write_bytes, remove_stale_temps, save_checkpoint
-from .data import Corpus, Example, ExampleSource, TrainBatch, collate
+from .config import SCHEDULES, TrainConfig, TrainState, budget_fraction, check_output, resume_path, scheduled_lr
+from .corpus import Corpus, ExampleSource, TrainBatch, collate
 from .evaluate import evaluate
 from .resume import ResumeFile, check_same_run, read_resume
-from .seq2seq import Seq2Seq
-from .tokenizer import Vocab
-from .train_config import SCHEDULES, TrainConfig, TrainState, budget_fraction, check_output, resume_path, scheduled_lr
-from .validate import tensors_digest
 
 ProgressFn = Callable[[dict], None]
 
@@ -286,7 +287,7 @@ class Trainer:
 
     def save_best_record_only(self) -> None:
         """Refresh the training record (final step, time, why it stopped) in the best checkpoint."""
-        from .checkpoint import load_checkpoint
+        from ..checkpoint.format import load_checkpoint
 
         best = load_checkpoint(self.cfg.out)
         best.training = self.training_record()

@@ -1,4 +1,4 @@
-"""Corpora, control signals, example sampling and batching.
+"""Corpora, example sampling and batching for training and evaluation.
 
 A corpus is a list of files; each file keeps its last `heldout_fraction` of lines
 as a contiguous held-out block, recorded in the checkpoint so that `eval` never
@@ -9,7 +9,6 @@ paper's setting) or a random span and the span after it (`spans`, the default).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,83 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoint.validate import require_regular_file
 from ..errors import UserError
-from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab, tokenize
-from .validate import require_regular_file
-
-_CONTROL_RE = re.compile(r"^(?P<word>\S+)@(?P<pos>\d+)$")
-
-
-@dataclass(frozen=True)
-class ControlSignal:
-    """Ask the decoder to put `token` at 1-based output position `position`."""
-
-    token: str
-    position: int
-
-    @classmethod
-    def parse(cls, text: str) -> ControlSignal:
-        match = _CONTROL_RE.match(text.strip())
-        if not match:
-            raise UserError(f"control {text!r} is not WORD@POSITION (for example king@3)")
-        return cls(match["word"].lower(), int(match["pos"]))
-
-    def __str__(self) -> str:
-        return f"{self.token}@{self.position}"
-
-
-def split_controls(text: str) -> tuple[str, list[ControlSignal]]:
-    """`the king is here king@2` -> ("the king is here", [king@2]): trailing WORD@T words are controls (the swap
-    syntax and the compare view's source B)."""
-    words = text.split()
-    controls: list[ControlSignal] = []
-    while words and "@" in words[-1]:
-        controls.insert(0, ControlSignal.parse(words.pop()))
-    return " ".join(words), controls
-
-
-@dataclass
-class Example:
-    """One source with its control signals, and the reference target when known."""
-
-    source_ids: list[int]
-    controls: list[tuple[int, int]]  # (token id, position T)
-    target_ids: list[int] | None = None
-
-    def encoder_ids(self, vocab: Vocab) -> list[int]:
-        """`x1 … xn TOKEN <pos_T>` for every signal, with no separator (as in the paper)."""
-        ids = list(self.source_ids)
-        for tok, pos in self.controls:
-            ids += [tok, vocab.position_id(pos)]
-        return ids
-
-
-def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -> Example:
-    """Validate a user-typed source and controls against the vocabulary; raise UserError with a fix."""
-    tokens = vocab.tokenize(source)
-    if not tokens:
-        raise UserError("the source is empty: type a sentence, e.g. \"the queen is here\"")
-    if not vocab.has_positions:
-        if controls:
-            raise UserError("this model has no position tokens, so it takes no control signals; "
-                            "run it on the source alone")
-        return Example(vocab.encode(tokens), [])
-    if not controls:
-        raise UserError("no control signal: add one as WORD@POSITION, e.g. --control queen@2")
-    pairs = []
-    for c in controls:
-        if c.position < 1 or c.position > vocab.max_position:
-            raise UserError(
-                f"control {c}: position {c.position} is outside 1..{vocab.max_position}, the model's maximum"
-            )
-        tid = vocab.stoi.get(c.token)
-        if tid is None or not vocab.is_word_id(tid):
-            raise UserError(f"control {c}: {c.token!r} is not in the model's vocabulary; pick another word")
-        pairs.append((tid, c.position))
-    return Example(vocab.encode(tokens), pairs)
-
-
-# ----------------------------------------------------------------------------- corpus
+from ..model.examples import Example
+from ..model.tokenizer import PAD_ID, Vocab, tokenize
 
 
 def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -350,8 +276,3 @@ def collate(examples: Sequence[Example], vocab: Vocab) -> TrainBatch:
                 control_mask[i, position - 1] = True
     return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out, vocab.pad_id, control_mask)
 
-
-__all__ = [
-    "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "ControlSignal", "Corpus", "Example", "ExampleSource",
-    "SamplingConfig", "TrainBatch", "collate", "make_example",
-]

@@ -17,9 +17,9 @@ import torch
 from msgspec import Meta, Struct, structs
 from safetensors.torch import save as save_bytes
 
+from ..checkpoint.validate import parse_json_limited, read_safetensors, validated
 from ..errors import UserError
-from .tokenizer import Vocab
-from .validate import parse_json_limited, read_safetensors, validated
+from ..model.tokenizer import Vocab
 
 # options that change the model or the data stream: a resumed run must keep them
 RUN_DEFINING = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "vocab_words", "max_position", "n_signals",

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from ..errors import UserError
-from .seq2seq import ModelConfig
-from .tokenizer import SPECIALS, SPLIT_RULES, SpecialTokens, Tokenizer, Vocab, position_token
+from ..model.seq2seq import ModelConfig
+from ..model.tokenizer import SPECIALS, SPLIT_RULES, SpecialTokens, Tokenizer, Vocab, position_token
 from .validate import parse_json_limited, validated
 
 MAX_VOCAB = 1_000_000

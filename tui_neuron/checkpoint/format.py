@@ -14,9 +14,9 @@ import torch
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
+from ..model.seq2seq import ModelConfig, Seq2Seq
+from ..model.tokenizer import Vocab
 from .metadata import metadata_v2, parse_metadata
-from .seq2seq import ModelConfig, Seq2Seq
-from .tokenizer import Vocab
 from .validate import read_safetensors, tensors_digest
 
 FORMAT = "tui-neuron/2"

@@ -1,16 +1,22 @@
-"""Positioning accuracy: does each control token appear exactly at its position T under greedy decoding?"""
+"""Positioning accuracy: does each control token appear exactly at its position T under greedy decoding?
+
+Scored on a checkpoint's recorded held-out block (never training text) or on a new corpus."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from .data import Example, collate
-from .seq2seq import Seq2Seq, trim_at_eos
-from .tokenizer import Vocab
+from ..checkpoint.format import Checkpoint
+from ..errors import UserError
+from ..model.examples import Example
+from ..model.seq2seq import Seq2Seq, trim_at_eos
+from ..model.tokenizer import Vocab
+from .corpus import Corpus, ExampleSource, SamplingConfig, collate
 
 
 @dataclass
@@ -87,7 +93,7 @@ def evaluate(
 ) -> PositioningReport:
     """Greedy-decode every example (through the instrumented stepper by default) and score positioning."""
     if decode is None:
-        from .stepper import decode_examples
+        from ..model.stepper import decode_examples
 
         decode = decode_examples
     outputs = decode(model, vocab, examples)
@@ -95,3 +101,43 @@ def evaluate(
     if with_loss and all(e.target_ids is not None for e in examples):
         report.loss = teacher_forced_loss(model, vocab, examples)
     return report
+
+def heldout_examples(
+    ckpt: Checkpoint,
+    corpus: Sequence[Path] | None = None,
+    corpus_dir: Sequence[Path] | None = None,
+    n: int = 3000,
+    seed: int = 4321,
+    signals: int | None = None,
+) -> tuple[str, list[Example]]:
+    """Examples drawn from the checkpoint's held-out block (or all of a new corpus), never training text."""
+    rec = ckpt.heldout
+    cfg = ckpt.config
+    if not ckpt.vocab.has_positions:
+        raise UserError("this model has no position tokens, so there is no positioning to evaluate")
+    if n < 1:
+        raise UserError("--examples must be at least 1")
+    k = signals or cfg.n_signals
+    if not 1 <= k <= cfg.max_position:
+        raise UserError(f"--signals {k}: must be between 1 and {cfg.max_position}")
+    sampling = SamplingConfig(rec.get("mode", "spans"), rec.get("min_len", 4), rec.get("max_len", cfg.max_len), k)
+    if corpus:
+        lines = Corpus.load(corpus, heldout_fraction=0.0).lines("all")
+        label = f"all of {', '.join(str(c) for c in corpus)}"
+    else:
+        if not rec.get("files"):
+            raise UserError("this checkpoint records no held-out block; pass a CORPUS to score")
+        lines = Corpus.from_heldout_record(rec, corpus_dir, _folder(ckpt)).lines("heldout")
+        label = f"held-out block of {len(rec['files'])} corpus files"
+    return label, ExampleSource(ckpt.vocab, lines, sampling).sample_many(n, seed, cfg.max_position)
+
+
+def _folder(ckpt: Checkpoint) -> Path | None:
+    return Path(ckpt.path).parent if ckpt.path else None
+
+
+def evaluate_checkpoint(ckpt: Checkpoint, corpus=None, corpus_dir=None, n: int = 3000, seed: int = 4321,
+                        signals: int | None = None) -> dict:
+    label, examples = heldout_examples(ckpt, corpus, corpus_dir, n, seed, signals)
+    report = evaluate(ckpt.model, ckpt.vocab, examples)
+    return {"checkpoint": str(ckpt.path), "source": label, "seed": seed, "report": report.to_json()}

@@ -1,19 +1,37 @@
-"""The states a match searches: encoder states over a corpus, or decoder states of positioning examples."""
+"""Pattern search as a job (MatchJob): the states it searches — encoder states over a corpus, or decoder states of
+positioning examples — and the places found in them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.checkpoint import Checkpoint
-from .match import find_places, histograms
+from .places import find_places, histograms
 
-if TYPE_CHECKING:
-    from .jobs import MatchJob
+
+@dataclass(frozen=True)
+class MatchJob:
+    """LSTMVis's match: the places where the selected neurons are on (or off) for a window of steps."""
+
+    neurons: tuple[int, ...] = ()
+    threshold: float = 0.5
+    below: bool = False  # on means below the threshold
+    window: int = 3
+    min_share: float = 1.0  # share of (neuron, step) cells that must be on
+    part: str = "encoder"  # encoder: states over a corpus; decoder: states of positioning examples
+    corpus: tuple[str, ...] = ()  # text files (default: the checkpoint's held-out text)
+    sentences: int = 2000  # encoder: sentences searched; decoder: positioning examples
+    top: int = 50
+    bins: int = 20
+    seed: int = 0
+    preset: str = "full"
+
+
 
 Sequences = tuple[list[np.ndarray], list[list[str]], list[str], list[list[str]], list[int]]
 
