@@ -5,11 +5,12 @@ import json
 import pytest
 from textual.events import Key
 
-from tui_neuron.analysis.session import Session, load_session, save_session
+from tui_neuron.analysis.session import Session, Stacked, load_session, save_session
 from tui_neuron.app.explorer import ExplorerApp
 from tui_neuron.app.panes import InterventionsPane
 from tui_neuron.app.screens import HelpScreen, PromptScreen
 from tui_neuron.app.widgets import ComparePanel, InterventionList, NeuronStrip, Timeline, TopK
+from tui_neuron.model.syntax import parse_intervention
 
 SIZE = (120, 40)
 
@@ -35,7 +36,7 @@ async def set_inputs(app, pilot, source: str, controls: str):
 async def with_intervention(app, pilot, spec: str, source: str = "the king is here", controls: str = "king@3"):
     """Run a source with its controls, then add `spec` and wait for the changed run."""
     await set_inputs(app, pilot, source, controls)
-    app.add_intervention(spec)
+    app.add_intervention(parse_intervention(spec))
     await settle(app, pilot)
 
 
@@ -182,7 +183,7 @@ async def test_save_and_reopen_session(make_app, shipped, tmp_path):
         await pilot.press("enter", "g", "x", "y", "enter", "s", "enter")
     saved = load_session(tmp_path / "session.json")
     assert saved.source == "the queen spoke to the king" and saved.controls == ["king@2"]
-    assert saved.interventions == [{"spec": "zero:1-5@T", "enabled": True}]
+    assert [s.to_json() for s in saved.interventions] == [{"spec": "zero:1-5@T", "enabled": True}]
     assert saved.groups == {"xy": [7, 9]}
     again = ExplorerApp(shipped, session=saved, session_path=tmp_path / "session.json")
     async with again.run_test(size=SIZE) as pilot:
@@ -219,7 +220,7 @@ async def test_too_small_terminal_gets_a_message(make_app):
 
 
 def test_session_json_round_trip(tmp_path):
-    s = Session("a b", ["a@1"], {"g": [1]}, [{"spec": "zero:all@1", "enabled": False}], "note", "x.safetensors")
+    s = Session("a b", ["a@1"], {"g": [1]}, [Stacked(parse_intervention("zero:all@1"), False)], "note", "x.safetensors")
     save_session(s, tmp_path / "s.json")
     assert load_session(tmp_path / "s.json") == s
     assert json.loads((tmp_path / "s.json").read_text())["version"] == 1
@@ -242,13 +243,13 @@ async def test_command_palette_reaches_actions(make_app):
 async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(make_app):
     """Issue bug 6: long swap specs stay on one line each, the full text of the focused one is shown, and a long
     list keeps the cursor in view."""
-    from tui_neuron.app.panes.interventions import InterventionItem
+    from tui_neuron.analysis.session import Stacked
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         long = "swap:0-255@T-1<the queen said that the king is here today queen@3"
-        app.interventions = [InterventionItem(f"zero:{k}@T", True) for k in range(8)] + [InterventionItem(long, True)]
+        app.interventions = [Stacked(parse_intervention(f"zero:{k}@T")) for k in range(8)] + [Stacked(parse_intervention(long))]
         app.iv_cursor = 8
         app.query_one(InterventionsPane).draw_list()
         await pilot.pause()
@@ -283,13 +284,12 @@ async def test_every_number_the_explorer_shows_at_a_step_equals_decode_json(make
     """The top-5, the control's probability and rank, h and the gates at each decoding step: the explorer's
     view and `decode --json` (clean and changed runs) agree."""
     from tui_neuron.analysis.decoding import decode_one
-    from tui_neuron.model.interventions import parse_intervention
 
     spec = "zero:0-99@T-1"
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await set_inputs(app, pilot, "the king is here", "king@3")
-        app.add_intervention(spec)
+        app.add_intervention(parse_intervention(spec))
         await settle(app, pilot)
         view = app.view
         data = decode_one(shipped, "the king is here", ["king@3"], [parse_intervention(spec)]).to_json(True)
@@ -319,7 +319,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
         app.analyses.open_results(str(functions))
         app.selection = (5, 9, 11)
         app.neuron = 9
-        app.add_intervention("zero:all@T-1")
+        app.add_intervention(parse_intervention("zero:all@T-1"))
         await settle(app, pilot)
         await pilot.press("escape", "home", "right", "right", "v", "v")  # the view: changed − original
         await pilot.pause()
@@ -331,7 +331,7 @@ async def test_a_saved_session_restores_results_selection_neuron_and_step(make_a
     again = ExplorerApp(shipped, session=saved, session_path=path)
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot)
-        assert again.analyses.role_sets == results["roles"]
+        assert again.role_sets == results["roles"]
         assert again.selection == (5, 9, 11) and again.neuron == 9
         assert again.current_t == step_t and again.run_view == "difference"
         assert not again.session_pane.unsaved
@@ -357,7 +357,7 @@ async def test_v_cycles_original_changed_and_difference_views(make_app):
         await set_inputs(app, pilot, "the king is here", "king@3")
         await pilot.press("escape", "v")
         assert app.run_view == "original"  # nothing changed yet: the key says so and stays
-        app.add_intervention("zero:0-99@T-1")
+        app.add_intervention(parse_intervention("zero:0-99@T-1"))
         await settle(app, pilot)
         await pilot.press("end")
         v = app.view
@@ -438,3 +438,34 @@ async def test_keys_pressed_in_a_burst_each_count(make_app):
         app.post_message(Key("v", "v"))
         await pilot.pause()
         assert (app.step, app.neuron, app.run_view) == (3, 2, "difference")
+
+
+async def test_a_role_name_stays_a_name_on_the_stack_and_in_the_session(shipped, tmp_path):
+    """Issue 21: a session saved after typing zero:storing@T-1 contains that text; the run uses the role's
+    neurons for the control token, and scale: works from the prompt like every other kind."""
+    from tui_neuron.app.messages import StateRequest
+
+    path = tmp_path / "roles.json"
+    app = ExplorerApp(shipped, session_path=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_inputs(app, pilot, "the king is here", "king@3")
+        app.post_message(StateRequest(role_sets={"storing": {"king": [7, 3, 40], "queen": [1]}}))
+        await settle(app, pilot)
+        storing = app.names["storing"]
+        assert storing == [7, 3, 40]
+        for text in ("zero:storing@T-1", "scale:1-5=2@T"):
+            await pilot.press("escape", "i")
+            app.screen.query_one("#prompt-input").value = text
+            await pilot.press("enter")
+            await settle(app, pilot)
+        assert [s.intervention.spec() for s in app.interventions] == ["zero:storing@T-1", "scale:1-5=2@T"]
+        assert f"zero:storing@T-1 · {len(storing)} neurons" in str(app.query_one(InterventionList).render())
+        view = app.view
+        assert view.changed is not None
+        t = view.clean.index_of(2)  # T-1 = 2
+        k = view.changed.index_of(2)
+        assert all(view.changed.h[k][j] == 0 for j in storing) and any(view.clean.h[t][j] != 0 for j in storing)
+        save_session(app.current_session(), path)
+    text = path.read_text()
+    assert '"zero:storing@T-1"' in text and '"scale:1-5=2@T"' in text
+    assert [s.intervention.spec() for s in load_session(path).interventions] == ["zero:storing@T-1", "scale:1-5=2@T"]

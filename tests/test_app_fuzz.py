@@ -27,7 +27,7 @@ def check_invariants(app, hidden: int, where: str) -> None:
     assert 0 <= app.neuron < hidden, f"{where}: neuron {app.neuron}"
     assert all(0 <= n < hidden for n in app.selection), f"{where}: selection {app.selection}"
     specs = [iv.spec for iv in app.interventions]
-    assert [d["spec"] for d in app.current_session().interventions] == specs, f"{where}: session differs"
+    assert [s.intervention.spec() for s in app.current_session().interventions] == specs, f"{where}: session differs"
     shown = app.screen_stack[0].query_one(InterventionList).items
     assert [spec for spec, _ in shown] == specs, f"{where}: the list shows {shown}, the app holds {specs}"
     assert not specs or 0 <= app.iv_cursor < len(specs), f"{where}: cursor {app.iv_cursor} of {len(specs)}"

@@ -1,3 +1,4 @@
+
 """Checkpoints round-trip, and every kind of bad input gets one clear line and exit code 2, never a traceback."""
 
 import json
@@ -9,8 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from tui_neuron.analysis.session import Stacked
 from tui_neuron.checkpoint.format import load_checkpoint, save_checkpoint
 from tui_neuron.errors import UserError
+from tui_neuron.model.syntax import parse_intervention
 
 CLI = [sys.executable, "-m", "tui_neuron.cli"]
 
@@ -138,7 +141,7 @@ def test_session_replay_in_decode(tiny_gru, tmp_path):
     from tui_neuron.analysis.session import Session, save_session
 
     path = tmp_path / "s.json"
-    save_session(Session("w1 w2 w3", ["w5@2"], {"g": [1, 2]}, [{"spec": "zero:all@T-1", "enabled": True}]), path)
+    save_session(Session("w1 w2 w3", ["w5@2"], {"g": [1, 2]}, [Stacked(parse_intervention("zero:all@T-1"))]), path)
     r = cli("decode", tiny_gru.path, "--session", path, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["interventions"] == ["zero:all@T-1"]

@@ -150,7 +150,7 @@ async def test_f_key_reopens_a_results_file(tiny_gru, results, tmp_path):
         app.screen.query_one("#prompt-input").value = str(path)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.analyses.role_sets == results["roles"]
+        assert app.role_sets == results["roles"]
         token = next(iter(results["roles"]["counting"]))
         await run_controls(app, pilot, f"{token}@3")
         await pilot.press("escape", "2")  # the counting set verification used for this token

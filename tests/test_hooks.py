@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tui_neuron.errors import UserError
-from tui_neuron.model.interventions import parse_intervention, resolve_names
 from tui_neuron.model.stepper import Stepper, hook_points
+from tui_neuron.model.syntax import parse_intervention
 
 
 def _examples(ckpt, n=6):
@@ -90,11 +90,12 @@ def test_trace_window_and_source_positions(tiny_gru):
         tr.window(0, -1, 10_000)
 
 
-def test_resolve_names():
+def test_names_resolve_case_insensitively():
     groups = {"outputting": [5, 3, 4], "counting": [9]}
-    assert resolve_names("set.z:OUTPUTTING=1@T", groups) == "set.z:3-5=1@T"
-    assert resolve_names("zero:counting@T-1", groups) == "zero:9@T-1"
-    assert resolve_names("zero:all@T", groups) == "zero:all@T"
-    assert resolve_names("swap:counting@0<the cat sat cat@2", groups) == "swap:9@0<the cat sat cat@2"
+    assert parse_intervention("set.z:OUTPUTTING=1@T").resolved(groups).neurons.indices == (3, 4, 5)
+    assert parse_intervention("zero:counting@T-1").resolved(groups).neurons.indices == (9,)
+    assert parse_intervention("zero:all@T").resolved(groups).neurons.indices is None
+    assert parse_intervention("swap:counting@0<the cat sat cat@2").resolved(groups).spec() == \
+        "swap:counting@0<the cat sat cat@2"
     with pytest.raises(UserError, match="not a known group"):
-        resolve_names("zero:dancing@T", groups)
+        parse_intervention("zero:dancing@T").resolved(groups)

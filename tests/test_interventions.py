@@ -4,22 +4,23 @@ import pytest
 import torch
 
 from tui_neuron.errors import UserError
-from tui_neuron.model.interventions import from_json, parse_intervention
 from tui_neuron.model.stepper import Stepper
+from tui_neuron.model.syntax import parse_intervention
 from tui_neuron.training.evaluate import landed
 
 SPECS = ["zero:all@T-1", "set:3=0.5@2", "keep:0-9,11@T", "copy:4-5@T-3<T-1", "swap:all@0<w1 w2 w3@1",
-         "randin@*", "randin@3:seed=4", "zero.c:1@-2", "zero:1-3@*"]
+         "randin@*", "randin@3:seed=4", "zero.c:1@-2", "zero:1-3@*", "scale:3,5=2@T", "scale.z:all=-1@1",
+         "zero:storing@T-1", "set.z:OUTPUTTING=1@T"]
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_spec_round_trip(spec):
     iv = parse_intervention(spec)
     assert iv.spec() == spec
-    assert from_json(iv.to_json()) == iv
+    assert parse_intervention(iv.to_json()["spec"]) == iv
 
 
-@pytest.mark.parametrize("bad", ["", "zero", "zero:all", "zero:x@1", "set:1@2", "copy:1@2", "zero:all@Q",
+@pytest.mark.parametrize("bad", ["", "zero", "zero:all", "zero:x-1@1", "set:1@2", "scale:1@2", "copy:1@2", "zero:all@Q",
                                  "zero:5-2@1", "set:1=abc@2", "swap:all@1<"])
 def test_bad_specs_raise_user_error(bad):
     with pytest.raises(UserError):
@@ -116,3 +117,32 @@ def test_shipped_copy_previous_step_delays_token(shipped):
     zeroed = run(shipped, correct, ["zero:all@T-1"])
     assert sum(a != b for a, b in zip(zeroed, [o for e, o in zip(exs, clean) if landed(o, *e.controls[0])])) > 0
     assert delayed > 0.5, delayed
+
+
+def test_scale_multiplies_the_values(tiny_gru):
+    """scale: one class and its grammar row: h of the chosen neurons at the step is the clean value times FACTOR."""
+    st = Stepper(tiny_gru.model, tiny_gru.vocab)
+    exs = heldout(tiny_gru, n=4)
+    clean = st.run(exs)
+    scaled = st.run(exs, [parse_intervention("scale:1,3=2.5@1")])
+    i = clean.index(1)
+    assert torch.allclose(scaled.h[:, i, [1, 3]], 2.5 * clean.h[:, i, [1, 3]])
+    others = [j for j in range(clean.h.shape[-1]) if j not in (1, 3)]
+    assert torch.equal(scaled.h[:, i, others], clean.h[:, i, others])
+    assert torch.equal(scaled.h[:, : i], clean.h[:, : i])
+    same = st.run(exs, [parse_intervention("scale:all=1@1")])
+    assert torch.equal(same.h, clean.h)
+
+
+def test_named_neurons_stay_names_until_a_run_resolves_them(tiny_gru):
+    iv = parse_intervention("zero:storing@T-1")
+    assert iv.neurons.name == "storing" and iv.neurons.indices is None and iv.spec() == "zero:storing@T-1"
+    with pytest.raises(UserError, match="name no run has resolved"):
+        Stepper(tiny_gru.model, tiny_gru.vocab).run(heldout(tiny_gru, n=2), [iv])
+    resolved = iv.resolved({"STORING": [5, 3]})
+    assert resolved.neurons.indices == (3, 5) and resolved.spec() == "zero:storing@T-1"
+    with pytest.raises(UserError, match="not a known group"):
+        iv.resolved({"counting": [1]})
+    exs = heldout(tiny_gru, n=3)
+    st = Stepper(tiny_gru.model, tiny_gru.vocab)
+    assert torch.equal(st.run(exs, [resolved]).h, st.run(exs, [parse_intervention("zero:3,5@T-1")]).h)

@@ -1,11 +1,13 @@
+
 """Snapshot tests (pytest-textual-snapshot) of the explorer at 120x40 on the shipped checkpoint.
 
 Regenerate after an intended change of the screen or of the shipped checkpoint:
     .venv/bin/pytest tests/test_snapshots.py --snapshot-update
 """
 
-from tui_neuron.analysis.session import Session
+from tui_neuron.analysis.session import Session, Stacked
 from tui_neuron.app.explorer import ExplorerApp
+from tui_neuron.model.syntax import parse_intervention
 
 SOURCE = "the king and the queen went to the castle ."
 
@@ -19,7 +21,7 @@ async def _ready(pilot):
 
 
 def _app(shipped, tmp_path, interventions=()):
-    session = Session(SOURCE, ["king@4"], interventions=[{"spec": s, "enabled": True} for s in interventions])
+    session = Session(SOURCE, ["king@4"], interventions=[Stacked(parse_intervention(s)) for s in interventions])
     return ExplorerApp(shipped, session=session, session_path=tmp_path / "s.json")
 
 
@@ -119,7 +121,7 @@ def test_match_results(snap_compare, shipped, tmp_path):
     checkpoint's held-out text is not in a fresh clone): the histogram of neuron 140 with the threshold's bin
     marked, and the ranked places with the matched span in brackets."""
     from tui_neuron.analysis.jobs import MatchJob, preset, run_match
-    from tui_neuron.app.panes.match import open_match
+    from tui_neuron.app.panes.match import MatchPane
 
     corpus = tmp_path / "search.txt"
     corpus.write_text(MATCH_TEXT)
@@ -129,7 +131,7 @@ def test_match_results(snap_compare, shipped, tmp_path):
 
     async def run_before(pilot):
         await _ready(pilot)
-        open_match(pilot.app, result)
+        pilot.app.screen_stack[0].query_one(MatchPane).show_results(result)
         await pilot.pause()
 
     assert snap_compare(_app(shipped, tmp_path), terminal_size=(120, 40), run_before=run_before)

@@ -80,7 +80,7 @@ def test_parity_several_layers(cell, layers, shared):
 def test_intervention_on_a_lower_layer_changes_the_layers_above():
     model, vocab, examples = random_model("gru", seed=5, layers=2)
     stepper = Stepper(model, vocab)
-    from tui_neuron.model.interventions import parse_intervention
+    from tui_neuron.model.syntax import parse_intervention
 
     clean = stepper.run(examples[:4], max_steps=6, stop_at_eos=False)
     changed = stepper.run(examples[:4], [parse_intervention("zero:all@0/l0")], max_steps=6, stop_at_eos=False)

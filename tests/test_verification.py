@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from tui_neuron.analysis.roles import MANIPULATIONS, PRIMARY, Role, paper_intervention
 from tui_neuron.analysis.stats import rate_json, spread, wilson
 from tui_neuron.analysis.verification import Group, by_position, landing_hits
-from tui_neuron.model.interventions import NeuronSet, parse_intervention
+from tui_neuron.model.interventions import NeuronSet, StepRef
 from tui_neuron.model.stepper import Stepper
+from tui_neuron.model.syntax import parse_intervention
 from tui_neuron.training.evaluate import landed
 
 
@@ -79,10 +80,13 @@ def test_counting_records_shared_candidates_and_per_token_sets(results):
 
 
 def test_the_explorer_p_key_uses_the_roles_module():
+    expected = {"storing": "zero:storing@T-1", "counting": "copy:counting@T-1<T-2",
+                "triggering": "copy:triggering@T-1<T-1", "outputting": "zero:outputting@T-1"}
     for role in Role:
-        spec = paper_intervention(role.value, [3, 4], 5)
-        iv = parse_intervention(spec)
-        assert iv.neurons.indices == (3, 4)
+        iv = paper_intervention(role.value, StepRef(-1, relative_to_t=True))
+        assert iv.spec() == expected[role.value]
+        assert parse_intervention(iv.spec()) == iv
+        assert iv.resolved({role.value: [4, 3]}).neurons.indices == (3, 4)
     assert PRIMARY[Role.STORING].name == "storing: zero at T-1"
 
 

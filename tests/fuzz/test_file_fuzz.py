@@ -9,7 +9,7 @@ from tui_neuron.analysis.decoding import decode_one
 from tui_neuron.analysis.functions import format_table
 from tui_neuron.analysis.results_files import load_results
 from tui_neuron.analysis.session import load_session
-from tui_neuron.model.interventions import parse_intervention
+from tui_neuron.model.syntax import parse_intervention
 
 from .helpers import tiny_checkpoint
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.tokenizer import tokenize
 from . import memory, probes
 from .recording import build_examples, frequent_targets, heldout_lines, record
@@ -72,9 +72,9 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
                diff: tuple[str, str] | None = None, words: Sequence[str] = ()) -> dict:
     """σ curves of the encoder or decoder over held-out windows of max_delay + 4 tokens, per POS tag if tagged."""
     if part not in ("encoder", "decoder"):
-        raise UserError("--part must be encoder or decoder")
+        raise ParameterError("part", "{param} must be encoder or decoder")
     if state == "c" and ckpt.config.cell != "lstm":
-        raise UserError("--state c needs an LSTM checkpoint")
+        raise ParameterError("state", "{param} c needs an LSTM checkpoint")
     if ckpt.config.layers > 1 and ckpt.analysis_layer != 0:
         raise UserError(f"state gradients support the first layer of a {ckpt.config.layers}-layer model so far "
                         "(its Jacobians to the inputs); pass --layer 0")
@@ -99,7 +99,7 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     if words:  # a word-list class instead of (or without) tags: 'in-list' where the input is one of the words
         wanted = {ckpt.vocab.stoi[w] for w in words if w in ckpt.vocab.stoi}
         if not wanted:
-            raise UserError("--words: none of these words is in the model's vocabulary")
+            raise ParameterError("words", "{param}: none of these words is in the model's vocabulary")
         classes = [np.array(["in-list" if i in wanted else None for i in seq], dtype=object) for seq in seqs]
     rep = memory.memory_report(cell, emb, seqs, max_delay, state, classes, progress=progress)
     G, D = rep.pop("_G"), rep.pop("_D")
@@ -108,7 +108,7 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
         for tag in diff:
             sel = ids[tags == tag]
             if not len(sel):
-                raise UserError(f"--diff: tag {tag!r} does not occur in the tagged corpus")
+                raise ParameterError("diff", f"{{param}}: tag {tag!r} does not occur in the tagged corpus")
             means.append(emb[sel].mean(0))
         rep["relative_memory"] = {"diff": f"{diff[0]} - {diff[1]}", **memory.relative_memory(G, D, means[0] - means[1])}
     rep.update(part=part, sequences=len(seqs), length=length)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..checkpoint.format import Checkpoint
 from ..model.examples import ControlSignal, Example
-from ..model.interventions import Intervention
+from ..model.interventions import Intervention, resolve_all
 from ..model.stepper import Stepper, Trace
 
 
@@ -114,8 +114,12 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequenc
 
 
 def decode_one(ckpt: Checkpoint, source: str, controls: Sequence[str | ControlSignal],
-               interventions: Sequence[Intervention] = (), stepper: Stepper | None = None) -> DecodeResult:
+               interventions: Sequence[Intervention] = (), stepper: Stepper | None = None,
+               names: Mapping[str, Sequence[int]] | None = None) -> DecodeResult:
+    """The clean run and, with interventions, the changed one; named neuron sets (roles, groups) are looked up
+    in `names` here, when the run starts."""
     stepper = stepper or Stepper(ckpt.model, ckpt.vocab)
+    interventions = resolve_all(interventions, names or {})
     example = stepper.example(source, controls)
     clean = stepper.run([example], keep_logits=True)
     changed = stepper.run([example], interventions, keep_logits=True) if interventions else None

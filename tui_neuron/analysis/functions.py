@@ -179,65 +179,71 @@ def figure3_counting(rec: Recording, counting: list[int]) -> list[dict]:
 # ----------------------------------------------------------------------------- the whole method
 
 
+def shared_counting_probe(rec: Recording, cfg: FunctionsConfig, k_out: int) -> Probe:
+    """Counting: one probe shared across tokens (steps remaining is the same clock for every token). Below the
+    threshold it still ranks neurons, so the verification can say whether they count."""
+    Xc, yc, gc = counting_data(rec)
+    probe = fit_probe(Xc, yc, gc, cfg) if len(Xc) else Probe(float("nan"), 0, 0, False)
+    if not probe.plausible and len(Xc):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            rfe = RFE(_svm(cfg.seed), n_features_to_select=k_out, step=0.1).fit(Xc[: cfg.max_samples], yc[: cfg.max_samples])
+        probe.candidates = np.nonzero(rfe.support_)[0].tolist()
+    return probe
+
+
+def analyze_token(ckpt: Checkpoint, rec: Recording, tid: int, cfg: FunctionsConfig, counting_probe: Probe,
+                  stepper: Stepper, rngs: tuple[np.random.Generator, np.random.Generator], k_out: int) -> dict:
+    """One token's stages: candidates (stage 1), their integrated-gradient filter (stage 2), verification (3)."""
+    rng, rng_controls = rngs
+    ok = np.nonzero(rec.landed & (rec.token_ids == tid))[0]
+    entry: dict = {"token": rec.itos[tid], "examples": int((rec.token_ids == tid).sum()), "correct": len(ok)}
+    if len(ok) < 4:
+        entry["skipped"] = "fewer than 4 correctly positioned examples"
+        return entry
+    probes = {"storing": fit_probe(*storing_data(rec, tid, rng), cfg),
+              "triggering": fit_probe(*triggering_data(rec, tid), cfg),
+              "counting": counting_probe,
+              # the counting hypothesis for this token alone: its accuracy only (the shared probe picks)
+              "counting_token": fit_probe(*counting_data(rec, ok), cfg, select=False)}
+    ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg.ig_steps, cfg.ig_baseline)
+    ig_out = integrated_gradients(ckpt, rec, ok, True, cfg.ig_steps, cfg.ig_baseline)
+    top = ckpt.analysis_layer in (None, ckpt.config.layers - 1)
+    # h_T·W_A is a contribution to A's logit only on the top layer; below it, IG at T stands in for it
+    out_scores = outputting_scores(rec, ckpt, tid) if top else ig_out
+    out_cands = np.argsort(-out_scores)[:k_out].tolist()
+    stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
+    stage1["outputting"] = out_cands
+    attributions = {"storing": ig_prev, "counting": ig_prev, "triggering": ig_prev, "outputting": ig_out}
+    stage2 = {r: ig_filter(stage1[r], attributions[r], cfg.ig_keep) for r in ROLES}
+    entry["probes"] = {r: p.to_json() for r, p in probes.items()}
+    entry["outputting_contribution"] = {str(j): float(out_scores[j]) for j in out_cands}
+    entry["stage1"] = stage1
+    entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
+    entry["neurons"] = stage2
+    entry["verification"] = verify_token(stepper, rec, tid, stage2, rng_controls, cfg.draws)
+    entry["section5"] = section5(stepper, rec, tid, stage2)
+    return entry
+
+
 def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | None = None,
                       progress: Progress | None = None) -> dict:
     """All three stages for every token in the recording; returns the results document (JSON-ready)."""
     cfg = cfg or FunctionsConfig()
     progress = progress or (lambda stage, i, n: None)
-    rng = np.random.default_rng(cfg.seed)  # stage-1 samples
-    rng_controls = np.random.default_rng([cfg.seed, 1])  # random neuron sets: more draws leave the roles as they are
-    H = ckpt.config.hidden
+    rngs = (np.random.default_rng(cfg.seed),  # stage-1 samples
+            np.random.default_rng([cfg.seed, 1]))  # random neuron sets: more draws leave the roles as they are
     token_ids = list(dict.fromkeys(rec.token_ids.tolist()))
     stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
-    k_out = max(1, int(round(cfg.candidate_fraction * H)))
-
-    # counting: one probe shared across tokens
+    k_out = max(1, int(round(cfg.candidate_fraction * ckpt.config.hidden)))
     progress("counting probe", 0, 1)
-    Xc, yc, gc = counting_data(rec)
-    counting_probe = fit_probe(Xc, yc, gc, cfg) if len(Xc) else Probe(float("nan"), 0, 0, False)
-    if not counting_probe.plausible and len(Xc):
-        # below threshold: still rank neurons, so the verification can say whether they count
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            rfe = RFE(_svm(cfg.seed), n_features_to_select=k_out, step=0.1).fit(Xc[: cfg.max_samples], yc[: cfg.max_samples])
-        counting_probe.candidates = np.nonzero(rfe.support_)[0].tolist()
+    counting_probe = shared_counting_probe(rec, cfg, k_out)
     progress("counting probe", 1, 1)
-
     tokens_out: dict[str, dict] = {}
     for n_done, tid in enumerate(token_ids):
-        word = rec.itos[tid]
         progress("tokens", n_done, len(token_ids))
-        ok = np.nonzero(rec.landed & (rec.token_ids == tid))[0]
-        entry: dict = {"token": word, "examples": int((rec.token_ids == tid).sum()), "correct": len(ok)}
-        if len(ok) < 4:
-            entry["skipped"] = "fewer than 4 correctly positioned examples"
-            tokens_out[word] = entry
-            continue
-        probes = {"storing": fit_probe(*storing_data(rec, tid, rng), cfg),
-                  "triggering": fit_probe(*triggering_data(rec, tid), cfg),
-                  "counting": counting_probe,
-                  # the counting hypothesis for this token alone: its accuracy only (the shared probe picks)
-                  "counting_token": fit_probe(*counting_data(rec, ok), cfg, select=False)}
-        ig_prev = integrated_gradients(ckpt, rec, ok, False, cfg.ig_steps, cfg.ig_baseline)
-        ig_out = integrated_gradients(ckpt, rec, ok, True, cfg.ig_steps, cfg.ig_baseline)
-        top = ckpt.analysis_layer in (None, ckpt.config.layers - 1)
-        # h_T·W_A is a contribution to A's logit only on the top layer; below it, IG at T stands in for it
-        out_scores = outputting_scores(rec, ckpt, tid) if top else ig_out
-        out_cands = np.argsort(-out_scores)[:k_out].tolist()
-        stage1 = {r: probes[r].candidates for r in ("storing", "counting", "triggering")}
-        stage1["outputting"] = out_cands
-        attributions = {"storing": ig_prev, "counting": ig_prev, "triggering": ig_prev, "outputting": ig_out}
-        stage2 = {r: ig_filter(stage1[r], attributions[r], cfg.ig_keep) for r in ROLES}
-        entry["probes"] = {r: p.to_json() for r, p in probes.items()}
-        entry["outputting_contribution"] = {str(j): float(out_scores[j]) for j in out_cands}
-        entry["stage1"] = stage1
-        entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
-        entry["neurons"] = stage2
-        entry["verification"] = verify_token(stepper, rec, tid, stage2, rng_controls, cfg.draws)
-        entry["section5"] = section5(stepper, rec, tid, stage2)
-        tokens_out[word] = entry
+        tokens_out[rec.itos[tid]] = analyze_token(ckpt, rec, tid, cfg, counting_probe, stepper, rngs, k_out)
     progress("tokens", len(token_ids), len(token_ids))
-
     analysed = [e for e in tokens_out.values() if "neurons" in e]
     storing_union = sorted({j for e in analysed for j in e["neurons"]["storing"]})
     counting = list(counting_probe.candidates)  # the shared stage-1 set: one clock for every token

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError
 from .functions import FunctionsConfig
 from .neurox import RankConfig
 from .search import MatchJob
@@ -97,7 +97,7 @@ PRESETS = ("full", "quick")
 def preset(job: type[Job], name: str = "full", **overrides: Any) -> Job:
     """The job's config under a named preset, with explicit values (not None) on top."""
     if name not in PRESETS:
-        raise UserError(f"--preset {name!r}: use one of {', '.join(PRESETS)}")
+        raise ParameterError("preset", f"{{param}} {name!r}: use one of {', '.join(PRESETS)}")
     values = {**(QUICK[job] if name == "quick" else {}), **{k: v for k, v in overrides.items() if v is not None}}
     return replace(job(), preset=name, **values)
 
@@ -191,9 +191,9 @@ def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) ->
     from .corpus_states import memory_for
 
     if job.max_delay < 1:
-        raise UserError("--max-delay must be at least 1")
+        raise ParameterError("max_delay", "{param} must be at least 1")
     if job.diff is not None and (len(job.diff) != 2 or not job.tagged):
-        raise UserError("--diff takes two tags, TAG1,TAG2, and needs --tagged")
+        raise ParameterError("diff", "{param} takes two tags, TAG1,TAG2, and needs a tagged corpus")
     res = memory_for(ckpt, job.part, job.state, job.max_delay, job.sequences, [Path(t) for t in job.tagged] or None,
                      progress=lambda d, t: progress("state gradients", d, t), diff=job.diff, words=list(job.words))
     return _stamp(res, ckpt, job, corpus=list(job.tagged))

@@ -47,6 +47,37 @@ class ElasticNetProbe:
         return self.classes_[self.decision_function(X).argmax(1)]
 
 
+def _penalised_loss(Xt, Y, l1: float, l2: float, objective: str):
+    """The split of the parameter vector into W⁺, W⁻, b, and the penalised cross-entropy with its gradient."""
+    import torch
+
+    n, H = Xt.shape
+    K = Y.shape[1]
+    m = K * H
+
+    def split(v: np.ndarray):
+        t = torch.as_tensor(v)
+        return t[:m].view(K, H), t[m : 2 * m].view(K, H), t[2 * m :]
+
+    def value_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
+        Wp, Wm, b = split(v)
+        W = Wp - Wm
+        logits = Xt @ W.T + b
+        p = torch.softmax(logits, 1)
+        loss = float(torch.logsumexp(logits, 1).mean() - (logits * Y).sum(1).mean()) + l1 * float((Wp + Wm).sum())
+        gW = (p - Y).T @ Xt / n
+        if objective == "squared":
+            loss += l2 * float((W * W).sum())
+            gW = gW + 2 * l2 * W
+        else:
+            norm = float(torch.linalg.vector_norm(W))
+            loss += l2 * norm
+            gW = gW + (l2 / norm) * W if norm > 0 else gW
+        return loss, torch.cat([(gW + l1).ravel(), (l1 - gW).ravel(), (p - Y).mean(0)]).numpy()
+
+    return split, value_and_grad
+
+
 def elastic_net(X: np.ndarray, y: np.ndarray, l1: float = 1e-5, l2: float = 1e-5, seed: int = 0,
                 objective: Objective = "squared", tol: float = 1e-6, max_iter: int = 20000,
                 progress: Callable[[int, int], None] | None = None,
@@ -75,25 +106,7 @@ def elastic_net(X: np.ndarray, y: np.ndarray, l1: float = 1e-5, l2: float = 1e-5
         W0 = np.random.default_rng(seed).normal(0, 0.01, (K, H))
         b0 = np.zeros(K)
 
-    def split(v: np.ndarray):
-        t = torch.as_tensor(v)
-        return t[:m].view(K, H), t[m : 2 * m].view(K, H), t[2 * m :]
-
-    def value_and_grad(v: np.ndarray) -> tuple[float, np.ndarray]:
-        Wp, Wm, b = split(v)
-        W = Wp - Wm
-        logits = Xt @ W.T + b
-        p = torch.softmax(logits, 1)
-        loss = float(torch.logsumexp(logits, 1).mean() - (logits * Y).sum(1).mean()) + l1 * float((Wp + Wm).sum())
-        gW = (p - Y).T @ Xt / n
-        if objective == "squared":
-            loss += l2 * float((W * W).sum())
-            gW = gW + 2 * l2 * W
-        else:
-            norm = float(torch.linalg.vector_norm(W))
-            loss += l2 * norm
-            gW = gW + (l2 / norm) * W if norm > 0 else gW
-        return loss, torch.cat([(gW + l1).ravel(), (l1 - gW).ravel(), (p - Y).mean(0)]).numpy()
+    split, value_and_grad = _penalised_loss(Xt, Y, l1, l2, objective)
 
     iterations = [0]
 

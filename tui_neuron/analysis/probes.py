@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, r2_score
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.examples import Example
 from ..model.stepper import Stepper
 from .recording import FIRST_T, Recording
@@ -124,7 +124,7 @@ def encoder_labels(states: TokenStates, hypothesis: str, words: Sequence[str] = 
         return np.array([w if w in common else "<other>" for w in states.words], dtype=object)
     if hypothesis == "word-set":
         if not words:
-            raise UserError("the word-set hypothesis needs --words w1,w2,...")
+            raise ParameterError("words", "the word-set hypothesis needs {param} w1,w2,...")
         ws = set(words)
         return np.array(["in" if w in ws else "out" for w in states.words], dtype=object)
     if hypothesis == "span":
@@ -139,7 +139,7 @@ def span_labels(states: TokenStates, words: Sequence[str]) -> np.ndarray:
     """'in' for tokens inside a span opened by words[0] and closed by words[1] (e.g. ( and ), or ` and '), else 'out';
     the delimiters themselves are 'out'. The state must remember an unclosed opener across the sentence."""
     if len(words) != 2:
-        raise UserError("the span hypothesis needs --words OPEN,CLOSE, e.g. --words '(,)'")
+        raise ParameterError("words", "the span hypothesis needs {param} OPEN,CLOSE, e.g. (,)")
     opener, closer = words
     out = []
     for s in np.unique(states.sentence):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint.format import Checkpoint, atomic_write_bytes, atomic_write_text
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.examples import Example
 from ..model.stepper import Stepper
 from ..training.corpus import Corpus
@@ -182,7 +182,7 @@ def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
     if corpus:
         return Corpus.load(corpus, heldout_fraction=0.0).lines("all")
     if not ckpt.heldout.get("files"):
-        raise UserError("this checkpoint records no held-out block; pass a corpus with --corpus-file")
+        raise ParameterError("corpus", "this checkpoint records no held-out block; give a {param} to read")
     return Corpus.from_heldout_record(ckpt.heldout, corpus_dir, ckpt.path.parent if ckpt.path else None).lines("heldout")
 
 

@@ -86,16 +86,16 @@ PRIMARY: dict[Role, Manipulation] = {
 }
 
 
-def paper_intervention(role: str, neurons: list[int], t: int) -> str:
-    """The paper's manipulation for a role, as the explorer applies it at its current step t (taken as the
-    step the role acts on: T-1 for storing, counting and triggering, T for outputting), in the text syntax."""
-    ns = str(NeuronSet.of(neurons))
-    r = Role(role)
+def paper_intervention(role: str, step: StepRef) -> Intervention:
+    """The paper's manipulation for a role's neurons (named, so the stack says which role), as the explorer
+    applies it at a chosen step (taken as the step the role acts on: T-1 for storing, counting and triggering,
+    T for outputting)."""
+    r, neurons = Role(role), NeuronSet(None, role)
     if r in (Role.STORING, Role.OUTPUTTING):
-        return f"zero:{ns}@{t}"
-    if r is Role.COUNTING:
-        return f"copy:{ns}@{t}<{t - 1}"  # counting values from one step earlier: the token comes later
-    return f"copy:{ns}@{t}<T-1"  # triggering values of T-1 at an earlier step: the token comes earlier
+        return SetValue(neurons, step)
+    if r is Role.COUNTING:  # counting values from one step earlier: the token comes later
+        return CopyFromStep(neurons, step, source=StepRef(step.offset - 1, step.relative_to_t))
+    return CopyFromStep(neurons, step, source=StepRef(-1, relative_to_t=True))  # triggering values of T-1
 
 
 def role_groups(roles: dict[str, dict[str, list[int]]], token: str) -> dict[str, list[int]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from .places import find_places, histograms
 
 
@@ -39,18 +39,18 @@ Sequences = tuple[list[np.ndarray], list[list[str]], list[str], list[list[str]],
 def _check(ckpt: Checkpoint, job: MatchJob) -> None:
     H = ckpt.config.hidden
     if not job.neurons:
-        raise UserError("select at least one neuron, e.g. --neurons 3,17")
+        raise ParameterError("neurons", "{param}: select at least one neuron, e.g. 3,17")
     bad = [n for n in job.neurons if not 0 <= n < H]
     if bad:
         raise UserError(f"neuron {bad[0]} does not exist: this model has neurons 0..{H - 1}")
     if job.window < 1:
-        raise UserError(f"--window {job.window}: give at least 1 step")
+        raise ParameterError("window", f"{{param}} {job.window}: give at least 1 step")
     if not 0 < job.min_share <= 1:
-        raise UserError(f"--min-share {job.min_share}: give a share in (0, 1]")
+        raise ParameterError("min_share", f"{{param}} {job.min_share}: give a share in (0, 1]")
     if job.part not in ("encoder", "decoder"):
-        raise UserError(f"--part {job.part!r}: use encoder or decoder")
+        raise ParameterError("part", f"{{param}} {job.part!r}: use encoder or decoder")
     if job.sentences < 1 or job.top < 1 or job.bins < 1:
-        raise UserError("--sentences, --top and --bins must be positive")
+        raise ParameterError("sentences", "{param}, top and bins must be positive")
 
 
 def encoder_sequences(ckpt: Checkpoint, job: MatchJob, progress: Callable[[str, int, int], None]) -> Sequences:
@@ -77,7 +77,7 @@ def decoder_sequences(ckpt: Checkpoint, job: MatchJob, progress: Callable[[str, 
     lines = heldout_lines(ckpt, [Path(c) for c in job.corpus] or None)
     vocab = ckpt.vocab
     if not vocab.has_positions:
-        raise UserError("this model takes no control signals: search its encoder states (--part encoder)")
+        raise ParameterError("part", "this model takes no control signals: search its encoder states ({param} encoder)")
     positions = range(1, ckpt.config.max_position + 1)
     words = frequent_targets(ckpt, lines, 10)
     per_cell = max(1, job.sentences // (len(words) * len(positions)))

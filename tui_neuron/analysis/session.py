@@ -8,12 +8,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct, structs
+from msgspec import Meta, Struct
 
 from ..checkpoint.format import atomic_write_text
 from ..checkpoint.validate import read_json_file, validated
 from ..errors import UserError
-from ..model.interventions import parse_intervention
+from ..model.interventions import Intervention
+from ..model.syntax import parse_intervention
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """An intervention on the explorer's stack, switched on or off."""
+
+    intervention: Intervention
+    enabled: bool = True
+
+    def to_json(self) -> dict:
+        return {"spec": self.intervention.spec(), "enabled": self.enabled}
 
 
 @dataclass
@@ -21,7 +33,7 @@ class Session:
     source: str = ""
     controls: list[str] = field(default_factory=list)
     groups: dict[str, list[int]] = field(default_factory=dict)
-    interventions: list[dict] = field(default_factory=list)  # {"spec": str, "enabled": bool}
+    interventions: list[Stacked] = field(default_factory=list)  # saved as {"spec": str, "enabled": bool}
     notes: str = ""
     checkpoint: str = ""
     version: int = 1
@@ -36,12 +48,18 @@ class Session:
 
     VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer", "compare", "compare_mode", "run_view")
 
-    def active_interventions(self) -> list[str]:
-        return [d["spec"] for d in self.interventions if d.get("enabled", True)]
+    def active_interventions(self) -> list[Intervention]:
+        return [s.intervention for s in self.interventions if s.enabled]
+
+    def to_json(self) -> dict:
+        """The file's content: interventions in their text syntax (role and group names kept as typed)."""
+        data = asdict(self)
+        data["interventions"] = [s.to_json() for s in self.interventions]
+        return data
 
 
 def save_session(session: Session, path: str | Path) -> None:
-    atomic_write_text(path, json.dumps(asdict(session), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(session.to_json(), indent=2) + "\n")
 
 
 Neuron = Annotated[int, Meta(ge=0, lt=1 << 20)]
@@ -77,13 +95,10 @@ def load_session(path: str | Path) -> Session:
     if not isinstance(data, dict):
         raise UserError(f"session file {path} must hold a JSON object")
     parsed = validated(_SessionSchema, data, f"session file {path}")
-    session = Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()},
-                      [structs.asdict(e) for e in parsed.interventions], parsed.notes, parsed.checkpoint, parsed.version,
-                      list(parsed.results), list(parsed.selection), parsed.neuron, parsed.step, parsed.layer,
-                      parsed.compare, parsed.compare_mode, parsed.run_view)
-    for d in session.interventions:
-        try:
-            parse_intervention(d["spec"])
-        except UserError as e:
-            raise UserError(f"session file {path}: {e}") from None
-    return session
+    try:
+        stack = [Stacked(parse_intervention(e.spec), e.enabled) for e in parsed.interventions]
+    except UserError as e:
+        raise UserError(f"session file {path}: {e}") from None
+    return Session(parsed.source, list(parsed.controls), {k: list(v) for k, v in parsed.groups.items()}, stack,
+                   parsed.notes, parsed.checkpoint, parsed.version, list(parsed.results), list(parsed.selection),
+                   parsed.neuron, parsed.step, parsed.layer, parsed.compare, parsed.compare_mode, parsed.run_view)

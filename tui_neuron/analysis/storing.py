@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.cell import LayerWeights
 from ..model.cell import step as cell_step
 from ..model.interventions import Intervention, NeuronSet, SetValue, StepRef
@@ -69,7 +69,7 @@ def multi_step_ig(ckpt: Checkpoint, rec: Recording, examples: np.ndarray, ig_ste
     from captum.attr import IntegratedGradients
 
     if ckpt.config.layers != 1:
-        raise UserError("the multi-step storing order needs a one-layer model; use --layer with analyze curves")
+        raise UserError("the multi-step storing order needs a one-layer model; on a deeper model, run the curves with a layer")
     weights = ckpt.model.state_dict()
     w = {part: LayerWeights.of(weights, part, 0) for part in ("encoder", "decoder")}
     emb = {"encoder": ckpt.model.source_embedding.weight.detach(), "decoder": ckpt.model.target_embedding.weight.detach()}
@@ -126,7 +126,8 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
     tokens = [t for t in dict.fromkeys(rec.token_ids.tolist())
               if int((rec.landed & (rec.token_ids == t)).sum()) >= cfg.min_examples]
     if not tokens:
-        raise UserError(f"no control token has {cfg.min_examples} correctly positioned examples; add --per-cell")
+        raise ParameterError("per_cell", f"no control token has {cfg.min_examples} correctly positioned examples; "
+                             "raise {param}")
     orders: dict[str, dict[int, list[int]]] = {"IG at T-1": {}, "IG over t in [-1, T-1]": {}}
     for i, tid in enumerate(tokens):
         report("integrated gradients", i, len(tokens))

@@ -6,9 +6,9 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
-def B(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
-    """A binding whose id is derived from its description: `explorer.go-to-t`."""
-    binding_id = description.lower().replace(" ", "-").replace("+", "plus")
+def B(binding_id: str, key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
+    """A binding with its id written out (`explorer.go-to-t`): rewording a description never renames it, so a
+    user's keymap that names the id keeps working."""
     return Binding(key, action, description, show=show, id=f"explorer.{binding_id}", tooltip=tooltip)
 
 

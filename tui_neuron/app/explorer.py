@@ -17,14 +17,25 @@ from textual.reactive import var
 from textual.widgets import Footer, Static
 
 from ..analysis.roles import role_groups
-from ..analysis.session import Session
+from ..analysis.session import Session, Stacked
 from ..checkpoint.format import Checkpoint
 from ..errors import UserError
 from ..model.examples import make_example
-from ..model.interventions import parse_intervention, resolve_names
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner
-from .messages import AddIntervention, DecodeDone, JobFailed, NoteAdded, OpenSource, ResultsOpened, StateRequest, Status
+from .messages import (
+    AddIntervention,
+    DecodeDone,
+    JobFailed,
+    LoadCompare,
+    NoteAdded,
+    OpenResults,
+    OpenSource,
+    ResultsOpened,
+    ShowMatch,
+    StateRequest,
+    Status,
+)
 from .panes import (
     AnalysesPane,
     ComparePane,
@@ -36,17 +47,16 @@ from .panes import (
     TextBox,
     TimelinePane,
 )
-from .panes.interventions import InterventionItem
 from .panes.session import session_of
 from .screens import HelpScreen
 from .viewmodel import DecodeView
 
 MIN_WIDTH, MIN_HEIGHT = 100, 32
-SHARED_STATE = ("step", "neuron", "layer", "selection", "run_view", "iv_cursor", "interventions", "groups", "roles",
-                "curve", "compare", "compare_mode")
-PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "body", InterventionsPane: "bottom",
-            AnalysesPane: "analyses", MatchPane: "match", ComparePane: "compare-pane", SessionPane: "session",
-            SourcePane: "inputs"}
+SHARED_STATE = ("step", "neuron", "layer", "selection", "selection_name", "run_view", "iv_cursor", "interventions",
+                "groups", "role_sets", "curve", "compare", "compare_mode")
+PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "neurons-pane", InterventionsPane: "interventions-pane",
+            AnalysesPane: "analyses-pane", MatchPane: "match-pane", ComparePane: "compare-pane",
+            SessionPane: "session-pane", SourcePane: "source-pane"}
 
 
 def subtitle(ckpt: Checkpoint, layer: int) -> str:
@@ -71,11 +81,11 @@ class ExplorerApp(App):
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS = [
         *(b for pane, pane_id in PANE_IDS.items() for b in routed(pane_id, pane.BINDINGS)),  # type: ignore[attr-defined]
-        B("tab", "focus_next", "Focus", "move between the source box, the controls box and the neuron view",
+        B("focus", "tab", "focus_next", "Focus", "move between the source box, the controls box and the neuron view",
           show=False),
-        B("ctrl+p", "command_palette", "Commands", "the command palette reaches every action", show=False),
-        B("question_mark", "help", "Help", "show every key"),
-        B("q", "quit", "Quit", "leave the explorer (asks to save unsaved changes)"),
+        B("commands", "ctrl+p", "command_palette", "Commands", "the command palette reaches every action", show=False),
+        B("help", "question_mark", "help", "Help", "show every key"),
+        B("quit", "q", "quit", "Quit", "leave the explorer (asks to save unsaved changes)"),
         Binding("ctrl+q", "quit", "Quit", show=False, id="explorer.quit-ctrl", tooltip="leave the explorer"),
     ]
 
@@ -85,13 +95,16 @@ class ExplorerApp(App):
     neuron: var[int] = var(0, init=False)
     layer: var[int] = var(0, init=False)  # the layer shown (and that new interventions act on)
     selection: var[tuple[int, ...]] = var((), init=False)
+    selection_name: var[str] = var("", init=False)  # the group or role the selection is, if it is one
     run_view: var[str] = var("original", init=False)  # original, changed or difference
     compare: var[DecodeView | None] = var(None, init=False)  # source B's decode, when comparing
     compare_mode: var[str] = var("A", init=False)  # A, B or A−B in the strips and the top-5
     busy: var[bool] = var(False)
     iv_cursor: var[int] = var(0, init=False)
-    interventions: var[list[InterventionItem]] = var(list, init=False)
+    interventions: var[list[Stacked]] = var(list, init=False)
     groups: var[dict[str, list[int]]] = var(dict, init=False)
+    role_sets: var[dict[str, dict[str, list[int]]]] = var(dict, init=False)  # role -> token -> neurons (results)
+    names: var[dict[str, list[int]]] = var(dict, init=False)  # what a role or group name means for this token
     roles: var[dict[int, str]] = var(dict, init=False)  # neuron -> role letters (s, c, t, o) for this token
     curve: var[tuple[str, dict] | None] = var(None, init=False)  # a role's dose-response curve shown
     notes: var[str] = var("", init=False)
@@ -115,7 +128,7 @@ class ExplorerApp(App):
         self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
         self.decoder = DecodeRunner(checkpoint, id="decoder")
         first = self._initial
-        self.decoder.prefetch(first.source, first.controls, first.active_interventions())
+        self.decoder.prefetch(first.source, first.controls, first.active_interventions(), dict(first.groups))
 
     # ------------------------------------------------------------------ layout
 
@@ -123,23 +136,24 @@ class ExplorerApp(App):
         cfg, A = self.ckpt.config, ExplorerApp
         # kept as attributes: reachable under a modal screen and after exit
         self.source_pane = SourcePane(self._initial.source, self._initial.controls, cfg.layers, self.layer,
-                                      id="inputs")
-        self.analyses = AnalysesPane(self.ckpt, id="analyses")
+                                      id="source-pane")
+        self.analyses = AnalysesPane(self.ckpt, id="analyses-pane")
         stem = Path(self.ckpt.path or "model").stem
         self.compare_pane = ComparePane(self.ckpt, id="compare-pane")
-        self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session")
+        self.session_pane = SessionPane(self.current_session, self._session_path, stem, id="session-pane")
         with Vertical(id="main"):
             yield self.source_pane
             yield TimelinePane(cfg.layers, id="timeline-pane").data_bind(A.view, A.step, A.neuron, A.run_view,
                                                                          A.compare, A.compare_mode)
-            yield NeuronPane(cfg.hidden, cfg.cell, cfg.gate_names, id="body").data_bind(
+            yield NeuronPane(cfg.hidden, cfg.cell, cfg.gate_names, id="neurons-pane").data_bind(
                 A.view, A.step, A.neuron, A.selection, A.run_view, A.roles, A.groups, A.curve, A.compare,
                 A.compare_mode)
-            yield InterventionsPane(cfg.layers, id="bottom").data_bind(
-                A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, model_layer=A.layer)
+            yield InterventionsPane(cfg.layers, id="interventions-pane").data_bind(
+                A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, A.selection_name, A.names,
+                model_layer=A.layer)
         yield self.decoder
-        yield self.analyses.data_bind(A.view, A.step, A.selection, A.groups)
-        yield MatchPane(self.ckpt, id="match").data_bind(A.selection, A.neuron)
+        yield self.analyses.data_bind(A.view, A.step, A.selection, A.selection_name, A.groups, A.role_sets)
+        yield MatchPane(self.ckpt, id="match-pane").data_bind(A.selection, A.neuron)
         yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode,
                                           model_layer=A.layer)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
@@ -154,11 +168,12 @@ class ExplorerApp(App):
             self.source_pane.disable_controls()
             self.notify("this model has no position tokens, so control signals are unavailable; it runs on the "
                         "source alone", title="no controls")
-        self.interventions = [InterventionItem(d["spec"], d.get("enabled", True)) for d in self._initial.interventions]
+        self.interventions = list(self._initial.interventions)
         self.groups = dict(self._initial.groups)
         self.notes = self._initial.notes
         if self._roles_given:
-            self.analyses.set_roles(self._roles_given)
+            self.role_sets = self._roles_given
+            self.update_names()
         self._pending_t = self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config)
         self._check_size()
         self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
@@ -179,30 +194,48 @@ class ExplorerApp(App):
     @on(StateRequest)
     def _state_requested(self, message: StateRequest) -> None:
         changes: dict[str, Any] = message.changes
+        if "selection" in changes and "selection_name" not in changes:
+            changes = {**changes, "selection_name": ""}  # indices chosen by hand: no longer the named set
         for key, value in changes.items():
             if key not in SHARED_STATE:
                 raise ValueError(f"no shared state {key!r}")
             setattr(self, key, value(getattr(self, key)) if callable(value) else value)
+        if {"role_sets", "groups"} & changes.keys():
+            self.update_names()
         if "interventions" in changes:
             self.request_decode()
 
+    def update_names(self) -> None:
+        """What each role and group name means now (roles are per control token), and the role tags."""
+        token = self.view.control_token if self.view else ""
+        roles = role_groups(self.role_sets, token)
+        self.names = {**roles, **self.groups}
+        tags: dict[int, str] = {}
+        for role, neurons in roles.items():
+            for j in neurons:
+                tags[j] = "".join(sorted(set(tags.get(j, "") + role[0])))
+        self.roles = tags
+
     @on(AddIntervention)
     def _add_intervention(self, message: AddIntervention) -> None:
-        self.add_intervention(message.text)
+        self.add_intervention(message.intervention)
 
-    def add_intervention(self, text: str) -> bool:
-        """Check an intervention (group and role names resolve to their neurons) and add it; False if refused."""
-        groups = {**role_groups(self.analyses.role_sets, self.view.control_token if self.view else ""), **self.groups}
+    def add_intervention(self, iv) -> bool:
+        """Check an intervention against the model (a role or group name must mean something now; it stays a
+        name on the stack and in the session) and add it; False if refused."""
         try:
-            iv = parse_intervention(resolve_names(text, groups))
-            iv.check(self.ckpt.config.cell, self.ckpt.config.hidden, self.ckpt.config.layers)
+            self._check(iv)
         except UserError as e:
             self.notify(str(e), severity="error", title="intervention not added")
             return False
-        self.interventions = [*self.interventions, InterventionItem(iv.spec())]
+        self.interventions = [*self.interventions, Stacked(iv)]
         self.iv_cursor = len(self.interventions) - 1
         self.request_decode()
         return True
+
+    def _check(self, iv) -> None:
+        cfg = self.ckpt.config
+        iv.resolved(self.names).check(cfg.cell, cfg.hidden, cfg.layers)
 
     @on(Status)
     def _status_changed(self, message: Status) -> None:
@@ -221,6 +254,18 @@ class ExplorerApp(App):
     def _results_opened(self, message: ResultsOpened) -> None:
         if str(message.path) not in self.loaded_results:
             self.loaded_results.append(str(message.path))
+
+    @on(OpenResults)
+    def _open_results(self, message: OpenResults) -> None:
+        self.analyses.open_results(message.path)
+
+    @on(ShowMatch)
+    def _show_match(self, message: ShowMatch) -> None:
+        self.screen_stack[0].query_one(MatchPane).show_results(message.result)
+
+    @on(LoadCompare)
+    def _load_compare(self, message: LoadCompare) -> None:
+        self.compare_pane.load_b(message.text, message.mode)
 
     @on(NoteAdded)
     def _note_added(self, message: NoteAdded) -> None:
@@ -251,10 +296,9 @@ class ExplorerApp(App):
         try:
             controls = pane.controls()
             make_example(self.ckpt.vocab, pane.source, controls)
-            specs = [iv.spec for iv in self.interventions if iv.enabled]
-            cfg = self.ckpt.config
-            for s in specs:
-                parse_intervention(s).check(cfg.cell, cfg.hidden, cfg.layers)
+            active = [s.intervention for s in self.interventions if s.enabled]
+            for iv in active:
+                self._check(iv)
         except UserError as e:
             pane.mark_bad(True)
             self.notify(str(e), severity="error", title="cannot run")
@@ -262,7 +306,7 @@ class ExplorerApp(App):
         pane.mark_bad(False)
         pane.warn_about(controls, self.ckpt.config.n_signals)
         self.busy = True
-        ready = self.decoder.start(pane.source, [str(c) for c in controls], specs)
+        ready = self.decoder.start(pane.source, [str(c) for c in controls], active, self.names)
         if ready is not None:  # the first decode, made before the screen was built
             self.show_decode(ready)
         return True
@@ -279,7 +323,10 @@ class ExplorerApp(App):
             old_t, self._pending_t = self._pending_t, None
         self._full_view = view
         idx = view.clean.index_of(old_t) if old_t is not None else None
+        token_changed = self.view is None or self.view.control_token != view.control_token
         self.view = view.at_layer(self.layer)
+        if token_changed:
+            self.update_names()
         self.step = idx if idx is not None else view.last_index
         self.busy = False
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from textual.message import Message
 
+from ..model.interventions import Intervention
 from .viewmodel import DecodeView
 
 
@@ -26,9 +27,10 @@ class StateRequest(Message):
 
 @dataclass
 class AddIntervention(Message):
-    """Add an intervention given in the text syntax (checked by the app, which owns the list)."""
+    """Add an intervention, parsed where it was typed (checked against the model by the app, which owns the
+    stack)."""
 
-    text: str
+    intervention: Intervention
 
 
 @dataclass
@@ -53,6 +55,40 @@ class DecodeDone(Message):
 
     view: DecodeView
     request: int
+
+
+@dataclass
+class JobDone(Message):
+    """A worker's job finished: `job` names it (functions, probe, rank, memory, match, compare), `result` is its
+    results document (or view), written to `path` when it was saved; `label` says what it was about."""
+
+    job: str
+    result: Any
+    path: Path | None = None
+    label: str = ""
+    mode: str = ""  # compare: what to show once B has run
+
+
+@dataclass
+class OpenResults(Message):
+    """Open this results file (a session reopening its results); the app hands it to the analyses pane."""
+
+    path: str
+
+
+@dataclass
+class ShowMatch(Message):
+    """Show a pattern-search result (a reopened results file); the app hands it to the match pane."""
+
+    result: dict
+
+
+@dataclass
+class LoadCompare(Message):
+    """Compare with this source B (a session reopening its compare view); the app hands it to the compare pane."""
+
+    text: str
+    mode: str = "A−B"
 
 
 @dataclass

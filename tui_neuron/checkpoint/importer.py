@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.seq2seq import ModelConfig, Seq2Seq
 from ..model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer, Vocab
 from .format import Checkpoint, expected_shapes, save_checkpoint
@@ -40,7 +40,7 @@ def parse_renames(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for item in items:
         old, sep, new = item.partition("=")
         if not sep or not old:
-            raise UserError(f"--rename {item!r}: write OLD=NEW, e.g. --rename fc.=output.")
+            raise ParameterError("rename", f"{{param}} {item!r}: write OLD=NEW, e.g. fc.=output.")
         out.append((old, new))
     return tuple(out)
 

@@ -10,11 +10,20 @@ import sys
 
 import typer
 
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from . import checkpoints, decode, functions, match, neurox, serve, train  # noqa: F401 - registers the subcommands
 from .common import app, err, out
 
 __all__ = ["app", "main"]
+
+
+# the core's parameter names whose flag is not the name with dashes
+PARAM_FLAGS = {"emb_dim": "--emb", "n_signals": "--signals", "max_steps": "--steps", "time_budget": "--minutes"}
+
+
+def flag_for(param: str) -> str:
+    """The CLI's flag for a core parameter (a ParameterError names the parameter; the CLI says its flag)."""
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
 def main() -> None:
@@ -36,7 +45,8 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except UserError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        message = e.named(flag_for(e.param)) if isinstance(e, ParameterError) else str(e)
+        err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -32,11 +32,12 @@ def decode(
     """Greedy-decode one source with control signals, optionally with interventions."""
     from ..analysis.decoding import decode_one
     from ..analysis.roles import role_groups
-    from ..model.interventions import parse_intervention, resolve_names
+    from ..model.syntax import parse_intervention
 
     ckpt = _load(checkpoint)
-    specs = list(intervene or [])
+    ivs = [parse_intervention(s) for s in intervene or []]
     controls = list(control or [])
+    groups: dict[str, list[int]] = {}
     compare = ""  # a session's source B (the explorer's compare view), decoded beside A
     if session is not None:
         from ..analysis.session import load_session
@@ -44,15 +45,13 @@ def decode(
         sess = load_session(session)
         source = source or sess.source
         controls = controls or sess.controls
-        specs = [iv for iv in sess.active_interventions()] + specs
-        compare = sess.compare
+        ivs = sess.active_interventions() + ivs
+        compare, groups = sess.compare, dict(sess.groups)
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
-    groups: dict[str, list[int]] = {}
     if results is not None and controls:
-        groups = role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token)
-    ivs = [parse_intervention(resolve_names(s, groups)) for s in specs]
-    result = decode_one(ckpt, source, controls, ivs)
+        groups = {**role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token), **groups}
+    result = decode_one(ckpt, source, controls, ivs, names=groups)
     b_result = None
     if compare:
         b_source, b_controls = split_controls(compare)
@@ -67,7 +66,7 @@ def decode(
     out.print(f"controls: {' '.join(result.controls)}")
     _print_outputs(result.output_tokens, result.landing_lines())
     if ivs:
-        out.print(f"[bold]with {', '.join(iv.spec() for iv in ivs)}[/]")
+        out.print(f"[bold]with {', '.join(iv.spec() for iv in result.interventions)}[/]")
         _print_outputs(result.changed_tokens, result.landing_lines(changed=True))
     if b_result is not None:
         out.print(f"[bold]source B[/] (compare view): {' '.join(b_result.source_tokens)} "

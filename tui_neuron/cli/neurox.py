@@ -86,7 +86,7 @@ def rank_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..analysis.jobs import RankJob, run_rank
-    from ..analysis.neurox import OBJECTIVES, RankConfig, stability_line
+    from ..analysis.neurox import OBJECTIVES, RankConfig
 
     if objective not in OBJECTIVES:
         raise UserError(f"--objective {objective!r}: use one of {', '.join(OBJECTIVES)}")
@@ -113,6 +113,14 @@ def rank_cmd(
         progress.update(task, completed=n_fits)
     if run.finish(res):
         return
+    _print_rank(res, objective)
+    if ablate:
+        _print_ablation(res["ablation"])
+
+
+def _print_rank(res: dict, objective: str) -> None:
+    from ..analysis.neurox import stability_line
+
     conv = "converged" if res["converged"] else "NOT converged (raise --max-iter)"
     out.print(f"elastic-net probe ({objective} objective, {conv} in {res['iterations']} iterations) "
               f"accuracy {res['accuracy']:.3f}; top neurons {res['ranking'][:10]}")
@@ -125,8 +133,6 @@ def rank_cmd(
                 else ("", "")
             table.add_row(key, f"{v['masked']:.3f}{sd[0]}", f"{v['retrained']:.3f}{sd[1]}")
     out.print(table)
-    if ablate:
-        _print_ablation(res["ablation"])
 
 
 def _print_ablation(curves: dict) -> None:
@@ -157,11 +163,7 @@ def crossmodel_cmd(
 ) -> None:
     """Rank each model's neurons by their highest absolute Pearson correlation with any neuron of another model;
     the share of neurons at |r| >= 0.8; with --results, where the first model's role neurons fall."""
-    import numpy as np
-
     from ..analysis.neurox import cross_model_correlation, roles_in_ranking
-    from ..analysis.probes import encoder_states
-    from ..analysis.recording import build_examples, frequent_targets, heldout_lines, record
 
     if len(checkpoints) < 2:
         raise UserError("crossmodel needs at least two checkpoints")
@@ -173,18 +175,8 @@ def crossmodel_cmd(
     ckpts = [_load_layer(c, layer) for c in checkpoints]
     if any(c.config != ckpts[0].config for c in ckpts[1:]) or any(c.vocab.itos != ckpts[0].vocab.itos for c in ckpts[1:]):
         raise UserError("crossmodel needs checkpoints of the same configuration and vocabulary")
-    lines = heldout_lines(ckpts[0])[:sentences]
     with err.status("recording the same tokens in every model"):
-        if part == "encoder":
-            acts = [encoder_states(c, lines).X for c in ckpts]
-        else:
-            positions = range(1, ckpts[0].config.max_position + 1)
-            examples = build_examples(ckpts[0], lines, frequent_targets(ckpts[0], lines, 20), positions, 4, seed)
-            hs = [record(c, examples, gates=False).h for c in ckpts]
-            keep = ~np.isnan(hs[0][..., 0])
-            for h in hs[1:]:
-                keep &= ~np.isnan(h[..., 0])
-            acts = [h[keep] for h in hs]
+        acts = _crossmodel_states(ckpts, part, sentences, seed)
     scores = cross_model_correlation(acts)
     res: dict = {"kind": "crossmodel", "part": part, "checkpoints": [str(c) for c in checkpoints],
                  "tokens": int(len(acts[0])), "models": scores}
@@ -203,13 +195,7 @@ def crossmodel_cmd(
     if as_json:
         _print_json(res)
         return
-    for path, sc in zip(checkpoints, scores):
-        top = sc["ranking"][:10]
-        best = ", ".join(f"{sc['score'][j]:.2f}" for j in top[:5])
-        out.print(f"{path}: top neurons {top} (max |r| {best}); {sc['share_at_least_0.8']:.1%} of neurons at |r| >= 0.8")
-    for role, r in (res.get("roles") or {}).items():
-        out.print(f"{role}: {r['neurons']} neurons, mean max |r| {r['mean_score']:.2f} (others {r['others_mean']:.2f}), "
-                  f"{r['share_in_top_20%']:.0%} in the top 20% (chance 20%)")
+    _print_crossmodel(checkpoints, scores, res)
     if ablate:
         _print_ablation(res["ablation"])
 
@@ -281,3 +267,33 @@ def memory_cmd(
         rm = res["relative_memory"]
         out.print(f"relative memory of {rm['diff']}: " + " ".join(f"{x:.2f}" for x in rm["relative_memory"]))
         out.print(f"cosine with the top-{rm['top_n']} span: " + " ".join(f"{x:.2f}" for x in rm["cosine_top_n"]))
+
+
+def _crossmodel_states(ckpts: list, part: str, sentences: int, seed: int) -> list:
+    """The same tokens' states in every model: encoder states of held-out sentences, or decoder states of
+    positioning examples (steps every model ran)."""
+    import numpy as np
+
+    from ..analysis.probes import encoder_states
+    from ..analysis.recording import build_examples, frequent_targets, heldout_lines, record
+
+    lines = heldout_lines(ckpts[0])[:sentences]
+    if part == "encoder":
+        return [encoder_states(c, lines).X for c in ckpts]
+    positions = range(1, ckpts[0].config.max_position + 1)
+    examples = build_examples(ckpts[0], lines, frequent_targets(ckpts[0], lines, 20), positions, 4, seed)
+    hs = [record(c, examples, gates=False).h for c in ckpts]
+    keep = ~np.isnan(hs[0][..., 0])
+    for h in hs[1:]:
+        keep &= ~np.isnan(h[..., 0])
+    return [h[keep] for h in hs]
+
+
+def _print_crossmodel(checkpoints: list[Path], scores: list, res: dict) -> None:
+    for path, sc in zip(checkpoints, scores):
+        top = sc["ranking"][:10]
+        best = ", ".join(f"{sc['score'][j]:.2f}" for j in top[:5])
+        out.print(f"{path}: top neurons {top} (max |r| {best}); {sc['share_at_least_0.8']:.1%} of neurons at |r| >= 0.8")
+    for role, r in (res.get("roles") or {}).items():
+        out.print(f"{role}: {r['neurons']} neurons, mean max |r| {r['mean_score']:.2f} (others {r['others_mean']:.2f}), "
+                  f"{r['share_in_top_20%']:.0%} in the top 20% (chance 20%)")

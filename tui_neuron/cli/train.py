@@ -98,18 +98,7 @@ def train(
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=err, transient=False, disable=not show) as progress:
         task = progress.add_task("train", total=1.0, status="loading corpus")
-        last = {"acc": "-"}
-
-        def report(info: dict) -> None:
-            if "eval" in info:
-                last["acc"] = f"{info['eval']['heldout_accuracy']:.1%}"
-                err.log(f"step {info['step']}: held-out loss {info['eval']['heldout_loss']:.3f}, "
-                        f"positioning {last['acc']}, lr {info['lr']:.2e}")
-            progress.update(task, completed=info["fraction"], status=(
-                f"step {info['step']} loss {info['loss']:.3f} held-out {last['acc']} "
-                f"{info['tokens_per_s']:.0f} tok/s"))
-
-        trainer = Trainer(cfg, TrainingData.load(cfg), report)
+        trainer = Trainer(cfg, TrainingData.load(cfg), _reporter(progress, task))
         distributed.join(trainer.world, trainer.device)
         try:
             progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
@@ -124,3 +113,18 @@ def train(
     if show:
         out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step "
                   f"{state.best_step} -> {out_path}")
+
+
+def _reporter(progress, task):
+    """The trainer's progress callback: the bar's status line, and a log line at each evaluation."""
+    last = {"acc": "-"}
+
+    def report(info: dict) -> None:
+        if "eval" in info:
+            last["acc"] = f"{info['eval']['heldout_accuracy']:.1%}"
+            err.log(f"step {info['step']}: held-out loss {info['eval']['heldout_loss']:.3f}, "
+                    f"positioning {last['acc']}, lr {info['lr']:.2e}")
+        progress.update(task, completed=info["fraction"], status=(
+            f"step {info['step']} loss {info['loss']:.3f} held-out {last['acc']} "
+            f"{info['tokens_per_s']:.0f} tok/s"))
+    return report

@@ -67,7 +67,7 @@ def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -
                             "run it on the source alone")
         return Example(vocab.encode(tokens), [])
     if not controls:
-        raise UserError("no control signal: add one as WORD@POSITION, e.g. --control queen@2")
+        raise UserError("no control signal: add one as WORD@POSITION, e.g. queen@2")
     pairs = []
     for c in controls:
         if c.position < 1 or c.position > vocab.max_position:

@@ -1,45 +1,35 @@
-"""Interventions: small value objects the stepper applies to chosen neurons at a chosen step.
+"""Interventions: small value objects the stepper applies to chosen neurons at a chosen step and hook point.
 
-Text syntax (shared by the CLI `--intervene`, the explorer and session files):
+Each kind is one class here, and its text form is one row of the grammar table (`syntax.GRAMMAR`). The
+stepper never asks for a kind: before a run, `prepare` tells the run what the intervention will read (the
+steps it names, a clean run of the same examples, another source's run); at each step, the run hands the
+values at the intervention's hook point to `write`, which changes them in place, reading through the
+`RunReader` protocol. A new kind that reads the run (a copy, a swap, a random input) is one class.
 
-    zero:NEURONS@STEP            set the neurons to 0
-    set:NEURONS=VALUE@STEP       set the neurons to VALUE
-    keep:NEURONS@STEP            keep only these neurons, zero every other one
-    copy:NEURONS@STEP<FROM       copy the neurons' values at step FROM of the clean run into STEP
-    swap:NEURONS@STEP<SOURCE     copy the neurons' values at STEP of the clean run of another SOURCE
-                                 (a sentence; trailing WORD@T words are its control signals; a STEP
-                                 relative to T, like T-1, reads SOURCE at its own T-1)
-    randin@STEP[:seed=N]         replace the decoder input x_t by a random word (STEP `*` = every step after <bos>)
-
-NEURONS is `all` or a list of indices and ranges: `0,5,10-20`. STEP may end in `/lK` to act on
-layer K of a multi-layer model (default: the top layer). STEP is an integer
-(t<0 encoding, t=0 end of encoding, t>=1 decoding), `T`, `T-k` or `T+k` (relative to
-each example's first control position), or `*` (every decoding step). Add a hook
-to the operation to act on another named hook point than h: `.c` (an LSTM's cell state) or a gate (`.r`,
-`.z`, `.n` of a GRU; `.i`, `.f`, `.g`, `.o` of an LSTM), which is changed inside the step, before h is formed
-from it. NEURONS may also be a group or role name (`OUTPUTTING`) where the caller knows one
-(`resolve_names`). Examples: `zero:all@T-1`, `copy:3,17@T-3<T-1`, `keep:0-49@T`, `set.z:12,40=1@T`,
-`swap:all@0<the queen is here queen@2`.
+Neurons may be named (`storing`, a group): the name stays in the object, in its text and in sessions, and
+`resolved` fills in the indices when a run knows what the name means.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
-
-import torch
-from torch import Tensor
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ..errors import UserError
 
+if TYPE_CHECKING:  # torch is imported where values are written: the CLI's help and parsing stay free of it
+    from torch import Tensor
+
 STATE_HOOKS = ("h", "c")
 GATE_HOOKS = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
+INPUT_HOOK = "input"  # the decoder's input token
 HOOKS = (*STATE_HOOKS, *GATE_HOOKS["gru"], *GATE_HOOKS["lstm"])
 
 MAX_NEURON_INDEX = 8191  # the largest hidden size a checkpoint may declare, minus one
 MAX_STEP = 100_000  # far beyond any run; larger numbers are typos (and would overflow tensors)
+NAME_RE = r"[A-Za-z_][\w?]*"  # a group or role name in the NEURONS field
 
 
 def _bounded_step(digits: str, text: str) -> int:
@@ -76,22 +66,43 @@ class StepRef:
         return str(self.offset)
 
 
+def _ranges(indices: Sequence[int]) -> str:
+    """0,1,2,5 -> `0-2,5`."""
+    parts: list[str] = []
+    run: list[int] = []
+    for i in sorted(indices):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
 @dataclass(frozen=True)
 class NeuronSet:
-    """Neuron indices, or None for every neuron."""
+    """Neuron indices; None with no name for every neuron. A named set (a role, a group) keeps its name, and
+    its indices are None until `resolved` looks the name up."""
 
     indices: tuple[int, ...] | None = None
+    name: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> NeuronSet:
         s = text.strip().replace(" ", "")
         if s.lower() in ("all", "*"):
             return cls(None)
+        if re.fullmatch(NAME_RE, s):
+            return cls(None, s)
         out: list[int] = []
         for part in s.split(","):
             m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
             if not m:
-                raise UserError(f"neurons {text!r}: {part!r} is not an index or a range like 10-20 (or use all)")
+                raise UserError(f"neurons {text!r}: {part!r} is not an index, a range like 10-20, a group or role "
+                                "name, or all")
             if len(m.group(1)) > 7 or len(m.group(2) or "") > 7 or int(m.group(2) or m.group(1)) > MAX_NEURON_INDEX:
                 raise UserError(f"neurons {text!r}: {part} goes beyond any model (neurons 0..{MAX_NEURON_INDEX} at most)")
             lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
@@ -101,40 +112,71 @@ class NeuronSet:
         return cls(tuple(sorted(set(out))))
 
     @classmethod
-    def of(cls, indices) -> NeuronSet:
+    def of(cls, indices, name: str | None = None) -> NeuronSet:
         """Sorted and unique, so that a set and its printed spec parse back to the same value."""
-        return cls(tuple(sorted({int(i) for i in indices})))
+        return cls(tuple(sorted({int(i) for i in indices})), name)
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.name is None or self.indices is not None
 
     def __str__(self) -> str:
-        if self.indices is None:
-            return "all"
-        parts: list[str] = []
-        run: list[int] = []
-        for i in sorted(self.indices):
-            if run and i == run[-1] + 1:
-                run.append(i)
-                continue
-            if run:
-                parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = [i]
-        if run:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        return ",".join(parts)
+        if self.name is not None:
+            return self.name
+        return "all" if self.indices is None else _ranges(self.indices)
+
+    def resolved(self, names: Mapping[str, Sequence[int]]) -> NeuronSet:
+        """The indices of a named set (names match case-insensitively); an unknown or empty name is an error."""
+        if self.name is None:
+            return self
+        by_lower = {k.lower(): v for k, v in names.items()}
+        if self.name.lower() not in by_lower:
+            known = ", ".join(sorted(names)) or "none"
+            raise UserError(f"{self.name!r} is not a known group or role (known here: {known})")
+        if not by_lower[self.name.lower()]:
+            raise UserError(f"group {self.name!r} has no neurons")
+        return NeuronSet.of(by_lower[self.name.lower()], self.name)
 
     def check(self, hidden: int) -> None:
-        if self.indices is not None and self.indices and max(self.indices) >= hidden:
+        if not self.is_resolved:
+            raise UserError(f"the neurons {self.name!r} are a name no run has resolved: load the results that "
+                            "define it, or give neuron indices")
+        if self.indices and max(self.indices) >= hidden:
             raise UserError(f"neuron {max(self.indices)} does not exist: the model has neurons 0..{hidden - 1}")
 
 
-class Sources(Protocol):
-    """What a copy or a swap reads while the stepper runs (the stepper implements it)."""
+class RunPlan(Protocol):
+    """What an intervention may ask of a run before it starts (`Intervention.prepare`)."""
 
-    def copied(self, iv: CopyFromStep, rows) -> Tensor:
-        """[rows, H]: the hook's values at the source step of the clean run, for the hit rows."""
+    def use_step(self, ref: StepRef) -> None:
+        """Resolve `ref` to each example's step (checked to fall inside the run)."""
+
+    def need_clean_run(self, gates: bool) -> None:
+        """Run the same examples without interventions first (with their gates when `gates`)."""
+
+    def need_run_of(self, text: str, gates: bool) -> None:
+        """Run another source (`sentence WORD@T`) without interventions first."""
+
+
+class RunReader(Protocol):
+    """What an intervention reads while a run is in progress (`Intervention.write`)."""
+
+    t: int  # the step being computed
+    layer: int  # the layer being stepped
+    word_ids: Tensor  # the vocabulary's word ids (for random inputs)
+    positions: Tensor  # [B] each example's first control position T
+
+    @property
+    def batch(self) -> int:
+        """The number of examples in the run."""
         ...
 
-    def swapped(self, iv: CopyFromRun) -> Tensor:
-        """[H]: the hook's values at this step of the other source's clean run."""
+    def clean_values(self, hook: str, ref: StepRef, rows, what: str) -> Tensor:
+        """[rows, H]: the hook's values in the clean run at step `ref` of each hit row (`what` names the caller)."""
+        ...
+
+    def other_run(self, text: str):
+        """The clean run of another source (a Trace), as asked for with `need_run_of`."""
         ...
 
 
@@ -142,9 +184,9 @@ class Sources(Protocol):
 class Intervention:
     """Base: acts at `step` on `neurons` of the hook point `hook` of `layer` (None: the top layer).
 
-    `hook` is h, c or a gate name (HOOKS). `rows` limits it to these examples of a batch (None: all): how
-    an analysis runs many manipulations, each on its own examples, as one batch. It is not part of the
-    text syntax. Each subclass writes its values itself (`write`): a new operation is one class here.
+    `hook` is h, c, a gate name (HOOKS) or `input` (the decoder's input token). `rows` limits it to these
+    examples of a batch (None: all): how an analysis runs many manipulations, each on its own examples, as one
+    batch; it is not part of the text syntax.
     """
 
     neurons: NeuronSet
@@ -153,7 +195,7 @@ class Intervention:
     layer: int | None = field(default=None, kw_only=True)
     rows: tuple[int, ...] | None = field(default=None, kw_only=True, compare=False)
 
-    op = ""
+    op: ClassVar[str] = ""
 
     @property
     def on_cell(self) -> bool:
@@ -161,10 +203,10 @@ class Intervention:
 
     @property
     def on_gate(self) -> bool:
-        return self.hook not in STATE_HOOKS
+        return self.hook not in (*STATE_HOOKS, INPUT_HOOK)
 
     def spec(self) -> str:
-        return f"{self.op}{self._hook()}:{self.neurons}@{self.at()}{self._suffix()}"
+        return f"{self.op}{self._hook()}:{self.neurons}{self._value()}@{self.at()}{self._source()}"
 
     def _hook(self) -> str:
         return "" if self.hook == "h" else f".{self.hook}"
@@ -173,8 +215,15 @@ class Intervention:
         """The step, with the layer when one is named: `T-1` or `T-1/l0`."""
         return f"{self.step}" + ("" if self.layer is None else f"/l{self.layer}")
 
-    def _suffix(self) -> str:
+    def _value(self) -> str:
         return ""
+
+    def _source(self) -> str:
+        return ""
+
+    def resolved(self, names: Mapping[str, Sequence[int]]) -> Intervention:
+        """This intervention with a named neuron set looked up in `names` (the name is kept for its text)."""
+        return self if self.neurons.name is None else replace(self, neurons=self.neurons.resolved(names))
 
     def check(self, cell: str, hidden: int, layers: int) -> None:
         """A UserError when this model has no such hook point, neuron or layer."""
@@ -187,7 +236,12 @@ class Intervention:
         if self.layer is not None and not 0 <= self.layer < layers:
             raise UserError(f"{self.spec()}: layer {self.layer} does not exist; the model has layers 0..{layers - 1}")
 
-    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+    def prepare(self, plan: RunPlan) -> None:
+        """Tell the run what this intervention reads: by default only its own step."""
+        if not self.step.every:
+            plan.use_step(self.step)
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
         """Overwrite the hit rows' values `sel` ([rows, H], in place) at the neurons `cols`."""
         raise NotImplementedError
 
@@ -203,20 +257,32 @@ class SetValue(Intervention):
     def op(self) -> str:  # type: ignore[override]
         return "zero" if self.value == 0.0 else "set"
 
-    def spec(self) -> str:
-        if self.value == 0.0:
-            return super().spec()
-        return f"set{self._hook()}:{self.neurons}={self.value:g}@{self.at()}"
+    def _value(self) -> str:
+        return "" if self.value == 0.0 else f"={self.value:g}"
 
-    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
         sel[:, cols] = self.value
 
 
 @dataclass(frozen=True)
-class KeepOnly(Intervention):
-    op = "keep"
+class Scale(Intervention):
+    """Multiply the neurons' values by `factor` (0 zeroes them, −1 flips them, 2 doubles them)."""
 
-    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
+    factor: float = 1.0
+    op: ClassVar[str] = "scale"
+
+    def _value(self) -> str:
+        return f"={self.factor:g}"
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
+        sel[:, cols] *= self.factor
+
+
+@dataclass(frozen=True)
+class KeepOnly(Intervention):
+    op: ClassVar[str] = "keep"
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
         kept = sel[:, cols].clone()
         sel.zero_()
         sel[:, cols] = kept
@@ -224,136 +290,76 @@ class KeepOnly(Intervention):
 
 @dataclass(frozen=True)
 class CopyFromStep(Intervention):
-    source: StepRef = StepRef(0)
-    op = "copy"
+    """The neurons take their values at step `source` of the clean run of the same example."""
 
-    def _suffix(self) -> str:
+    source: StepRef = StepRef(0)
+    op: ClassVar[str] = "copy"
+
+    def _source(self) -> str:
         return f"<{self.source}"
 
-    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
-        sel[:, cols] = sources.copied(self, rows)[:, cols]
+    def prepare(self, plan: RunPlan) -> None:
+        super().prepare(plan)
+        if self.source.every:
+            raise UserError(f"{self.spec()}: the source step cannot be *")
+        plan.use_step(self.source)
+        plan.need_clean_run(gates=self.on_gate)
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
+        sel[:, cols] = run.clean_values(self.hook, self.source, rows, self.spec())[:, cols]
 
 
 @dataclass(frozen=True)
 class CopyFromRun(Intervention):
-    source_text: str = ""
-    op = "swap"
+    """The neurons take their values at this step of another source's clean run; a step relative to T (@T-1)
+    reads the other source at its own T-1, so runs with different T line up as the compare view aligns them."""
 
-    def _suffix(self) -> str:
+    source_text: str = ""
+    op: ClassVar[str] = "swap"
+
+    def _source(self) -> str:
         return f"<{self.source_text}"
 
-    def write(self, sel: Tensor, cols, sources: Sources, rows) -> None:
-        sel[:, cols] = sources.swapped(self)[cols]
+    def prepare(self, plan: RunPlan) -> None:
+        super().prepare(plan)
+        plan.need_run_of(self.source_text, gates=self.on_gate)
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
+        other = run.other_run(self.source_text).for_layer(run.layer)
+        state, t = other.at_hook(self.hook), run.t
+        if self.step.relative_to_t and other.positions is not None:
+            t = t - int(run.positions[0]) + int(other.positions[0])
+        i = t + other.n_enc - 1
+        if not 0 <= i < state.shape[1]:
+            raise UserError(f"{self.spec()}: step {run.t} is outside the other source's run")
+        sel[:, cols] = state[0, i][cols]
 
 
 @dataclass(frozen=True)
 class RandomInput(Intervention):
-    """Replace the decoder input token (the hook point decoder.input); `neurons` is unused."""
+    """Replace the decoder's input token (the hook point decoder.input) by a random word, seeded by the seed and
+    the step; `neurons` is unused. At every step (`*`) the first input, <bos>, is kept, as the paper does."""
 
+    hook: str = INPUT_HOOK
     seed: int = 0
-    op = "randin"
+    op: ClassVar[str] = "randin"
 
     def check(self, cell: str, hidden: int, layers: int) -> None:
         pass
 
-    def replace_tokens(self, tok: Tensor, rows, t: int, word_ids: Tensor) -> Tensor:
-        """The input tokens with random words (seeded by the seed and t) in the hit rows."""
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + t)
-        rand = word_ids[torch.randint(0, len(word_ids), (tok.shape[0],), generator=gen)]
-        tok = tok.clone()
-        tok[rows] = rand[rows]
-        return tok
-
     def spec(self) -> str:
         return f"randin@{self.step}" + (f":seed={self.seed}" if self.seed else "")
 
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
+        import torch
 
-_SPEC_RE = re.compile(
-    r"^(?P<op>zero|set|keep|copy|swap)(\.(?P<hook>[a-z]+))?:(?P<neurons>[^@=<]+)(=(?P<value>[^@]+))?@(?P<step>[^<]+)(<(?P<src>.+))?$"
-)
-
-
-def parse_intervention(text: str) -> Intervention:
-    """Parse the text syntax above; a UserError says what is wrong."""
-    s = text.strip()
-    m = re.fullmatch(r"randin@(?P<step>[^:]+)(:seed=(?P<seed>\d+))?", s)
-    if m:
-        return RandomInput(NeuronSet(None), StepRef.parse(m["step"]), seed=int(m["seed"] or 0))
-    m = _SPEC_RE.match(s)
-    if not m:
-        raise UserError(
-            f"intervention {text!r} is not understood; use e.g. zero:all@T-1, set:3=0.5@2, keep:0-9@T, "
-            "copy:4,5@T-3<T-1, swap:all@0<other sentence word@2, randin@*"
-        )
-    step_text, layer = _split_layer(m["step"], text)
-    op, neurons, step = m["op"], NeuronSet.parse(m["neurons"]), StepRef.parse(step_text)
-    hook = m["hook"] or "h"
-    if hook not in HOOKS:
-        raise UserError(f"intervention {text!r}: .{hook} is not a hook point; use .c (an LSTM's cell state) or a "
-                        "gate: .r .z .n (GRU), .i .f .g .o (LSTM); none means h")
-    if op == "set" and m["value"] is None:
-        raise UserError(f"intervention {text!r}: set needs a value, as set:NEURONS=VALUE@STEP (e.g. set:3=0.5@T)")
-    if op != "set" and m["value"] is not None:
-        raise UserError(f"intervention {text!r}: {op} takes no =VALUE; only set does (set:NEURONS=VALUE@STEP)")
-    if (m["src"] is not None) != (op in ("copy", "swap")):
-        raise UserError(f"intervention {text!r}: copy and swap need <FROM, the others take none")
-    if op == "zero":
-        return SetValue(neurons, step, hook, 0.0, layer=layer)
-    if op == "set":
-        try:
-            value = float(m["value"])
-        except ValueError:
-            raise UserError(f"intervention {text!r}: {m['value']!r} is not a number") from None
-        if value != value or abs(value) == float("inf"):
-            raise UserError(f"intervention {text!r}: the value must be a finite number")
-        return SetValue(neurons, step, hook, value, layer=layer)
-    if op == "keep":
-        return KeepOnly(neurons, step, hook, layer=layer)
-    if op == "copy":
-        return CopyFromStep(neurons, step, hook, StepRef.parse(m["src"]), layer=layer)
-    if not m["src"].strip():
-        raise UserError(f"intervention {text!r}: swap needs a source sentence after <")
-    return CopyFromRun(neurons, step, hook, m["src"].strip(), layer=layer)
+        if self.step.every and run.t == 1:
+            return
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + run.t)
+        rand = run.word_ids[torch.randint(0, len(run.word_ids), (run.batch,), generator=gen)]
+        sel[:] = rand[rows]
 
 
-def _split_layer(step_text: str, text: str) -> tuple[str, int | None]:
-    """`T-1/l0` -> (`T-1`, 0); a step without `/lK` acts on the top layer."""
-    head, sep, tail = step_text.strip().partition("/")
-    if not sep:
-        return head, None
-    m = re.fullmatch(r"[lL](\d{1,3})", tail.strip())
-    if not m:
-        raise UserError(f"intervention {text!r}: {tail!r} is not a layer; write /l0, /l1, … after the step")
-    return head, int(m.group(1))
-
-
-def from_json(data: dict) -> Intervention:
-    if not isinstance(data, dict) or "spec" not in data:
-        raise UserError("an intervention in JSON must be an object with a 'spec' string")
-    return parse_intervention(str(data["spec"]))
-
-
-_NAMED_NEURONS = re.compile(r"(?<=[:])([A-Za-z_][\w?]*)(?=[=@])")
-
-
-def resolve_names(text: str, groups: Mapping[str, Sequence[int]]) -> str:
-    """Replace a group or role name in the NEURONS field (`set.z:OUTPUTTING=1@T`) by its indices.
-
-    Names match case-insensitively; `all` stays the selection syntax. An unknown name is a UserError
-    listing the known ones."""
-    by_lower = {k.lower(): v for k, v in groups.items()}
-
-    def indices(m: re.Match) -> str:
-        name = m.group(1)
-        if name.lower() == "all":
-            return name
-        if name.lower() not in by_lower:
-            known = ", ".join(sorted(groups)) or "none"
-            raise UserError(f"{name!r} is not a known group or role (known here: {known})")
-        neurons = list(by_lower[name.lower()])
-        if not neurons:
-            raise UserError(f"group {name!r} has no neurons")
-        return str(NeuronSet.of(neurons))
-
-    head, sep, tail = text.partition("<")  # a swap's source sentence is left alone
-    return _NAMED_NEURONS.sub(indices, head, count=1) + sep + tail
+def resolve_all(interventions: Sequence[Intervention], names: Mapping[str, Sequence[int]]) -> list[Intervention]:
+    """Every named neuron set looked up (what a run does before it starts)."""
+    return [iv.resolved(names) for iv in interventions]

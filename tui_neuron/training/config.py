@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.seq2seq import CELLS, ModelConfig
 from . import distributed as dist
 from .corpus import SamplingConfig
@@ -76,51 +76,51 @@ class TrainConfig:
             raise UserError("the sampling's max_len and n_signals must be the model's (build with from_options)")
         o = SimpleNamespace(**self.options())
         if o.cell not in CELLS:
-            raise UserError(f"--cell {o.cell!r}: use one of {', '.join(CELLS)}")
+            raise ParameterError("cell", f"{{param}} {o.cell!r}: use one of {', '.join(CELLS)}")
         if o.mode not in ("spans", "lines"):
-            raise UserError(f"--mode {o.mode!r}: use spans or lines")
+            raise ParameterError("mode", f"{{param}} {o.mode!r}: use spans or lines")
         if self.schedule not in SCHEDULES:
-            raise UserError(f"--schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+            raise ParameterError("schedule", f"{{param}} {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if self.device not in dist.DEVICES:
-            raise UserError(f"--device {self.device!r}: use one of {', '.join(dist.DEVICES)}")
+            raise ParameterError("device", f"{{param}} {self.device!r}: use one of {', '.join(dist.DEVICES)}")
         if self.max_steps is None and self.time_budget is None:
-            raise UserError("give a budget: --steps N or --minutes M")
+            raise ParameterError("max_steps", "give a budget: {param} or time_budget")
         if self.max_steps is not None and self.max_steps < 1:
-            raise UserError(f"--steps {self.max_steps}: give a positive number of steps")
+            raise ParameterError("max_steps", f"{{param}} {self.max_steps}: give a positive number of steps")
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
-            raise UserError("--minutes must be a positive number")
+            raise ParameterError("time_budget", "{param} must be a positive number")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
-            raise UserError(f"--lr {self.lr}: give a positive finite learning rate, e.g. 2e-3")
+            raise ParameterError("lr", f"{{param}} {self.lr}: give a positive finite learning rate, e.g. 2e-3")
         for name, lo, hi in (("dropout", 0, 1), ("word_dropout", 0, 1), ("label_smoothing", 0, 1),
                              ("heldout_fraction", 0, 1), ("min_lr_ratio", 0, 1.000001)):
             value = getattr(o, name)
             if not (math.isfinite(value) and lo <= value < hi):
-                raise UserError(f"--{name.replace('_', '-')} {value}: must be in [{lo}, {hi:g})")
+                raise ParameterError(name, f"{{param}} {value}: must be in [{lo}, {hi:g})")
         if not (math.isfinite(self.control_weight) and 0 < self.control_weight <= 100):
-            raise UserError(f"--control-weight {self.control_weight}: must be in (0, 100]")
+            raise ParameterError("control_weight", f"{{param}} {self.control_weight}: must be in (0, 100]")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise UserError(f"--weight-decay {self.weight_decay}: must be zero or positive")
+            raise ParameterError("weight_decay", f"{{param}} {self.weight_decay}: must be zero or positive")
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
-            raise UserError("--grad-clip must be positive")
+            raise ParameterError("grad_clip", "{param} must be positive")
         if not 1 <= o.max_position <= 1000:
-            raise UserError(f"--max-position {o.max_position}: must be between 1 and 1000")
+            raise ParameterError("max_position", f"{{param}} {o.max_position}: must be between 1 and 1000")
         if not 1 <= o.n_signals <= o.max_position:
-            raise UserError(f"--signals {o.n_signals}: must be between 1 and --max-position")
+            raise ParameterError("n_signals", f"{{param}} {o.n_signals}: must be between 1 and max_position")
         if o.min_len > o.max_len or o.min_len < 1:
-            raise UserError("--min-len must be between 1 and --max-len")
+            raise ParameterError("min_len", "{param} must be between 1 and max_len")
         if o.max_position > o.max_len:
-            raise UserError(f"--max-position {o.max_position} exceeds --max-len {o.max_len}")
+            raise ParameterError("max_position", f"{{param}} {o.max_position} exceeds max_len {o.max_len}")
         for name in ("emb_dim", "hidden", "vocab_words", "batch_size", "eval_every", "eval_examples", "patience",
                      "lr_patience", "curriculum_len"):
             if getattr(o, name) < 1:
-                raise UserError(f"--{name.replace('_', '-').replace('emb-dim', 'emb')} must be positive")
+                raise ParameterError(name, "{param} must be positive")
         for name in ("curriculum_steps", "warmup_steps"):
             if getattr(o, name) < 0:
-                raise UserError(f"--{name.replace('_', '-')} must be zero or positive")
+                raise ParameterError(name, "{param} must be zero or positive")
         if not 1 <= o.layers <= 16:
-            raise UserError(f"--layers {o.layers}: must be between 1 and 16")
+            raise ParameterError("layers", f"{{param}} {o.layers}: must be between 1 and 16")
         if o.hidden > 8192 or o.emb_dim > 8192 or o.vocab_words > 1_000_000:
-            raise UserError("--hidden/--emb must be at most 8192 and --vocab-words at most 1,000,000")
+            raise ParameterError("hidden", "{param} and emb_dim must be at most 8192, vocab_words at most 1,000,000")
 
 
 def resume_path(out: str | Path) -> Path:
@@ -132,18 +132,18 @@ def check_output(out: str | Path, resume: bool, force: bool) -> None:
     """Refuse an output that cannot be written, or one that would replace earlier work unasked."""
     out = Path(out)
     if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give a file name such as {out / 'model.safetensors'}")
+        raise ParameterError("out", f"{{param}} {out} is a folder; give a file name such as {out / 'model.safetensors'}")
     parent = out.parent
     if not parent.is_dir():
-        raise UserError(f"--out {out}: the folder {parent} does not exist; create it first")
+        raise ParameterError("out", f"{{param}} {out}: the folder {parent} does not exist; create it first")
 
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out}: the folder {parent} is not writable; choose another folder")
+        raise ParameterError("out", f"{{param}} {out}: the folder {parent} is not writable; choose another folder")
     if resume or force:
         return
     for existing in (out, resume_path(out)):
         if existing.exists():
-            raise UserError(f"{existing} exists: pass --resume to continue that run, or --force to replace it")
+            raise UserError(f"{existing} exists: continue that run (resume) or replace it (force)")
 
 
 @dataclass

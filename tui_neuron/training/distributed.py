@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -21,15 +21,15 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """`auto` picks CUDA when present, then MPS, else the CPU; an unavailable device is a UserError."""
     if name not in DEVICES:
-        raise UserError(f"--device {name!r}: use one of {', '.join(DEVICES)}")
+        raise ParameterError("device", f"{{param}} {name!r}: use one of {', '.join(DEVICES)}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is visible to torch; use --device cpu")
+            raise ParameterError("device", "{param} cuda: no CUDA device is visible to torch; use cpu")
         return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
     if name == "mps" and not _mps_available():
-        raise UserError("--device mps: Apple's MPS backend is not available here; use --device cpu")
+        raise ParameterError("device", "{param} mps: Apple's MPS backend is not available here; use cpu")
     return torch.device(name)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint.format import Checkpoint
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.examples import Example
 from ..model.seq2seq import Seq2Seq, trim_at_eos
 from ..model.tokenizer import Vocab
@@ -116,10 +116,10 @@ def heldout_examples(
     if not ckpt.vocab.has_positions:
         raise UserError("this model has no position tokens, so there is no positioning to evaluate")
     if n < 1:
-        raise UserError("--examples must be at least 1")
+        raise ParameterError("examples", "{param} must be at least 1")
     k = signals or cfg.n_signals
     if not 1 <= k <= cfg.max_position:
-        raise UserError(f"--signals {k}: must be between 1 and {cfg.max_position}")
+        raise ParameterError("n_signals", f"{{param}} {k}: must be between 1 and {cfg.max_position}")
     sampling = SamplingConfig(rec.get("mode", "spans"), rec.get("min_len", 4), rec.get("max_len", cfg.max_len), k)
     if corpus:
         lines = Corpus.load(corpus, heldout_fraction=0.0).lines("all")

@@ -18,7 +18,7 @@ from msgspec import Meta, Struct, structs
 from safetensors.torch import save as save_bytes
 
 from ..checkpoint.validate import parse_json_limited, read_safetensors, validated
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.tokenizer import Vocab
 
 # options that change the model or the data stream: a resumed run must keep them
@@ -66,7 +66,7 @@ class ResumeFile:
 
 def read_resume(path: Path) -> ResumeFile:
     if not path.exists():
-        raise UserError(f"nothing to resume: {path} does not exist (train without --resume first)")
+        raise UserError(f"nothing to resume: {path} does not exist (train without resuming first)")
     meta, tensors = read_safetensors(path, what="resume file")
     try:
         state = parse_json_limited(meta["state"], "state")
@@ -83,7 +83,7 @@ def read_resume(path: Path) -> ResumeFile:
         torch_rng = [tensors[f"rng.torch.{r}"] for r in range(len(tensors)) if f"rng.torch.{r}" in tensors]
         model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     except (KeyError, ValueError, TypeError, UserError) as e:
-        raise UserError(f"resume file {path} is damaged ({e}); delete it to start afresh with --force") from None
+        raise UserError(f"resume file {path} is damaged ({e}); delete it to start afresh (force)") from None
     return ResumeFile(model, optimizer, torch_rng, state, config, vocab)
 
 
@@ -93,9 +93,8 @@ def check_same_run(saved: ResumeFile, config: dict, vocab: dict, path: Path) -> 
         saved_key = "vocab_size" if key == "vocab_words" and "vocab_size" in saved.config else key  # older files
         old, new = saved.config.get(saved_key), config.get(key)
         if saved_key in saved.config and old != new:
-            flag = "--" + key.replace("_", "-").replace("emb-dim", "emb").replace("n-signals", "signals")
-            raise UserError(f"{flag} is {new} here but {old} in the run saved in {path}; "
-                            f"use the saved value to resume, or train afresh with --force")
+            raise ParameterError(key, f"{{param}} is {new} here but {old} in the run saved in {path}; "
+                                      "use the saved value to resume, or train afresh (force)")
     saved_vocab = saved.vocab
     if "words" in saved_vocab:  # written before vocabularies carried their full id list
         try:
@@ -104,6 +103,6 @@ def check_same_run(saved: ResumeFile, config: dict, vocab: dict, path: Path) -> 
             saved_vocab = {}
     if saved_vocab.get("itos") != vocab.get("itos") or saved_vocab.get("max_position") != vocab.get("max_position"):
         raise UserError(f"resume file {path} was made with another corpus or vocabulary; fix the options or "
-                        f"train afresh with --force")
+                        "train afresh (force)")
     if not isinstance(saved.state.get("step"), int):
-        raise UserError(f"resume file {path} is damaged (no step count); delete it to start afresh with --force")
+        raise UserError(f"resume file {path} is damaged (no step count); delete it to start afresh (force)")

@@ -143,8 +143,8 @@ class Trainer:
             self._restore(saved, path)
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
             reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
-            raise UserError(f"resume file {path} does not fit this run ({reason}); delete it or train afresh with "
-                            "--force") from None
+            raise UserError(f"resume file {path} does not fit this run ({reason}); delete it or train afresh "
+                            "(force)") from None
 
     def _restore(self, saved: ResumeFile, path: Path) -> None:
         self.model.load_state_dict({k: v.to(self.device) for k, v in saved.model.items()})
@@ -235,24 +235,14 @@ class Trainer:
         self.model.train()
         t_start = time.monotonic() - s.elapsed
         tokens_seen, tok_t0 = 0, time.monotonic()
-        while True:
-            over = (cfg.max_steps is not None and s.step >= cfg.max_steps) or (
-                cfg.time_budget is not None and s.elapsed >= cfg.time_budget)
-            if dist.any_rank(over or self._stop_requested, self.world, self.device):
-                if self._stop_requested:
-                    s.stopped = "interrupted (resume with --resume)"
-                    self.save_resume()
-                    raise KeyboardInterrupt
-                s.stopped = s.stopped or ("step budget reached" if cfg.max_steps and s.step >= cfg.max_steps
-                                          else "time budget reached")
-                break
+        while not self._budget_spent():
             lr = s.lr = scheduled_lr(self.cfg, s)
             for g in self.opt.param_groups:
                 g["lr"] = lr
             batch = self.draw_batch()
             loss = self.train_step(batch).item()
             if not math.isfinite(loss):
-                raise UserError(f"the training loss became {loss} at step {s.step + 1}; lower --lr (now {cfg.lr:g}) "
+                raise UserError(f"the training loss became {loss} at step {s.step + 1}; lower lr (now {cfg.lr:g}) "
                                 f"— the best checkpoint so far is kept")
             s.step += 1
             s.elapsed = time.monotonic() - t_start
@@ -284,6 +274,22 @@ class Trainer:
         if self.world.is_main:
             self.save_best_record_only()
         return s
+
+    def _budget_spent(self) -> bool:
+        """True when the step or time budget is spent (on any rank); a stop asked for by a signal saves the
+        state of the completed step and raises KeyboardInterrupt."""
+        cfg, s = self.cfg, self.state
+        over = (cfg.max_steps is not None and s.step >= cfg.max_steps) or (
+            cfg.time_budget is not None and s.elapsed >= cfg.time_budget)
+        if not dist.any_rank(over or self._stop_requested, self.world, self.device):
+            return False
+        if self._stop_requested:
+            s.stopped = "interrupted (resume with --resume)"
+            self.save_resume()
+            raise KeyboardInterrupt
+        s.stopped = s.stopped or ("step budget reached" if cfg.max_steps and s.step >= cfg.max_steps
+                                  else "time budget reached")
+        return True
 
     def save_best_record_only(self) -> None:
         """Refresh the training record (final step, time, why it stopped) in the best checkpoint."""

@@ -8,11 +8,10 @@ The jobs are the CLI's (`analysis.jobs`) under the `quick` preset, so a result h
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+from typing import ClassVar
 
-from textual import work
-from textual.message import Message
+from textual import on, work
 from textual.reactive import var
 from textual.widget import Widget
 from textual.worker import get_current_worker
@@ -20,51 +19,36 @@ from textual.worker import get_current_worker
 from ...analysis.roles import Role, paper_intervention, role_groups
 from ...checkpoint.format import Checkpoint
 from ...errors import UserError
+from ...model.interventions import StepRef
 from ...paths import cache_dir, free_path, newest, results_dir
 from ..bindings import B
-from ..messages import AddIntervention, JobFailed, ResultsOpened, StateRequest, Status, count
+from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, ShowMatch, StateRequest, Status, count
+from ..progress import Eta
 from ..screens import MemoryScreen, PromptScreen
 from ..viewmodel import DecodeView
+from .interventions import step_label
+from .redraw import Redraws
 
 ROLE_KEYS = {"1": Role.STORING, "2": Role.COUNTING, "3": Role.TRIGGERING, "4": Role.OUTPUTTING}
+ROLE_NAMES = tuple(role.value for role in Role)
 
 
-class Eta:
-    """`stage done/total · m:ss left` for a job's progress callback."""
-
-    def __init__(self) -> None:
-        self.started: dict[str, float] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> str:
-        t0 = self.started.setdefault(stage, time.monotonic())
-        left = ""
-        if 0 < done < total:
-            secs = (time.monotonic() - t0) / done * (total - done)
-            left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
-        return f"{stage} {done}/{total}{left}"
-
-
-class AnalysesPane(Widget):
+class AnalysesPane(Redraws, Widget):
     """Roles, rankings, probes and state gradients for the model in the explorer."""
 
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     selection: var[tuple[int, ...]] = var((), init=False)
+    selection_name: var[str] = var("", init=False)
     groups: var[dict[str, list[int]]] = var(dict, init=False)
+    role_sets: var[dict[str, dict[str, list[int]]]] = var(dict, init=False)
 
-    class Done(Message):
-        """A job finished: `result` is its results document, written to `path` when it was saved."""
-
-        def __init__(self, job: str, result: dict, path: Path | None = None, label: str = ""):
-            super().__init__()
-            self.job, self.result, self.path, self.label = job, result, path, label
+    REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # draws nothing: roles and selections go up as state
 
     def __init__(self, checkpoint: Checkpoint, **kw):
         super().__init__(**kw)
         self.ckpt = checkpoint
-        self.role_sets: dict[str, dict[str, list[int]]] = {}
         self.curves: dict[str, dict] = {}  # role -> dose-response curve, from a loaded `analyze curves` result
-        self.selected_role: str | None = None
 
     # ------------------------------------------------------------------ roles
 
@@ -72,21 +56,8 @@ class AnalysesPane(Widget):
     def token(self) -> str:
         return self.view.control_token if self.view else ""
 
-    def role_tags(self) -> dict[int, str]:
-        """neuron -> role letters (s, c, t, o) for the current control token."""
-        tags: dict[int, str] = {}
-        for role, neurons in role_groups(self.role_sets, self.token).items():
-            for j in neurons:
-                tags[j] = "".join(sorted(set(tags.get(j, "") + role[0])))
-        return tags
-
-    def watch_view(self, old: DecodeView | None, new: DecodeView | None) -> None:
-        if self.role_sets and (old is None or new is None or old.control_token != new.control_token):
-            self.post_message(StateRequest(roles=self.role_tags()))
-
     def set_roles(self, roles: dict[str, dict[str, list[int]]]) -> None:
-        self.role_sets = roles
-        self.post_message(StateRequest(roles=self.role_tags()))
+        self.post_message(StateRequest(role_sets=roles))
 
     def action_select_role(self, role: str) -> None:
         if role in self.curves:
@@ -102,26 +73,29 @@ class AnalysesPane(Widget):
             self.notify(f"no {role} neurons for {token!r} in the loaded results: press F to analyse {token!r} "
                         "(a worker; progress and time left in the status box)", severity="warning")
             return
-        self.selected_role = role
-        self.select_group(role, neurons)
+        self.select_group(role, neurons, keep=False)
 
-    def select_group(self, name: str, neurons: list[int]) -> None:
+    def select_group(self, name: str, neurons: list[int], keep: bool = True) -> None:
+        """Select a named set of neurons; `keep` also adds it to the session's groups (a role is not kept: it
+        is the results file's, and its neurons differ from token to token)."""
         hidden = self.ckpt.config.hidden
         neurons = [int(j) for j in neurons if 0 <= int(j) < hidden]
         if not neurons:
             self.notify(f"{name}: no neurons", severity="warning")
             return
-        self.post_message(StateRequest(selection=tuple(neurons), neuron=neurons[0],
-                                       groups={**self.groups, name: neurons}))
-        self.notify(f"group {name!r}: {count(len(neurons), 'neuron')} selected")
+        groups = {**self.groups, name: neurons} if keep else self.groups
+        self.post_message(StateRequest(selection=tuple(neurons), neuron=neurons[0], groups=groups,
+                                       selection_name=name))
+        self.notify(f"{name!r}: {count(len(neurons), 'neuron')} selected")
 
     def action_paper_manipulation(self) -> None:
-        if self.selected_role is None or not self.selection:
+        if self.selection_name not in ROLE_NAMES or not self.selection:
             self.notify("select a role's neurons first (1 storing, 2 counting, 3 triggering, 4 outputting)",
                         severity="warning")
             return
         t = self.view.t_at(self.step) if self.view else 0
-        self.post_message(AddIntervention(paper_intervention(self.selected_role, list(self.selection), t)))
+        step = StepRef.parse(step_label(self.view, t))
+        self.post_message(AddIntervention(paper_intervention(self.selection_name, step)))
 
     # ------------------------------------------------------------------ results files
 
@@ -151,9 +125,7 @@ class AnalysesPane(Widget):
         elif loaded.kind == "storing":
             self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
         elif loaded.kind == "match":
-            from .match import open_match
-
-            open_match(self.app, loaded.data)
+            self.post_message(ShowMatch(loaded.data))
         else:
             self.select_group(*loaded.top_neurons(self.ckpt.config.hidden))
 
@@ -184,7 +156,7 @@ class AnalysesPane(Widget):
             self.post_message(JobFailed("analysis", str(e)))
             return
         if not worker.is_cancelled:
-            self.post_message(self.Done("functions", results, path, token))
+            self.post_message(JobDone("functions", results, path, token))
 
     def action_run_probe(self) -> None:
         self.app.push_screen(PromptScreen("Probe: HYP [TAGGED_DIR], or rank HYP (position, token, steps-remaining, "
@@ -217,7 +189,7 @@ class AnalysesPane(Widget):
         except (UserError, OSError) as e:
             self.post_message(JobFailed("probe", str(e)))
             return
-        self.post_message(self.Done("rank" if ranking else "probe", res, label=hypothesis))
+        self.post_message(JobDone("rank" if ranking else "probe", res, label=hypothesis))
 
     def action_run_memory(self) -> None:
         self.post_message(Status("⟳ gradients…"))
@@ -232,10 +204,14 @@ class AnalysesPane(Widget):
         except (UserError, OSError) as e:
             self.post_message(JobFailed("state gradients", str(e)))
             return
-        self.post_message(self.Done("memory", res))
+        self.post_message(JobDone("memory", res))
 
-    def on_analyses_pane_done(self, message: Done) -> None:
+    @on(JobDone)
+    def _job_done(self, message: JobDone) -> None:
         """Show a finished job: roles, the top neurons of a probe or ranking, or the σ curves."""
+        if message.job not in ("functions", "rank", "probe", "memory"):
+            return
+        message.stop()
         self.post_message(Status(""))
         res = message.result
         if message.job == "functions":
@@ -257,17 +233,17 @@ class AnalysesPane(Widget):
             self.app.push_screen(MemoryScreen(res))
 
     BINDINGS = [
-        *(B(key, f"select_role('{role.value}')", role.value.capitalize(),
+        *(B(role.value, key, f"select_role('{role.value}')", role.value.capitalize(),
             f"select the {role.value} neurons of the control token (from results; with curves loaded, plot its curve)",
             show=False) for key, role in ROLE_KEYS.items()),
-        B("p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
+        B("paper-op", "p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
           show=False),
-        B("f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
+        B("results", "f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
           "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
-        B("F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
+        B("analyse", "F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
           "the quick preset; progress and time left in the status box)", show=False),
-        B("b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
+        B("probe", "b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
           "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
-        B("M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
+        B("memory", "M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
           show=False),
     ]

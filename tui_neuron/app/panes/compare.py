@@ -8,7 +8,9 @@ this step (changed − original, or A − B while comparing) and selecting one s
 
 from __future__ import annotations
 
-from textual import work
+from typing import ClassVar
+
+from textual import on, work
 from textual.reactive import var
 from textual.widget import Widget
 
@@ -16,20 +18,15 @@ from ...analysis.decoding import decode_one
 from ...checkpoint.format import Checkpoint
 from ...errors import UserError
 from ...model.examples import split_controls
+from ...model.interventions import CopyFromRun, NeuronSet, StepRef
 from ..bindings import B
-from ..messages import AddIntervention, JobFailed, StateRequest, Status
+from ..messages import AddIntervention, JobDone, JobFailed, StateRequest, Status
 from ..screens import PromptScreen, RankedNeuronsScreen
 from ..viewmodel import DecodeView, build_view, top_differences
+from .interventions import step_label
+from .redraw import Redraws
 
 COMPARE_MODES = ("A", "B", "A−B")
-
-
-def step_label(view: DecodeView, t: int) -> str:
-    """The step as the swap syntax names it: relative to the first control's T when there is one."""
-    if not view.positions:
-        return str(t)
-    offset = t - view.positions[0]
-    return "T" if offset == 0 else f"T{offset:+d}"
 
 
 def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str, step: int, n: int = 20
@@ -48,7 +45,7 @@ def largest_differences(view: DecodeView, compare: DecodeView | None, mode: str,
     return label, top_differences(delta, n)
 
 
-class ComparePane(Widget):
+class ComparePane(Redraws, Widget):
     """Decodes B and turns the compare keys into state requests and interventions."""
 
     view: var[DecodeView | None] = var(None, init=False)
@@ -59,14 +56,16 @@ class ComparePane(Widget):
     compare_mode: var[str] = var("A", init=False)
     model_layer: var[int] = var(0, init=False)  # the layer shown: B is handed up on it, as A is shown
 
+    REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # draws nothing: B's strips and curve are the neuron pane's
+
     BINDINGS = [
-        B("c", "set_b", "Compare", "compare with a second source B (its own controls), aligned by t − T; empty "
+        B("compare", "c", "set_b", "Compare", "compare with a second source B (its own controls), aligned by t − T; empty "
           "stops comparing", show=False),
-        B("w", "cycle_compare", "A/B", "show A, B or A − B in the strips and the top-5 (with a B set by c)",
+        B("a/b", "w", "cycle_compare", "A/B", "show A, B or A − B in the strips and the top-5 (with a B set by c)",
           show=False),
-        B("W", "swap_from_b", "Swap B→A", "swap the selected neurons' values from B into A at this step "
+        B("swap-b→a", "W", "swap_from_b", "Swap B→A", "swap the selected neurons' values from B into A at this step "
           "(an intervention)", show=False),
-        B("D", "differences", "Differences", "the neurons that differ most at this step (changed − original, or "
+        B("differences", "D", "differences", "Differences", "the neurons that differ most at this step (changed − original, or "
           "A − B); enter selects one", show=False),
     ]
 
@@ -110,9 +109,14 @@ class ComparePane(Widget):
         except UserError as e:
             self.post_message(JobFailed("compare", f"B: {e}"))
             return
-        self.app.call_from_thread(self._b_ready, text, view, mode)
+        self.post_message(JobDone("compare", view, label=text, path=None, mode=mode))
 
-    def _b_ready(self, text: str, view: DecodeView, mode: str = "A−B") -> None:
+    @on(JobDone)
+    def _b_ready(self, message: JobDone) -> None:
+        if message.job != "compare":
+            return
+        message.stop()
+        text, view, mode = message.label, message.result, message.mode
         self.b_text = text
         self.post_message(Status(""))
         self.post_message(StateRequest(compare=view.at_layer(self.model_layer), compare_mode=mode))
@@ -128,9 +132,9 @@ class ComparePane(Widget):
         if self.compare is None or self.view is None:
             self.notify("no B to swap from: set one with c", severity="warning")
             return
-        neurons = ",".join(map(str, self.selection)) if self.selection else str(self.neuron)
-        self.post_message(AddIntervention(f"swap:{neurons}@{step_label(self.view, self.view.t_at(self.step))}"
-                                          f"<{self.b_text}"))
+        neurons = NeuronSet.of(self.selection or (self.neuron,))
+        step = StepRef.parse(step_label(self.view, self.view.t_at(self.step)))
+        self.post_message(AddIntervention(CopyFromRun(neurons, step, "h", self.b_text)))
 
     def action_differences(self) -> None:
         if self.view is None:

@@ -2,40 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import var
 
+from ...analysis.session import Stacked
+from ...errors import UserError
 from ...model.interventions import NeuronSet
+from ...model.syntax import help_text, parse_intervention, prompt_title
 from ..bindings import B
 from ..messages import AddIntervention, StateRequest
-from ..screens import INTERVENTION_SYNTAX, PromptScreen
+from ..screens import PromptScreen
 from ..viewmodel import DecodeView
 from ..widgets import ComparePanel, InterventionList
 from .redraw import Redraws
 
 
-@dataclass(frozen=True)
-class InterventionItem:
-    spec: str
-    enabled: bool = True
+def step_label(view: DecodeView | None, t: int) -> str:
+    """The step as the syntax names it: relative to the first control's T when there is one."""
+    if view is None or not view.positions:
+        return str(t)
+    offset = t - view.positions[0]
+    return "T" if offset == 0 else f"T{offset:+d}"
+
+
+def stack_line(item: Stacked, names: dict[str, list[int]]) -> str:
+    """An intervention as typed, with the size of a named neuron set (`zero:storing@T-1 · 34 neurons`)."""
+    name = item.intervention.neurons.name
+    if name is None:
+        return item.intervention.spec()
+    size = next((len(v) for k, v in names.items() if k.lower() == name.lower()), None)
+    return item.intervention.spec() + (f" · {size} neurons" if size is not None else " · not defined here")
 
 
 class InterventionsPane(Redraws, Horizontal):
     """Add, toggle and remove interventions; see what they changed (outputs, landings, |Δh| over t)."""
 
-    interventions: var[list[InterventionItem]] = var(list, init=False)
+    interventions: var[list[Stacked]] = var(list, init=False)
     iv_cursor: var[int] = var(0, init=False)
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     neuron: var[int] = var(0, init=False)
     model_layer: var[int] = var(0, init=False)  # the layer shown
     selection: var[tuple[int, ...]] = var((), init=False)
+    selection_name: var[str] = var("", init=False)
+    names: var[dict[str, list[int]]] = var(dict, init=False)
 
-    REDRAW = {"interventions": ("draw_list", "draw_compare"), "iv_cursor": ("draw_list",),
+    REDRAW = {"interventions": ("draw_list", "draw_compare"), "iv_cursor": ("draw_list",), "names": ("draw_list",),
               "view": ("draw_compare",), "neuron": ("draw_compare",), "selection": ("draw_compare",)}
 
     def __init__(self, n_layers: int, **kw):
@@ -47,7 +61,8 @@ class InterventionsPane(Redraws, Horizontal):
         yield ComparePanel(id="compare")
 
     def draw_list(self) -> None:
-        self.query_one(InterventionList).show([(iv.spec, iv.enabled) for iv in self.interventions], self.iv_cursor)
+        self.query_one(InterventionList).show([(stack_line(s, self.names), s.enabled) for s in self.interventions],
+                                              self.iv_cursor)
 
     def draw_compare(self) -> None:
         """Both outputs, where each control landed, and |Δh| over t for the selected neurons."""
@@ -74,18 +89,29 @@ class InterventionsPane(Redraws, Horizontal):
         return self.view.t_at(self.step)
 
     def action_add_intervention(self) -> None:
-        neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
+        """The prompt, prefilled for the selection (by its name when it is a role or group) at this step."""
+        if self.selection_name:
+            neurons = self.selection_name
+        else:
+            neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
         layer = f"/l{self.model_layer}" if self.n_layers > 1 else ""
-        self.app.push_screen(PromptScreen("Intervention (zero/set/keep/copy/swap/randin; ? lists the syntax)",
-                                          f"zero:{neurons}@{self.current_t}{layer}", "zero:all@T-1"), self._entered)
+        step = step_label(self.view, self.current_t)
+        self.app.push_screen(PromptScreen(prompt_title(), f"zero:{neurons}@{step}{layer}", "zero:all@T-1"),
+                             self._entered)
 
     def _entered(self, text: str | None) -> None:
+        """Typed text is parsed here, once; the object goes up."""
         if not text:
             return
         if text.strip() == "?":
-            self.notify(INTERVENTION_SYNTAX, title="intervention syntax", timeout=20)
+            self.notify(help_text(), title="intervention syntax", timeout=30)
             return
-        self.post_message(AddIntervention(text))
+        try:
+            iv = parse_intervention(text)
+        except UserError as e:
+            self.notify(str(e), severity="error", title="intervention not added")
+            return
+        self.post_message(AddIntervention(iv))
 
     def _cursor(self) -> int:
         return min(self.iv_cursor, len(self.interventions) - 1)
@@ -93,7 +119,7 @@ class InterventionsPane(Redraws, Horizontal):
     def action_toggle_intervention(self) -> None:
         if self.interventions:
             k, items = self._cursor(), list(self.interventions)
-            items[k] = InterventionItem(items[k].spec, not items[k].enabled)
+            items[k] = Stacked(items[k].intervention, not items[k].enabled)
             self.post_message(StateRequest(interventions=items))
 
     def action_delete_intervention(self) -> None:
@@ -108,10 +134,12 @@ class InterventionsPane(Redraws, Horizontal):
             self.post_message(StateRequest(iv_cursor=lambda cursor: max(0, min(last, cursor + delta))))
 
     BINDINGS = [
-        B("i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and step; ? in the "
-          "prompt lists the syntax; a group or role name stands for its neurons)"),
-        B("x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
-        B("d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
-        B("left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up", show=False),
-        B("right_square_bracket", "iv_cursor_by(1)", "Iv cursor down", "move the intervention cursor down", show=False),
+        B("intervene", "i", "add_intervention", "Intervene", "add an intervention (prefilled for the selection and "
+          "step; ? in the prompt lists the syntax; a group or role name stands for its neurons)"),
+        B("toggle", "x", "toggle_intervention", "Toggle", "switch the intervention under the cursor on or off", show=False),
+        B("delete", "d", "delete_intervention", "Delete", "remove the intervention under the cursor", show=False),
+        B("iv-cursor-up", "left_square_bracket", "iv_cursor_by(-1)", "Iv cursor up", "move the intervention cursor up",
+          show=False),
+        B("iv-cursor-down", "right_square_bracket", "iv_cursor_by(1)", "Iv cursor down",
+          "move the intervention cursor down", show=False),
     ]

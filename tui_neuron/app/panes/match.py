@@ -7,15 +7,19 @@ enter on a place opens it as the current source.
 
 from __future__ import annotations
 
-from textual import work
+from typing import ClassVar
+
+from textual import on, work
 from textual.reactive import var
 from textual.widget import Widget
 
 from ...checkpoint.format import Checkpoint
 from ...errors import UserError
 from ..bindings import B
-from ..messages import JobFailed, OpenSource, Status
+from ..messages import JobDone, JobFailed, OpenSource, Status
+from ..progress import Eta
 from ..screens import MatchScreen, PromptScreen
+from .redraw import Redraws
 
 
 def parse_match_request(text: str) -> dict:
@@ -45,22 +49,16 @@ def parse_match_request(text: str) -> dict:
     return fields
 
 
-def open_match(app, result: dict) -> None:
-    """Show a match result; the place chosen with enter becomes the current source."""
-    def chosen(match: dict | None) -> None:
-        if match is not None:
-            app.post_message(OpenSource(match["source"], list(match["controls"]) or None, match.get("t_start")))
-    app.push_screen(MatchScreen(result), chosen)
-
-
-class MatchPane(Widget):
+class MatchPane(Redraws, Widget):
     """Runs pattern searches; holds no view of its own (the results open on a screen)."""
 
     selection: var[tuple[int, ...]] = var((), init=False)
     neuron: var[int] = var(0, init=False)
 
+    REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # draws nothing: results open on a screen
+
     BINDINGS = [
-        B("S", "search", "Search", "pattern search: where in the held-out text the selected neurons are above (or "
+        B("search", "S", "search", "Search", "pattern search: where in the held-out text the selected neurons are above (or "
           "below) a threshold for a window of steps; histograms, ranked places, enter opens one", show=False),
     ]
 
@@ -91,7 +89,6 @@ class MatchPane(Widget):
     @work(thread=True, exclusive=True, group="match")
     def match_worker(self, neurons: tuple[int, ...], fields: dict) -> None:
         from ...analysis.jobs import MatchJob, preset, run_match
-        from .analyses import Eta
 
         eta = Eta()
 
@@ -103,8 +100,18 @@ class MatchPane(Widget):
         except (UserError, OSError) as e:
             self.post_message(JobFailed("match", str(e)))
             return
-        self.app.call_from_thread(self._show, res)
+        self.post_message(JobDone("match", res))
 
-    def _show(self, res: dict) -> None:
-        self.post_message(Status(""))
-        open_match(self.app, res)
+    @on(JobDone)
+    def _found(self, message: JobDone) -> None:
+        if message.job == "match":
+            message.stop()
+            self.post_message(Status(""))
+            self.show_results(message.result)
+
+    def show_results(self, result: dict) -> None:
+        """Show a match result; the place chosen with enter becomes the current source."""
+        def chosen(match: dict | None) -> None:
+            if match is not None:
+                self.post_message(OpenSource(match["source"], list(match["controls"]) or None, match.get("t_start")))
+        self.app.push_screen(MatchScreen(result), chosen)

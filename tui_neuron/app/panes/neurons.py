@@ -43,7 +43,7 @@ class NeuronPane(Redraws, Horizontal):
     REDRAW = {"view": ("draw_step", "draw_neuron"), "step": ("draw_step",), "run_view": ("draw_step",),
               "neuron": ("draw_step", "draw_neuron"), "selection": ("draw_step",),
               "roles": ("draw_step", "draw_neuron"), "compare": ("draw_step", "draw_neuron"),
-              "compare_mode": ("draw_step",)}
+              "compare_mode": ("draw_step",), "curve": ("draw_curve",)}
 
     def __init__(self, hidden: int, cell: str, gate_names: tuple[str, ...], **kw):
         super().__init__(**kw)
@@ -67,10 +67,10 @@ class NeuronPane(Redraws, Horizontal):
 
     # ------------------------------------------------------------------ drawing
 
-    def watch_curve(self, curve: tuple[str, dict] | None) -> None:
+    def draw_curve(self) -> None:
         plot = self.plot()
-        if curve is not None and plot is not None:
-            plot.show_curve(*curve)
+        if self.curve is not None and plot is not None:
+            plot.show_curve(*self.curve)
 
     def plot(self) -> NeuronPlot | None:
         """The plot once it is mounted; until then, ask for it (it draws itself when it arrives)."""
@@ -86,7 +86,7 @@ class NeuronPane(Redraws, Horizontal):
         await self.query_one("#plot-slot").mount(plot)
         self._plot = plot
         self.draw_neuron()
-        self.watch_curve(self.curve)
+        self.draw_curve()
 
     def draw_step(self) -> None:
         """What changes with the step: strips and top-k. Only slices cached arrays."""
@@ -204,10 +204,10 @@ class NeuronPane(Redraws, Horizontal):
             self.notify("no name given; the group was not saved", severity="warning")
             return
         try:
-            NeuronSet.parse(name)
+            reads_as_indices = NeuronSet.parse(name).name is None
         except UserError:
-            pass
-        else:
+            reads_as_indices = False
+        if reads_as_indices:
             self.notify(f"{name!r} reads as a neuron selection (like all or 10-20); choose another name",
                         severity="error")
             return
@@ -216,10 +216,10 @@ class NeuronPane(Redraws, Horizontal):
         self.notify(f"group {name!r}: {count(len(neurons), 'neuron')}")
 
     BINDINGS = [
-        B("up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
-        B("down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
-        B("pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
-        B("pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
-        B("n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
-        B("g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
+        B("prev-neuron", "up", "neuron_by(-1)", "Prev neuron", "select the previous neuron", show=False),
+        B("next-neuron", "down", "neuron_by(1)", "Next neuron", "select the next neuron", show=False),
+        B("row-up", "pageup", "neuron_by(-64)", "Row up", "select the neuron one strip row up", show=False),
+        B("row-down", "pagedown", "neuron_by(64)", "Row down", "select the neuron one strip row down", show=False),
+        B("neurons", "n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
+        B("group", "g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
     ]

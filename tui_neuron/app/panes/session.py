@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
+from typing import ClassVar
 
 from textual.reactive import var
 from textual.widget import Widget
@@ -13,19 +13,21 @@ from ...analysis.session import Session, save_session
 from ...errors import UserError
 from ...paths import free_path, results_dir, sessions_dir
 from ..bindings import B
-from ..messages import NoteAdded, StateRequest
+from ..messages import LoadCompare, NoteAdded, OpenResults, StateRequest
 from ..screens import NotesScreen, PromptScreen, QuitScreen
 from ..viewmodel import DecodeView
-from .analyses import AnalysesPane
+from .redraw import Redraws
 
 
-class SessionPane(Widget):
+class SessionPane(Redraws, Widget):
     """Where the explorer's work is kept: the session file, its notes, and exported views."""
 
     view: var[DecodeView | None] = var(None, init=False)
     step: var[int] = var(0, init=False)
     neuron: var[int] = var(0, init=False)
     notes: var[str] = var("", init=False)
+
+    REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # draws nothing: it saves and exports what the others show
 
     def __init__(self, session: Callable[[], Session], session_path: Path | None, stem: str, **kw):
         super().__init__(**kw)
@@ -40,9 +42,8 @@ class SessionPane(Widget):
         """Where the session left off: its results files, layer, neuron and selection now (out-of-range values
         are dropped with a word, never an error); returns its step, applied after the first decode."""
         H, L = config.hidden, config.layers
-        analyses = self.app.query_one(AnalysesPane)
         for path in [*session.results, *extra_results]:
-            analyses.open_results(path)
+            self.post_message(OpenResults(path))
         changes: dict = {}
         if session.layer is not None and 0 <= session.layer < L:
             changes["layer"] = session.layer
@@ -59,7 +60,7 @@ class SessionPane(Widget):
         if changes:
             self.post_message(StateRequest(**changes))
         if session.compare:
-            self.app.compare_pane.load_b(session.compare, session.compare_mode)  # type: ignore[attr-defined]
+            self.post_message(LoadCompare(session.compare, session.compare_mode))
         return session.step
 
     def mark_saved(self) -> None:
@@ -67,7 +68,7 @@ class SessionPane(Widget):
 
     def _snapshot(self) -> dict:
         """What counts as a change to save: not where one stands (step, neuron, selection, layer, results)."""
-        data = asdict(self.session())
+        data = self.session().to_json()
         for key in Session.VIEW_FIELDS:
             data.pop(key, None)
         return data
@@ -147,11 +148,11 @@ class SessionPane(Widget):
         self.notify(f"exported to {svg.parent}: " + ", ".join(p.name for p in self.exported), timeout=10)
 
     BINDINGS = [
-        B("m", "add_note", "Note", "add a note to the session", show=False),
-        B("N", "show_notes", "Notes", "read the session's notes", show=False),
-        B("E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
+        B("note", "m", "add_note", "Note", "add a note to the session", show=False),
+        B("notes", "N", "show_notes", "Notes", "read the session's notes", show=False),
+        B("export", "E", "export", "Export", "write this step's strips, the selected neuron over t (original and changed) and "
           "the top-5 as CSV, and the screen as SVG, into the results folder", show=False),
-        B("s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
+        B("save", "s", "save_session", "Save", "save the session as… (source, controls, groups, interventions, notes; JSON)"),
     ]
 
 
@@ -162,7 +163,7 @@ def session_of(app) -> Session:
         source=app.source_pane.source,
         controls=app.source_pane.controls_text.replace(",", " ").split(),
         groups=dict(app.groups),
-        interventions=[{"spec": iv.spec, "enabled": iv.enabled} for iv in app.interventions],
+        interventions=list(app.interventions),
         notes=app.notes,
         checkpoint=str(app.ckpt.path or ""),
         results=list(app.loaded_results),

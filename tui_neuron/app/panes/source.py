@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -10,6 +12,7 @@ from textual.widgets import Input, Static
 
 from ...model.examples import ControlSignal
 from ..bindings import B
+from .redraw import Redraws
 
 
 class TextBox(Input):
@@ -24,10 +27,12 @@ class TextBox(Input):
         self.app.query_one("#strips").focus()
 
 
-class SourcePane(Horizontal):
+class SourcePane(Redraws, Horizontal):
     """What to run: a source sentence and its controls (enter runs them), and what is running now."""
 
-    BINDINGS = [B("e", "edit_source", "Edit", "edit the source sentence (enter runs it)")]
+    REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # its boxes hold what the user types; the app sets the status
+
+    BINDINGS = [B("edit", "e", "edit_source", "Edit", "edit the source sentence (enter runs it)")]
 
     class Submitted(Message):
         """Enter in either box: run the source with its controls."""

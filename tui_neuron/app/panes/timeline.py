@@ -92,13 +92,13 @@ class TimelinePane(Redraws, Vertical):
         self.post_message(StateRequest(run_view=next_view))
 
     BINDINGS = [
-        B("left", "step_by(-1)", "Back", "step one timestep back (encoder steps included)"),
-        B("right", "step_by(1)", "Forward", "step one timestep forward"),
-        B("home", "step_to('first')", "First", "jump to the first encoder step", show=False),
-        B("end", "step_to('last')", "Last", "jump to the last decoder step", show=False),
-        B("t", "step_to('T')", "Go to T", "jump to the first control's target step T", show=False),
-        B("v", "cycle_view", "View", "cycle the strips and the top-5 between the original run, the changed run "
+        B("back", "left", "step_by(-1)", "Back", "step one timestep back (encoder steps included)"),
+        B("forward", "right", "step_by(1)", "Forward", "step one timestep forward"),
+        B("first", "home", "step_to('first')", "First", "jump to the first encoder step", show=False),
+        B("last", "end", "step_to('last')", "Last", "jump to the last decoder step", show=False),
+        B("go-to-t", "t", "step_to('T')", "Go to T", "jump to the first control's target step T", show=False),
+        B("view", "v", "cycle_view", "View", "cycle the strips and the top-5 between the original run, the changed run "
           "and their difference (changed − original, with the neurons that changed most)", show=False),
-        B("l", "next_layer", "Layer", "show the next layer of a multi-layer model (h, gates; interventions act on it)",
+        B("layer", "l", "next_layer", "Layer", "show the next layer of a multi-layer model (h, gates; interventions act on it)",
           show=False),
     ]

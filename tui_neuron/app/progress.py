@@ -1,0 +1,20 @@
+"""Progress lines for the status box: a stage, how far it is, and the time left."""
+
+from __future__ import annotations
+
+import time
+
+
+class Eta:
+    """`stage done/total · m:ss left` for a job's progress callback."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> str:
+        t0 = self.started.setdefault(stage, time.monotonic())
+        left = ""
+        if 0 < done < total:
+            secs = (time.monotonic() - t0) / done * (total - done)
+            left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
+        return f"{stage} {done}/{total}{left}"
