@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from tui_neuron.checkpoint.format import load_checkpoint
-from tui_neuron.model.syntax import parse_intervention
 from tui_neuron.model.stepper import decode_examples
+from tui_neuron.model.syntax import parse_intervention
 from tui_neuron.training.evaluate import heldout_examples, landed
 
 ROOT = Path(__file__).resolve().parent.parent

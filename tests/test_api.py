@@ -14,9 +14,9 @@ import tui_neuron
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "cli.md").read_text()
     m = re.search(r"<!-- api-example -->\n```python\n(.*?)```", text, re.S)
-    assert m, "the README lost its Python example"
+    assert m, "docs/cli.md lost its Python example"
     return m.group(1)
 
 

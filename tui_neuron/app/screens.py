@@ -12,9 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-INTERVENTION_SYNTAX = ("zero:N@S · set:N=V@S · keep:N@S · copy:N@S<FROM · swap:N@S<sentence w@T · randin@S\n"
-                       "N: all, 3, 0-9,12, or a group/role name · S: t, T, T-1, T+2, * · S/l0: layer 0\n"
-                       "hook after the op: zero.c (LSTM cell), set.z / .r / .n (GRU gates), .i .f .g .o (LSTM gates)")
+from ..model.syntax import help_text
 
 
 def key_name(key: str) -> str:
@@ -53,7 +51,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, action, what)
         with VerticalScroll(id="help-box"):
             yield Static(table, id="help-table")
-            yield Label("Interventions: " + INTERVENTION_SYNTAX, id="help-syntax")
+            yield Label("Interventions:\n" + help_text(), id="help-syntax")
             yield Label("escape closes this help", id="help-hint")
 
 
