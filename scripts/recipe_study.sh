@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/recipe}; shift || true
 DATA=${DATA:-../shared/data}
 TN=${TN:-.venv/bin/tui-neuron}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-8000}
 mkdir -p "$out"
 # name: the recipe options that differ from the paper's (plain cross-entropy, no dropout, no weight decay)
 declare -A VARIANTS=(

@@ -50,7 +50,7 @@ async def test_compare_view_aligns_b_by_t_minus_T_and_swaps_from_b(shipped, tmp_
         app.neuron = 7
         await pilot.press("W")
         await settle(app, pilot)
-        assert [iv.spec for iv in app.interventions] == [f"swap:7@T<{B_TEXT}"]
+        assert [s.intervention.spec() for s in app.interventions] == [f"swap:7@T<{B_TEXT}"]
         changed = app.view.changed
         assert changed is not None
         assert np.isclose(changed.h[changed.index_of(3), 7], b.clean.h[k, 7], atol=1e-6)

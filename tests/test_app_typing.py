@@ -135,7 +135,8 @@ async def test_question_mark_in_the_intervention_prompt_shows_the_syntax(make_ap
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await answer(pilot, "i", "?")
-        assert any("keep:N@S" in n.message for n in app._notifications) and not app.interventions
+        assert any("keep:NEURONS@STEP" in n.message and "scale:NEURONS=FACTOR@STEP" in n.message
+                   for n in app._notifications) and not app.interventions
 
 
 async def test_disabled_interventions_are_named(make_app):

@@ -216,3 +216,73 @@ def test_functions_on_each_layer_of_a_two_layer_model(corpus_path, tmp_path, cap
         data = json.loads(results.read_text())
         assert data["layer"] == int(layer) and "outputting: zero at T" in data["table"]
         assert data["table"]["none: clean run"]["set"]["rate"] > 0.5
+
+
+def test_plausible_follows_the_interval_not_the_point_estimate():
+    """Issue 20: a hypothesis is plausible when the lower end of its accuracy's 95% interval clears the
+    threshold: 27 of 27 correct is not enough for 95% (the interval reaches down to 87.5%), 200 of 200 is."""
+    from tui_neuron.analysis.trust import plausible
+
+    assert plausible(1.0, 27, 0.95) == (False, plausible(1.0, 27, 0.95)[1])
+    assert plausible(1.0, 27, 0.95)[1][0] < 0.95
+    assert plausible(1.0, 200, 0.95)[0]
+    assert not plausible(0.96, 100, 0.95)[0]
+    rng = np.random.default_rng(0)
+    for n_groups, expected in ((8, False), (400, True)):  # a separable hypothesis, few or many held-out examples
+        groups = np.repeat(np.arange(n_groups), 4)
+        y = np.tile([0, 1, 0, 1], n_groups)
+        X = rng.normal(size=(len(y), 6)) + 5.0 * y[:, None]
+        probe = fit_probe(X, y, groups, FunctionsConfig(), select=False)
+        assert probe.accuracy == 1.0 and probe.plausible is expected, (n_groups, probe)
+        assert probe.to_json()["ci95"][0] <= probe.accuracy
+
+
+def test_functions_warns_on_a_model_that_cannot_position(tmp_path_factory, corpus_path, tmp_path, capsys):
+    """Issue 20: analyze functions on a model that positions almost nothing prints its table under a loud warning,
+    and the warning is in the results file (and analyze table shows it again)."""
+    from conftest import _train, run_main
+
+    weak = _train(tmp_path_factory, corpus_path, "weak", cell="gru", max_steps=3, eval_every=3)
+    out = tmp_path / "weak.json"
+    code, stdout, _ = run_main("analyze", "functions", str(weak.path), "--n-tokens", "3", "--per-cell", "4",
+                               "--positions", "1-4", "--out", str(out), "--cache", str(tmp_path / "cache"),
+                               capsys=capsys)
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["positioning_accuracy"] < 0.9
+    assert any("positions only" in w for w in data["warnings"])
+    assert "WARNING" in stdout and "positions only" in stdout and "WARNING(S) ABOVE" in stdout
+    code, stdout, _ = run_main("analyze", "table", str(weak.path), "--results", str(out), capsys=capsys)
+    assert code == 0 and "positions only" in stdout
+
+
+def test_legibility_reports_one_number_per_role_with_random_controls(tiny_gru, recording, tmp_path, capsys):
+    """The recipe study's measure on a model that positions: the outputting size is the first grid size whose
+    zeroing stops the token (the curve says so), every row has n, a CI and its random control."""
+    from conftest import run_main
+
+    from tui_neuron.analysis.legibility import ROWS, LegibilityConfig, legibility_rows, run_legibility
+    from tui_neuron.analysis.results_files import load_results
+
+    cfg = LegibilityConfig(draws=2, functions=FunctionsConfig(draws=2, ig_steps=8))
+    res = run_legibility(tiny_gru, recording, cfg)
+    size = res["outputting_size"]
+    rates = [p["set"]["rate"] for p in size["curve"]]
+    if size["smallest"] is not None:
+        k = size["smallest"]["neurons"]
+        first = next(p for p in size["curve"] if p["set"]["rate"] <= 1 - size["stop_share"])
+        assert first["neurons"] == k and size["smallest"]["share_of_h"] == k / tiny_gru.config.hidden
+        assert size["smallest"]["random"]["draws"] == 2
+    assert rates[-1] <= rates[0]  # zeroing all of h stops more than zeroing 2% of it
+    assert set(res["rows"]) <= set(ROWS) and "storing: zero at T-1" in res["rows"]
+    for row in res["rows"].values():
+        assert row["set"]["n"] > 0 and len(row["set"]["ci95"]) == 2
+    assert len(legibility_rows(res)) == len(res["rows"]) + 1
+    out = tmp_path / "leg.json"
+    code, stdout, _ = run_main("analyze", "legibility", str(tiny_gru.path), "--n-tokens", "2", "--per-cell", "4",
+                               "--positions", "1-4", "--draws", "1", "--out", str(out), "--cache",
+                               str(tmp_path / "cache"), capsys=capsys)
+    assert code == 0 and "legibility" in stdout and "outputting" in stdout
+    assert load_results(out).kind == "legibility"
+    code, _, stderr = run_main("analyze", "legibility", str(tiny_gru.path), "--out", str(out), capsys=capsys)
+    assert code == 2 and "--force" in stderr

@@ -16,7 +16,7 @@ def test_presets_start_from_the_one_set_of_defaults():
     assert preset(FunctionsJob, "quick").n_tokens == 10 and preset(MemoryJob, "quick").sequences == 24
     assert preset(RankJob, "quick", sentences=None).sentences == 500  # None means: not given
     assert preset(RankJob, "full", sentences=7).sentences == 7
-    with pytest.raises(UserError, match="--preset"):
+    with pytest.raises(UserError, match="preset 'fast'"):
         preset(ProbeJob, "fast")
 
 

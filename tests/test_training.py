@@ -114,3 +114,20 @@ def test_dropout_drops_p_and_rescales_and_is_off_in_eval():
     assert not torch.equal(dropout(torch.ones(4, 8)), dropout(torch.ones(4, 8)))  # a fresh mask per call
     dropout.eval()
     assert torch.equal(dropout(x), x)
+
+
+def test_recipes_are_named_defaults_that_explicit_options_override(tmp_path):
+    """--recipe paper|robust: a named set of defaults, recorded with the options; an explicit option wins."""
+    from tui_neuron.errors import ParameterError
+    from tui_neuron.training.config import RECIPES, TrainConfig
+
+    base = dict(corpus=("c.txt",), out=str(tmp_path / "m.safetensors"))
+    paper = TrainConfig.from_options(**base, recipe="paper")
+    assert (paper.dropout, paper.word_dropout, paper.control_weight, paper.weight_decay) == (0.0, 0.0, 1.0, 0.0)
+    assert paper.options()["recipe"] == "paper"
+    robust = TrainConfig.from_options(**base, dropout=None)
+    assert robust.recipe == "robust" and robust.dropout == RECIPES["robust"]["dropout"] == TrainConfig.dropout
+    mixed = TrainConfig.from_options(**base, recipe="paper", word_dropout=0.25)
+    assert mixed.word_dropout == 0.25 and mixed.dropout == 0.0
+    with pytest.raises(ParameterError, match="recipe 'nope'"):
+        TrainConfig.from_options(**base, recipe="nope")

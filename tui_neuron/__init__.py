@@ -37,6 +37,8 @@ _API = {
     "CurvesConfig": "analysis.curves",
     "run_storing": "analysis.storing",
     "StoringConfig": "analysis.storing",
+    "run_legibility": "analysis.legibility",
+    "LegibilityConfig": "analysis.legibility",
     "record": "analysis.recording",
     "build_examples": "analysis.recording",
     "load_results": "analysis.results_files",

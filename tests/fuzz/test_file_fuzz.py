@@ -9,7 +9,6 @@ from tui_neuron.analysis.decoding import decode_one
 from tui_neuron.analysis.functions import format_table
 from tui_neuron.analysis.results_files import load_results
 from tui_neuron.analysis.session import load_session
-from tui_neuron.model.syntax import parse_intervention
 
 from .helpers import tiny_checkpoint
 
@@ -77,8 +76,8 @@ def test_malformed_sessions(tmp_path, tally):
     def use():
         session = load_session(path)
         if session.source and session.controls:
-            decode_one(ckpt, session.source, session.controls,
-                       [parse_intervention(s) for s in session.active_interventions()])
+            decode_one(ckpt, session.source, session.controls, session.active_interventions(),
+                       names=session.groups)
         return session
 
     for i in range(240):

@@ -20,6 +20,7 @@ from .attribution import integrated_gradients
 from .recording import Recording
 from .roles import PRIMARY, ROLES, Manipulation, Role
 from .stats import rate_json, spread
+from .trust import positioning_warnings, small_cell_warnings
 from .verification import by_position, named_set_hits, random_set
 
 Progress = Callable[[str, int, int], None]
@@ -107,7 +108,10 @@ def run_curves(ckpt: Checkpoint, rec: Recording, cfg: CurvesConfig | None = None
     return {"kind": "curves", "version": 1, **ckpt.provenance(), "params": asdict(cfg),
             "state": "c" if cfg.on_cell else "h", "tokens": [rec.itos[t] for t in token_ids],
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in token_ids)),
-            "hidden": ckpt.config.hidden, "order": "|mean integrated gradient| per token", "curves": curves}
+            "hidden": ckpt.config.hidden, "order": "|mean integrated gradient| per token", "curves": curves,
+            "warnings": positioning_warnings(rec.landed, rec.token_ids, rec.itos)
+            + small_cell_warnings([("the curves", int(sum(int((rec.landed & (rec.token_ids == t)).sum())
+                                                              for t in token_ids)))])}
 
 
 def curves_csv_rows(res: dict) -> list[dict]:

@@ -25,6 +25,7 @@ from ..model.stepper import Stepper
 from .attribution import ig_filter, integrated_gradients
 from .recording import FIRST_T, Recording
 from .roles import MANIPULATIONS, ROLES
+from .trust import plausible, positioning_warnings, table_warnings
 from .verification import aggregate_section5, aggregate_table, section5, verify_token
 
 Progress = Callable[[str, int, int], None]
@@ -32,7 +33,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class FunctionsConfig:
-    threshold: float = 0.95  # SVM accuracy for a plausible hypothesis
+    threshold: float = 0.95  # a hypothesis is plausible when the lower end of its accuracy's 95% CI clears this
     candidate_fraction: float = 0.2  # RFE keeps this share of the neurons (51 of 256)
     ig_keep: float = 0.5  # keep candidates whose |IG| is in the top half of all neurons
     ig_steps: int = 32
@@ -49,10 +50,11 @@ class Probe:
     n_test: int
     plausible: bool
     candidates: list[int] = field(default_factory=list)
+    ci95: tuple[float, float] = (float("nan"), float("nan"))
 
     def to_json(self) -> dict:
         return {"accuracy": self.accuracy, "n_train": self.n_train, "n_test": self.n_test,
-                "plausible": self.plausible, "candidates": self.candidates}
+                "plausible": self.plausible, "ci95": list(self.ci95), "candidates": self.candidates}
 
 
 def _svm(seed: int) -> LinearSVC:
@@ -75,7 +77,8 @@ def fit_probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: FunctionsCo
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = _svm(cfg.seed).fit(X[tr], y[tr])
         acc = float((clf.predict(X[te]) == y[te]).mean())
-        probe = Probe(acc, len(tr), len(te), acc >= cfg.threshold)
+        ok, ci = plausible(acc, len(te), cfg.threshold)  # the interval's lower end, not the point estimate
+        probe = Probe(acc, len(tr), len(te), ok, ci95=ci)
         if probe.plausible and select:
             k = max(1, int(round(cfg.candidate_fraction * X.shape[1])))
             rfe = RFE(_svm(cfg.seed), n_features_to_select=k, step=0.1).fit(X[tr], y[tr])
@@ -221,7 +224,8 @@ def analyze_token(ckpt: Checkpoint, rec: Recording, tid: int, cfg: FunctionsConf
     entry["stage1"] = stage1
     entry["ig"] = {"h_T-1": [float(x) for x in ig_prev], "h_T": [float(x) for x in ig_out]}
     entry["neurons"] = stage2
-    entry["verification"] = verify_token(stepper, rec, tid, stage2, rng_controls, cfg.draws)
+    shared = {"counting_shared": stage1["counting"]}  # counting with the one stage-1 set, unfiltered
+    entry["verification"] = verify_token(stepper, rec, tid, {**stage2, **shared}, rng_controls, cfg.draws)
     entry["section5"] = section5(stepper, rec, tid, stage2)
     return entry
 
@@ -259,7 +263,8 @@ def analyze_functions(ckpt: Checkpoint, rec: Recording, cfg: FunctionsConfig | N
                     "integrated gradients, so roles.counting (used in verification) is per token"},
         "definitions": {m.name: m.definition for m in MANIPULATIONS},
         "tokens": tokens_out,
-        "table": aggregate_table(tokens_out),
+        "table": (table := aggregate_table(tokens_out)),
+        "warnings": positioning_warnings(rec.landed, rec.token_ids, rec.itos) + table_warnings(table),
         "section5": aggregate_section5(tokens_out),
         "figure2": figure2_pca(rec, storing_union, token_ids[:10]),
         "figure3": figure3_counting(rec, counting),
@@ -279,6 +284,10 @@ def role_summary(tokens: dict[str, dict]) -> dict[str, dict[str, list[int]]]:
 
 
 PAPER = {
+    **{m.name: f for k, f in ((1, "99.9%"), (2, "99.9%"), (3, "99.3%")) for m in MANIPULATIONS
+       if m.role.value == "counting" and f"(token {k} later)" in m.name},
+    **{m.name: f for k, f in ((1, "99.8%"), (2, "96.4%"), (3, "91.2%"), (4, "84.1%")) for m in MANIPULATIONS
+       if m.role.value == "triggering" and f"(token {k} earlier)" in m.name},
     "storing: zero at T-1": "10.7%",
     "outputting: zero at T": "near 0%",
     "outputting: keep only at T": "near 99.9%",

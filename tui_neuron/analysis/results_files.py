@@ -153,9 +153,25 @@ class MatchResults(_Loose, kw_only=True):
     histograms: dict[str, dict[str, Any]]
 
 
+class OutputtingSize(_Loose, kw_only=True):
+    stop_share: float
+    curve: list[dict[str, Any]]
+    smallest: dict[str, Any] | None
+
+
+class LegibilityResults(_Loose, kw_only=True):
+    kind: Literal["legibility"]
+    n_examples: Count
+    positioning_accuracy: float
+    tokens: list[str]
+    rows: dict[str, TableRow]
+    outputting_size: OutputtingSize
+    warnings: list[str] = []
+
+
 SCHEMAS: dict[str, type[_Loose]] = {
     "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
-    "curves": CurvesResults, "storing": StoringResults, "match": MatchResults,
+    "curves": CurvesResults, "storing": StoringResults, "match": MatchResults, "legibility": LegibilityResults,
 }
 
 
@@ -204,7 +220,7 @@ def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
     kind = _kind_of(data)
     if kind is None:
         raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, "
-                        "curves, storing or match)")
+                        "curves, storing, match or legibility)")
     if expect is not None and kind != expect:
         raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
                         f"(tui-neuron analyze {expect})")

@@ -39,6 +39,11 @@ class Manipulation:
     shift: int  # the control token is expected at T + shift
     min_T: int  # examples with a smaller T lack the steps this writes or reads
     definition: str  # which steps it writes, in words, for the results and the README
+    neurons: str = ""  # which of a token's sets it uses (default: its role's; counting_shared: the shared stage-1 set)
+
+    @property
+    def set_key(self) -> str:
+        return self.neurons or self.role.value
 
     def interventions(self, neurons: NeuronSet, T: int, layer: int | None = None) -> list[Intervention]:
         return self.build(neurons, T, layer)
@@ -56,16 +61,36 @@ def _copy(dst: int, src: int) -> Build:
     return lambda ns, T, layer: [CopyFromStep(ns, _at(T + dst), source=_at(T + src), layer=layer)]
 
 
+def _held_back(k: int) -> Build:
+    """Counting held back by k at every step: h[t] <- clean h[t-k] for t = k .. T-1+k (the counter runs k steps
+    late throughout, so the token should land at T+k)."""
+    return lambda ns, T, layer: [CopyFromStep(ns, _at(t), source=_at(t - k), layer=layer) for t in range(k, T + k)]
+
+
+def _counting(k: int, neurons: str = "") -> list[Manipulation]:
+    """Both readings of the paper's counting test ("replace the values of counting neurons at t with those of
+    the previous stage (t - k)"): once at T-1, and at every step; with the token's own set, or the shared one."""
+    which = " (shared set)" if neurons else ""
+    set_words = "the shared stage-1 counting set" if neurons else "the set"
+    return [
+        Manipulation(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later){which}", Role.COUNTING, _copy(-1, -1 - k), k,
+                     k + 2, f"h[T-1] of {set_words} takes the clean h[T-1-{k}], read no earlier than t = 1 "
+                     f"(T >= {k + 2}); success: the token lands {k} later, at T+{k}", neurons),
+        Manipulation(f"counting: every h[t] <- h[t-{k}] (token {k} later){which}", Role.COUNTING, _held_back(k), k,
+                     k + 2, f"for every t in {k}..T-1+{k}, h[t] of {set_words} takes the clean h[t-{k}] (held back "
+                     f"by {k} throughout; T >= {k + 2}, as the single-step row); success: the token lands at T+{k}",
+                     neurons),
+    ]
+
+
 MANIPULATIONS: tuple[Manipulation, ...] = (
     Manipulation("storing: zero at T-1", Role.STORING, _zero(-1), 0, 1,
                  "h[T-1] of the set is zeroed (at T = 1 that is t = 0, the encoder's last state); success: "
                  "the token still lands at T"),
     Manipulation("storing: previous-step values before T-1", Role.STORING, _previous_values, 0, 2,
                  "for every t in 0..T-2, h[t] of the set takes the clean h[t-1]; T >= 2"),
-    *(Manipulation(f"counting: h[T-1] <- h[T-1-{k}] (token {k} later)", Role.COUNTING, _copy(-1, -1 - k), k, k + 2,
-                   f"h[T-1] of the set takes the clean h[T-1-{k}], read no earlier than t = 1 (T >= {k + 2}); "
-                   f"success: the token lands {k} later, at T+{k}")
-      for k in (1, 2, 3)),
+    *(m for k in (1, 2, 3) for m in _counting(k)),
+    *(m for k in (1, 2, 3) for m in _counting(k, "counting_shared")),
     *(Manipulation(f"triggering: h[T-1-{k}] <- h[T-1] (token {k} earlier)", Role.TRIGGERING, _copy(-1 - k, -1), -k,
                    k + 1, f"h[T-1-{k}] of the set takes the clean h[T-1], written no earlier than t = 0 "
                    f"(T >= {k + 1}; at T = {k + 1} it writes into t = 0); success: the token lands at T-{k}")
@@ -78,11 +103,12 @@ MANIPULATIONS: tuple[Manipulation, ...] = (
 )
 
 # the one manipulation per role that the curves and the explorer's `p` use
+_BY_NAME = {m.name: m for m in MANIPULATIONS}
 PRIMARY: dict[Role, Manipulation] = {
-    Role.STORING: MANIPULATIONS[0],
-    Role.COUNTING: MANIPULATIONS[2],
-    Role.TRIGGERING: MANIPULATIONS[5],
-    Role.OUTPUTTING: MANIPULATIONS[9],
+    Role.STORING: _BY_NAME["storing: zero at T-1"],
+    Role.COUNTING: _BY_NAME["counting: h[T-1] <- h[T-1-1] (token 1 later)"],
+    Role.TRIGGERING: _BY_NAME["triggering: h[T-1-1] <- h[T-1] (token 1 earlier)"],
+    Role.OUTPUTTING: _BY_NAME["outputting: zero at T"],
 }
 
 

@@ -27,6 +27,7 @@ from ..model.stepper import Stepper
 from .attribution import integrated_gradients
 from .recording import FIRST_T, Recording
 from .stats import rate_json, spread
+from .trust import positioning_warnings
 from .verification import by_position, named_set_hits, random_set
 
 Progress = Callable[[str, int, int], None]
@@ -172,7 +173,8 @@ def run_storing(ckpt: Checkpoint, rec: Recording, cfg: StoringConfig | None = No
             "tokens": [rec.itos[t] for t in tokens], "hidden": H,
             "n_examples": int(sum(int((rec.landed & (rec.token_ids == t)).sum()) for t in tokens)),
             "manipulation": "zero the set at T-1 (h, or c, or both); success: the token still lands at T",
-            "states": results, "conclusion": conclusion(results, cfg)}
+            "states": results, "conclusion": conclusion(results, cfg),
+            "warnings": positioning_warnings(rec.landed, rec.token_ids, rec.itos)}
 
 
 def _first_below(growth: list[dict], orders: list[str], threshold: float) -> dict:

@@ -130,7 +130,7 @@ def verify_token(stepper: Stepper, rec: Recording, token_id: int, sets: dict[str
     index: list[tuple[str, str, int]] = []  # (manipulation, "set" | draw number, T) per group
     sizes: dict[str, int] = {}
     for m in manipulations:
-        neurons = sets.get(m.role.value, [])
+        neurons = sets.get(m.set_key, [])
         if not neurons:
             continue
         sizes[m.name] = len(neurons)

@@ -201,3 +201,13 @@ _N_TOKENS = Annotated[int, typer.Option(min=1, help="How many frequent tokens wh
 _PER_CELL = Annotated[int, typer.Option(min=1, help="Examples per (token, T)")]
 _DRAWS = Annotated[int, typer.Option(min=1, help="Random sets per size")]
 _FORCE = Annotated[bool, typer.Option(help="Overwrite --out if it exists")]
+
+
+def _print_warnings(results: dict) -> int:
+    """The results' warnings, loud, before any table; how many there were."""
+    from ..analysis.trust import results_warnings
+
+    warnings = results_warnings(results)
+    for line in warnings:
+        out.print(f"[bold red]WARNING[/]: {line}", highlight=False)
+    return len(warnings)

@@ -24,6 +24,7 @@ from .common import (
     _parse_positions,
     _percents,
     _print_json,
+    _print_warnings,
     _progress,
     _recording,
     _refuse_overwrite,
@@ -88,10 +89,12 @@ def analyze_functions_cmd(
 def _print_functions_table(results: dict) -> None:
     from ..analysis.functions import format_table
 
+    flagged = _print_warnings(results)
     table = Table("manipulation", "neurons", "n", "with the set [95% CI]", "random sets: mean ± sd (draws, range)",
                   "paper",
                   title=f"Table 1 — {len(results['tokens'])} tokens, {results['n_examples']} examples, "
-                        f"positioning {results['positioning_accuracy']:.1%}")
+                        f"positioning {results['positioning_accuracy']:.1%}"
+                        + (f" — {flagged} WARNING(S) ABOVE" if flagged else ""))
     table.columns[0].no_wrap = True  # the manipulation's name is what readers grep for
     for row in format_table(results):
         table.add_row(*row)
@@ -158,6 +161,7 @@ def analyze_curves_cmd(
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path.with_suffix(".csv"), buf.getvalue())
+    _print_warnings(res)
     sys.stdout.write(plot_curves(res, width, color=sys.stdout.isatty()) + "\n")
     table = Table("role", "neurons", "IG order [95% CI]", "random mean ± sd (min-max)",
                   title=f"dose-response ({res['state']}), {len(res['tokens'])} tokens, {res['n_examples']} examples")
@@ -198,6 +202,7 @@ def analyze_storing_cmd(
                                progress.add_task("recording", total=None))
         res = run_storing(ckpt, rec, cfg, _stage_progress(progress))
     path = _write_results(out_file, "storing", ckpt, res, force)
+    _print_warnings(res)
     for states, r in res["states"].items():
         table = Table("neurons", "IG at T-1", "IG over t in [-1, T-1]", "random mean ± sd",
                       title=f"zero at T-1 ({states}): the token still at T")

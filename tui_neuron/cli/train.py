@@ -26,6 +26,9 @@ RECIPE = (
     ("max_len", "--max-len", "Longest span / target"),
     ("batch_size", "--batch-size", "Examples per step (per process)"),
     ("lr", "--lr", "Peak AdamW learning rate"),
+    ("recipe", "--recipe", "robust (dropout 0.3, word dropout 0.5, control weight 5, weight decay 0.01: generalises "
+     "from one book) or paper (plain cross-entropy, none of those: the roles stay legible); the four options below "
+     "override it"),
     ("schedule", "--schedule", "cosine (warmup, then decay over the budget) or plateau (halve)"),
     ("warmup_steps", "--warmup-steps", "Linear warmup steps (cosine schedule)"),
     ("dropout", "--dropout", "Dropout on embeddings and decoder outputs (training only)"),
@@ -45,13 +48,19 @@ RECIPE = (
 
 
 def _recipe_options() -> list[inspect.Parameter]:
-    """One option per RECIPE row, typed and defaulted by TrainConfig."""
-    from ..training.config import TrainConfig
+    """One option per RECIPE row, typed and defaulted by TrainConfig; the --recipe ones default to None (the
+    recipe's value)."""
+    from ..training.config import RECIPE_FIELDS, TrainConfig
 
     defaults = TrainConfig(corpus=(), out="").options()
     flags = {"vocab_words": ("--vocab-size",)}  # the older name still works
-    return [option(name, Annotated[type(defaults[name]), typer.Option(flag, *flags.get(name, ()), help=help)],
-                   defaults[name]) for name, flag, help in RECIPE]
+
+    def typed(name: str, flag: str, help: str):
+        if name in RECIPE_FIELDS:
+            return Annotated[Optional[float], typer.Option(flag, help=f"{help} (default: from --recipe)")]
+        return Annotated[type(defaults[name]), typer.Option(flag, *flags.get(name, ()), help=help)]
+    return [option(name, typed(name, flag, help), None if name in RECIPE_FIELDS else defaults[name])
+            for name, flag, help in RECIPE]
 
 
 @app.command()

@@ -128,8 +128,8 @@ def parse_intervention(text: str) -> Intervention:
         raise UserError(f"intervention {text!r}: .{hook} is not a hook point; use .c (an LSTM's cell state) or a "
                         "gate: .r .z .n (GRU), .i .f .g .o (LSTM); none means h")
     if bool(op.value) != (m["value"] is not None):
-        raise UserError(f"intervention {text!r}: {op.name} is written {op.form}" if op.value else
-                        f"intervention {text!r}: {op.name} takes no =VALUE ({op.form})")
+        raise UserError(f"intervention {text!r}: {op.name} needs a value, as {op.form} (e.g. {op.example})"
+                        if op.value else f"intervention {text!r}: {op.name} takes no =VALUE ({op.form})")
     if bool(op.source) != (m["src"] is not None) or (op.source and not m["src"].strip()):
         raise UserError(f"intervention {text!r}: {op.name} is written {op.form}")
     value = _number(m["value"], text) if op.value else 0.0

@@ -119,6 +119,7 @@ class AnalysesPane(Redraws, Widget):
         if loaded.kind == "functions":
             self.set_roles(loaded.parsed.roles)
             self.notify(f"roles loaded from {text}")
+            self._warn(loaded.data)
         elif loaded.kind == "curves":
             self.curves = loaded.data["curves"]
             self.notify(f"dose-response curves loaded ({', '.join(self.curves)}): 1-4 shows a role's curve")
@@ -126,8 +127,22 @@ class AnalysesPane(Redraws, Widget):
             self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
         elif loaded.kind == "match":
             self.post_message(ShowMatch(loaded.data))
+        elif loaded.kind == "legibility":
+            from ...analysis.legibility import legibility_rows
+
+            lines = [f"{role} {measure}: {rate} (random {rand})" for role, measure, _, rate, rand in
+                     legibility_rows(loaded.data)]
+            self.notify("\n".join(lines), title=f"legibility of {Path(text).name}", timeout=30)
+            self._warn(loaded.data)
         else:
             self.select_group(*loaded.top_neurons(self.ckpt.config.hidden))
+
+    def _warn(self, results: dict) -> None:
+        """What the results cannot vouch for (a model or token that positions too few examples, small cells)."""
+        from ...analysis.trust import results_warnings
+
+        for line in results_warnings(results):
+            self.notify(line, title="do not trust these roles", severity="warning", timeout=30)
 
     # ------------------------------------------------------------------ jobs (workers)
 
@@ -219,6 +234,7 @@ class AnalysesPane(Redraws, Widget):
             if message.path is not None:
                 self.post_message(ResultsOpened(message.path))
             self.notify(f"roles for {message.label!r} saved to {message.path}")
+            self._warn(res)
         elif message.job == "rank":
             from ...analysis.neurox import stability_line
 

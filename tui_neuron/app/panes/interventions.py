@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -9,7 +11,7 @@ from textual.reactive import var
 
 from ...analysis.session import Stacked
 from ...errors import UserError
-from ...model.interventions import NeuronSet
+from ...model.interventions import NAME_RE, NeuronSet
 from ...model.syntax import help_text, parse_intervention, prompt_title
 from ..bindings import B
 from ..messages import AddIntervention, StateRequest
@@ -90,7 +92,7 @@ class InterventionsPane(Redraws, Horizontal):
 
     def action_add_intervention(self) -> None:
         """The prompt, prefilled for the selection (by its name when it is a role or group) at this step."""
-        if self.selection_name:
+        if re.fullmatch(NAME_RE, self.selection_name) and self.selection_name.lower() != "all":
             neurons = self.selection_name
         else:
             neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
