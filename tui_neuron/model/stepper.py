@@ -127,11 +127,11 @@ class Stepper:
         return ctx
 
     def _layers_step(self, part: str, s: int, t: int, x0: Tensor, rows: Tensor | None, ctx: RunContext,
-                     states: States, rec: Recorder) -> None:
+                     states: States, rec: Recorder, keep: Tensor | None = None) -> None:
         """One step through every layer, bottom up, with each layer's hook points; layer k reads layer k-1's h
         after its interventions. `x0`: layer 0's input projection. `rows`: the only rows that have started
         reading their source (None: all); the rest keep their state, as packing leaves it, and record the
-        padding's gates."""
+        padding's gates. `keep` ([B,1] bool): every row is computed and only these take the new state."""
         below, h, c, B = x0, states.h, states.c, states.batch
         for k, w in enumerate(self.w[part]):
             ctx.layer, ctx.t = k, t
@@ -146,6 +146,9 @@ class Stepper:
             if rows is not None:
                 h_new = h[k].index_copy(0, rows, h_new)
                 c_new = None if c_new is None else c[k].index_copy(0, rows, c_new)  # type: ignore[union-attr]
+            if keep is not None:
+                h_new = torch.where(keep, h_new, h[k])
+                c_new = None if c_new is None else torch.where(keep, c_new, c[k])  # type: ignore[arg-type]
             h[k] = ctx.apply(k, "h", h_new)
             c[k] = None if c_new is None else ctx.apply(k, "c", c_new)
             below = h[k] if rows is None else h[k][rows]
@@ -184,11 +187,13 @@ class Stepper:
         n_steps = uniq.shape[1]
         valid = torch.zeros(uniq.shape, dtype=torch.bool)
         valid[inverse] = batch.valid[:, :n_steps]
-        sub = Batch(batch.examples, uniq, valid, batch.positions, batch.control_ids, batch.enc_lens)
         sub_states = States.zeros(self.n_layers, len(uniq), self.hidden, states.lstm)
         sub_rec = Recorder.empty(n_steps, self.n_layers, len(uniq), self.hidden, rec.gate_names, states.lstm)
         empty = RunContext((), torch.zeros(len(uniq), dtype=torch.long), self.vocab.word_ids, self.n_layers)
-        self._encode_steps(sub, range(n_steps), empty, sub_states, sub_rec)
+        gi = self.in_proj["encoder"][uniq]
+        for s in range(n_steps):  # every distinct source at once; padding leaves the state as it was
+            self._layers_step("encoder", s, s - (batch.n_enc - 1), gi[:, s], None, empty, sub_states, sub_rec,
+                              keep=valid[:, s : s + 1])
         rec.copy_rows(sub_rec, n_steps, inverse)
         states.copy_rows(sub_states, inverse)
 
