@@ -61,7 +61,9 @@ for name in ("gru", "lstm"):
         out[key + "top"] = tr.top_probs.numpy()
         out[key + "logits"] = tr.logits.numpy()
     one = heldout_examples(ckpt, n=5, seed=3)[1][:1]
-    for j, spec in enumerate(["swap:all@T-1<the queen is here queen@2", "swap.z:0-40@T<the king sat by the fire . king@4".replace(".z:", ".f:" if name == "lstm" else ".z:")]):
+    gate = ".f:" if name == "lstm" else ".z:"
+    swaps = ["swap:all@T-1<the queen is here queen@2", f"swap{gate}0-40@T<the king sat by the fire . king@4"]
+    for j, spec in enumerate(swaps):
         tr = st.run(one, [parse_intervention(spec)], keep_logits=True)
         out[f"{name}swap{j}h"] = tr.h.numpy()
         out[f"{name}swap{j}logits"] = tr.logits.numpy()
