@@ -152,7 +152,11 @@ async def test_disabled_interventions_are_named(make_app):
 
 
 async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
-    other = tmp_path / "other.json"
+    """Save-as takes a name in the sessions folder; an existing one, or a path, reopens the prompt saying why."""
+    from tui_neuron.paths import sessions_dir
+
+    sessions_dir().mkdir(parents=True, exist_ok=True)
+    other = sessions_dir() / "other.json"
     other.write_text("{}")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -160,11 +164,22 @@ async def test_save_as_never_overwrites_another_file(make_app, tmp_path):
         await pilot.press("escape", "s")
         prompt = app.screen.query_one("#prompt-input")
         assert prompt.value == str(app.session_pane.session_path)
-        prompt.value = str(other)
+        prompt.value = "other"
         await pilot.press("enter")
-        assert other.read_text() == "{}" and any("exists" in n.message for n in app._notifications)
-        await answer(pilot, "s", str(tmp_path / "new.json"))
-        assert (tmp_path / "new.json").exists() and app.session_pane.session_path == tmp_path / "new.json"
+        await pilot.pause()
+        assert other.read_text() == "{}" and isinstance(app.screen, PromptScreen)
+        assert "exists" in str(app.screen.query_one("#prompt-title").render())
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "elsewhere.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "not a plain file name" in str(app.screen.query_one("#prompt-title").render())
+        assert not (tmp_path / "elsewhere.json").exists()
+        app.screen.query_one("#prompt-input").value = "new"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert (sessions_dir() / "new.json").exists() and app.session_pane.session_path == sessions_dir() / "new.json"
+    other.unlink()
+    (sessions_dir() / "new.json").unlink()
 
 
 async def test_a_bare_session_name_goes_to_the_sessions_folder(make_app, tmp_path, monkeypatch):
@@ -176,3 +191,35 @@ async def test_a_bare_session_name_goes_to_the_sessions_folder(make_app, tmp_pat
         await settle(app, pilot)
         await answer(pilot, "s", "bare-name")
     assert (sessions_dir() / "bare-name.json").exists() and not (tmp_path / "bare-name").exists()
+
+
+async def test_save_as_refuses_names_that_cannot_be_a_session_file(make_app, tmp_path, monkeypatch):
+    """Issue 26: a 300-character name, a NUL, ../ or . never crash the app or write outside the sessions folder;
+    a write error leaves the session in memory, unsaved."""
+    from tui_neuron.app.panes import session as session_pane
+    from tui_neuron.paths import sessions_dir
+
+    before = set(tmp_path.rglob("*"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for name, why in (("x" * 300, "at most 200"), ("a\x00b", "control characters"),
+                          ("../../escaped_session", "not a plain file name"), (".", "not a plain file name")):
+            await pilot.press("escape", "s")
+            app.screen.query_one("#prompt-input").value = name
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, PromptScreen) and why in str(app.screen.query_one("#prompt-title").render())
+            await pilot.press("escape")
+        assert not (sessions_dir().parent.parent / "escaped_session.json").exists()
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("")
+        monkeypatch.setattr(session_pane, "sessions_dir", lambda: blocker / "sessions")
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "zero:all@T"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await answer(pilot, "s", "fine-name")
+        assert app.is_running and app.session_pane.unsaved
+        assert any("could not save" in n.message for n in app._notifications)
+    assert set(tmp_path.rglob("*")) - before <= {tmp_path / "not-a-folder"}

@@ -18,12 +18,18 @@ from tui_neuron.errors import UserError
 from tui_neuron.training.trainer import Trainer, resume_path
 
 
-def _rewrite(src, dst, meta_edit=None, tensor_edit=None):
+def _rewrite(src, dst, meta_edit=None, tensor_edit=None, redigest=True):
+    """A copy of a checkpoint with its metadata or tensors edited; `redigest` recomputes the metadata digest, as a
+    file written by another tool would carry one (so the field checks behind the digest are what is tested)."""
+    from tui_neuron.checkpoint.metadata import metadata_digest
+
     with safe_open(str(src), "pt") as f:
         meta = dict(f.metadata())
     tensors = load_file(src)
     if meta_edit:
         meta_edit(meta)
+        if redigest and "metadata_sha256" in meta:
+            meta["metadata_sha256"] = metadata_digest(meta)
     if tensor_edit:
         tensor_edit(tensors)
     save_file(tensors, dst, metadata=meta)
@@ -92,6 +98,10 @@ def test_bad_metadata_is_one_line(name, edit, msg, tiny_gru, tmp_path, capsys):
     path = _rewrite(tiny_gru.path, tmp_path / "bad.safetensors", meta_edit=edit)
     with pytest.raises(UserError, match=msg):
         load_checkpoint(path)
+    if name not in ("config", "training"):  # the same edit without a matching digest is caught by the digest
+        plain = _rewrite(tiny_gru.path, tmp_path / "plain.safetensors", meta_edit=edit, redigest=False)
+        with pytest.raises(UserError, match="metadata_sha256|recorded sha256|nested"):
+            load_checkpoint(plain)
     for cmd in (["info", path], ["decode", path, "w1 w2 w3", "--control", "w1@2"]):
         code, _, err = run_main(*cmd, capsys=capsys)
         assert code == 2 and err.startswith("error:") and "Traceback" not in err
@@ -370,3 +380,66 @@ def test_a_field_name_with_a_newline_is_still_one_line(tiny_gru, tmp_path, capsy
     code, _, err = run_main("decode", tiny_gru.path, "--session", path, capsys=capsys)
     assert code == 2 and "unknown field bad\\nkey" in err and len(err.strip().splitlines()) == 1, err
     assert len(err) < 400
+
+
+# ----------------------------------------------------------------------------- round two (issue 26)
+
+
+def _binary() -> str:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).parent / "tui-neuron"
+    found = str(beside) if beside.exists() else shutil.which("tui-neuron")
+    if found is None:
+        pytest.skip("the tui-neuron binary is not installed")
+    return found
+
+
+def test_sigint_half_a_second_after_start_is_one_line_at_most(shipped):
+    """Ctrl-C while the CLI is still importing ends it with exit 130 and at most one line, never a traceback (a
+    KeyboardInterrupt inside torch's C++ imports used to abort the process, or print 26 lines)."""
+    import signal
+    import subprocess
+    import time
+
+    for command in (["info", str(shipped.path)], ["decode", str(shipped.path), "the king is here", "-c", "king@2"]):
+        proc = subprocess.Popen([_binary(), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130), (proc.returncode, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+
+
+def test_a_hypothesis_file_that_exits_is_one_line(tiny_gru, tmp_path, capsys):
+    hyp = tmp_path / "h.py"
+    hyp.write_text("import sys\nsys.exit(0)\n")
+    code, out, err = run_main("analyze", "probe", tiny_gru.path, "--hypothesis", str(hyp), "--sentences", "50",
+                              capsys=capsys)
+    assert code == 2 and "called sys.exit(0)" in err and str(hyp) in err and len(err.strip().splitlines()) == 1
+
+
+def test_functions_and_figures_never_replace_a_file_unasked(tiny_gru, results, tmp_path, capsys):
+    existing = tmp_path / "f.json"
+    existing.write_text("mine")
+    code, _, err = run_main("analyze", "functions", tiny_gru.path, "--out", existing, capsys=capsys)
+    assert code == 2 and "--force" in err and existing.read_text() == "mine"
+    res = tmp_path / "res.json"
+    res.write_text(json.dumps(results))
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "figure3.csv").write_text("mine")
+    code, _, err = run_main("analyze", "figures", "--results", res, "--out-dir", tmp_path / "figs", capsys=capsys)
+    assert code == 2 and "--force" in err and (tmp_path / "figs" / "figure3.csv").read_text() == "mine"
+    code, _, _ = run_main("analyze", "figures", "--results", res, "--out-dir", tmp_path / "figs", "--force",
+                          capsys=capsys)
+    assert code == 0 and (tmp_path / "figs" / "figure3.csv").read_text() != "mine"
+
+
+def test_errors_come_before_any_progress_bar(tiny_gru, corpus_path, tmp_path, capsys):
+    code, _, err = run_main("analyze", "memory", tiny_gru.path, "--state", "c", capsys=capsys)
+    assert code == 2 and err.strip().splitlines() == ["error: --state c needs an LSTM checkpoint"]
+    code, _, err = run_main("train", tmp_path / "empty.txt", "--out", tmp_path / "m.safetensors", "--steps", "3",
+                            capsys=capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1

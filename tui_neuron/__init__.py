@@ -8,9 +8,6 @@ The Python API is the core the CLI and the explorer call; names load on first us
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 __version__ = "0.1.0"
 
 _API = {
@@ -60,10 +57,12 @@ _API = {
 __all__ = [*_API, "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """Load an API name from its module on first use (PEP 562)."""
     if name not in _API:
         raise AttributeError(f"module 'tui_neuron' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
     globals()[name] = value
     return value

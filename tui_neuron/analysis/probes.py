@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, r2_score
 
 from ..checkpoint.format import Checkpoint
+from ..checkpoint.validate import one_line
 from ..errors import ParameterError, UserError
 from ..model.examples import Example
 from ..model.stepper import Stepper
@@ -47,7 +48,10 @@ def read_tagged(paths: Sequence[Path], max_sentences: int | None = None) -> list
 
     out = []
     for f in corpus_files(paths):
-        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+        text = f.read_text(encoding="utf-8", errors="replace")
+        if "\x00" in text[:65536]:
+            raise UserError(f"tagged corpus file {f} is not text (it holds NUL bytes); give word/TAG text files")
+        for line in text.splitlines():
             pairs = []
             for item in line.split():
                 word, sep, tag = item.rpartition("/")
@@ -168,8 +172,13 @@ def user_labels(path: Path, states: TokenStates) -> np.ndarray:
     try:
         spec.loader.exec_module(module)
         fn = module.label
+    except SystemExit as e:  # sys.exit() in a user's file ends its loading, not the tool
+        raise UserError(f"hypothesis file {path} called sys.exit({e.code!r}) while loading; it must define "
+                        "label(words, tags, index) and return") from None
     except Exception as e:  # noqa: BLE001 - a user's file can fail in any way
-        raise UserError(f"hypothesis file {path} failed to load: {e}") from None
+        raise UserError(f"hypothesis file {path} failed to load: {type(e).__name__}: {one_line(str(e))}") from None
+    if not callable(fn):
+        raise UserError(f"hypothesis file {path}: label is not a function; define label(words, tags, index)")
     out = []
     for s in np.unique(states.sentence):
         rows = np.nonzero(states.sentence == s)[0]
@@ -178,8 +187,11 @@ def user_labels(path: Path, states: TokenStates) -> np.ndarray:
         for i in range(len(rows)):
             try:
                 lab = fn(ws, ts, i)
+            except SystemExit as e:
+                raise UserError(f"hypothesis file {path}: label() called sys.exit({e.code!r})") from None
             except Exception as e:  # noqa: BLE001
-                raise UserError(f"hypothesis file {path}: label() raised {type(e).__name__}: {e}") from None
+                raise UserError(f"hypothesis file {path}: label() raised {type(e).__name__}: "
+                                f"{one_line(str(e))}") from None
             out.append(None if lab is None else str(lab))
     return np.array(out, dtype=object)
 
@@ -228,7 +240,10 @@ def probe(X: np.ndarray, y: np.ndarray, groups: np.ndarray, words: Sequence[str]
           seed: int = 0, top_n: int = 10) -> dict:
     """Plain and class-balanced logistic probes (and a ridge probe for numeric labels) with metrics,
     the majority baseline, the most responsible neurons and, given words, a control task's selectivity."""
-    keep = np.array([v is not None for v in y])
+    keep = np.array([v is not None for v in y], dtype=bool)
+    if not keep.any():
+        raise UserError("no state has a label for this hypothesis (is the tagged corpus word/TAG text the model's "
+                        "vocabulary covers?)")
     X, y, groups = X[keep], y[keep], groups[keep]
     words = [w for w, k in zip(words, keep) if k] if words is not None else None
     if len(np.unique(y)) < 2:

@@ -58,6 +58,26 @@ class Session:
         return data
 
 
+MAX_NAME = 200
+
+
+def session_file(folder: Path, name: str) -> Path:
+    """Where a session named `name` is saved: a single file name inside `folder` (.json added when it has no
+    suffix). A separator, `..`, a NUL, a control character or more than 200 characters is refused with one line."""
+    name = name.strip()
+    if not name:
+        raise UserError("give the session a name, e.g. king-storing")
+    if len(name) > MAX_NAME:
+        raise UserError(f"a session name has at most {MAX_NAME} characters (this one has {len(name)})")
+    if any(not c.isprintable() for c in name):
+        raise UserError("a session name cannot hold control characters (a NUL, a newline, …)")
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise UserError(f"{name!r} is not a plain file name: sessions are saved in {folder}, so give a name "
+                        "without / or \\ that does not start with a dot")
+    path = folder / name
+    return path if path.suffix else path.with_suffix(".json")
+
+
 def save_session(session: Session, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(session.to_json(), indent=2) + "\n")
 

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..model.seq2seq import ModelConfig, Seq2Seq
 from ..model.tokenizer import Vocab
 from .metadata import metadata_v2, parse_metadata
-from .validate import read_safetensors, tensors_digest
+from .validate import load_tensors, one_line, read_header, tensors_digest
 
 FORMAT = "tui-neuron/2"
 
@@ -102,27 +102,36 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path, dtype: torch.dtype = tor
     atomic_write_bytes(path, save_bytes(tensors, metadata=metadata))
 
 
+def _check_entries(entries: dict, shapes: dict[str, tuple[int, ...]], path: Path) -> None:
+    """The header's tensor names and shapes against the format, before any tensor is read."""
+    missing = sorted(set(shapes) - set(entries))
+    if missing:
+        raise UserError(f"{path}: tensor {missing[0]} is missing ({len(missing)} missing in all)")
+    extra = sorted(set(entries) - set(shapes))
+    if extra:
+        raise UserError(f"{path}: unexpected tensor {one_line(extra[0], 80)} ({len(extra)} in all); names must follow "
+                        "the documented format")
+    for name, shape in shapes.items():
+        if tuple(entries[name]["shape"]) != shape:
+            raise UserError(f"{path}: tensor {name} has shape {tuple(entries[name]['shape'])}, expected {shape}")
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and validate; every problem becomes a UserError naming the file and the fix."""
     path = Path(path)
-    meta, tensors = read_safetensors(path, "checkpoint", floats_only=True)
+    meta, entries = read_header(path, "checkpoint", floats_only=True)
     parsed = parse_metadata(meta, path)
     config, vocab = parsed.config, parsed.vocab
-    shapes = expected_shapes(config)
-    missing = sorted(set(shapes) - set(tensors))
-    if missing:
-        raise UserError(f"{path}: tensor {missing[0]} is missing ({len(missing)} missing in all)")
-    extra = sorted(set(tensors) - set(shapes))
-    if extra:
-        raise UserError(f"{path}: unexpected tensor {extra[0]}; names must follow the documented format")
-    for name, shape in shapes.items():
-        if tuple(tensors[name].shape) != shape:
-            raise UserError(f"{path}: tensor {name} has shape {tuple(tensors[name].shape)}, expected {shape}")
+    _check_entries(entries, expected_shapes(config), path)
+    tensors = load_tensors(path, "checkpoint")
     warnings = []
     if parsed.format != FORMAT:
         warnings.append(f"{path} is in the older {parsed.format} format; `tui-neuron upgrade` rewrites it as {FORMAT}")
     elif parsed.tensors_sha256 is None:
         warnings.append(f"{path} carries no tensors_sha256, so damaged weights cannot be detected; "
+                        "re-save it with `tui-neuron upgrade`")
+    elif parsed.metadata_sha256 is None:
+        warnings.append(f"{path} carries no metadata_sha256, so a changed vocabulary or config cannot be detected; "
                         "re-save it with `tui-neuron upgrade`")
     digest = tensors_digest(tensors)
     if parsed.format == FORMAT and parsed.tensors_sha256 is not None and digest != parsed.tensors_sha256:

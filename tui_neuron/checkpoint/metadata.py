@@ -7,6 +7,7 @@ TypeError inside torch or a vocabulary of 10^9 tokens.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from ..model.tokenizer import SPECIALS, SPLIT_RULES, SpecialTokens, Tokenizer, V
 from .validate import parse_json_limited, validated
 
 MAX_VOCAB = 1_000_000
+# the metadata entries that decide what the model means; `metadata_sha256` covers them (the training record, a
+# free-form history, does not change behaviour and is not covered)
+DIGESTED = ("config", "vocab", "special_tokens", "tokenizer", "heldout")
 MAX_POSITION = 1000
 Name = Annotated[str, Meta(min_length=1, max_length=200)]  # a token or special token's text
 Position = Annotated[int, Meta(ge=0, le=MAX_POSITION)]
@@ -131,6 +135,7 @@ class Metadata:
     training: dict
     tensors_sha256: str | None
     format: str = "tui-neuron/2"
+    metadata_sha256: str | None = None
 
 
 def _field(meta: dict[str, str], key: str, path: Path, required: bool = True) -> Any:
@@ -149,6 +154,7 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
     fmt = meta.get("format")
     if fmt not in ("tui-neuron/1", "tui-neuron/2"):
         raise UserError(f"{path}: metadata 'format' is {str(fmt)[:40]!r}, expected 'tui-neuron/2' (or /1)")
+    recorded = _check_metadata_digest(meta, path) if fmt == "tui-neuron/2" else None
     schema = ConfigSchema if fmt == "tui-neuron/1" else ConfigV2Schema
     cfg = validated(schema, _field(meta, "config", path), f"{path}: config")
     if fmt == "tui-neuron/1":
@@ -170,17 +176,54 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
     if len(vocab) != cfg.vocab_size or vocab.max_position != cfg.max_position:
         raise UserError(f"{path}: vocabulary ({len(vocab)} tokens, max position {vocab.max_position}) does not match "
                         f"config vocab_size {cfg.vocab_size}, max_position {cfg.max_position}")
+    found = _positions_in(vocab)
+    if found != cfg.max_position:
+        raise UserError(f"{path}: the vocabulary holds position tokens for T = 1..{found} but config max_position is "
+                        f"{cfg.max_position}; the two must agree")
     digest = meta.get("tensors_sha256")
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
         raise UserError(f"{path}: metadata 'tensors_sha256' is not a sha256 hex digest")
     config = ModelConfig(cfg.vocab_size, cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position, cfg.n_signals,
                          cfg.max_len, cfg.layers, cfg.shared_embedding)
-    return Metadata(config, vocab, heldout, training, digest, fmt)
+    return Metadata(config, vocab, heldout, training, digest, fmt, recorded)
+
+
+def _positions_in(vocab: Vocab) -> int:
+    """How many position tokens, T = 1, 2, … consecutively, the vocabulary holds."""
+    if vocab.specials.position_pattern is None:
+        return 0
+    found = 0
+    while found < MAX_POSITION and position_token(found + 1, vocab.specials.position_pattern) in vocab.stoi:
+        found += 1
+    return found
+
+
+def metadata_digest(meta: dict[str, str]) -> str:
+    """sha256 over the DIGESTED entries as stored: for each, its key, the length of its value and the value
+    (UTF-8), each followed by a newline; an absent entry counts as empty."""
+    h = hashlib.sha256()
+    for key in DIGESTED:
+        value = meta.get(key, "").encode("utf-8", errors="surrogatepass")
+        h.update(f"{key}\n{len(value)}\n".encode() + value + b"\n")
+    return h.hexdigest()
+
+
+def _check_metadata_digest(meta: dict[str, str], path: Path) -> str | None:
+    """The recorded metadata digest, checked; None when the file has none (older files load with a warning)."""
+    recorded = meta.get("metadata_sha256")
+    if recorded is None:
+        return None
+    if len(recorded) != 64 or any(c not in "0123456789abcdef" for c in recorded):
+        raise UserError(f"{path}: metadata 'metadata_sha256' is not a sha256 hex digest")
+    if metadata_digest(meta) != recorded:
+        raise UserError(f"{path}: the metadata (vocabulary, special tokens, tokenizer, config or held-out record) does "
+                        "not match its recorded sha256: the file was changed or damaged; use an intact copy")
+    return recorded
 
 
 def metadata_v2(config: ModelConfig, vocab: Vocab, heldout: dict, training: dict, digest: str) -> dict[str, str]:
     """The metadata block `save_checkpoint` writes (docs/checkpoint-format.md describes each entry)."""
-    return {
+    meta = {
         "format": "tui-neuron/2",
         "config": json.dumps(config.to_json()),
         "vocab": json.dumps({"itos": vocab.itos}),
@@ -190,3 +233,5 @@ def metadata_v2(config: ModelConfig, vocab: Vocab, heldout: dict, training: dict
         "training": json.dumps(training),
         "tensors_sha256": digest,
     }
+    meta["metadata_sha256"] = metadata_digest(meta)
+    return meta

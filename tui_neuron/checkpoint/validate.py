@@ -25,6 +25,7 @@ from ..errors import UserError
 MAX_JSON_DEPTH = 32
 MAX_JSON_BYTES = 64 << 20
 MAX_HEADER_BYTES = 100 << 20
+MAX_TENSORS = 10_000  # far more than any model here holds; a header listing more is refused before it is read
 FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
 _DTYPE_SIZES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I8": 1, "U8": 1, "I16": 2, "I32": 4, "I64": 8, "BOOL": 1,
                 "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
@@ -139,16 +140,22 @@ def _header(path: Path, size: int) -> dict:
         if n > MAX_HEADER_BYTES or n + 8 > size:
             raise ValueError("header length is beyond the end of the file")
         raw = f.read(n)
+    entries = raw.count(b'"dtype"')  # every tensor entry has one; metadata strings hold it escaped (\\"dtype\\")
+    if entries > MAX_TENSORS:
+        raise ValueError(f"the header lists {entries:,} tensors, more than the {MAX_TENSORS:,} this tool reads")
     if not json_depth_ok(raw.decode("utf-8", errors="replace"), 4):
         raise ValueError("header is nested too deeply")
     header = json.loads(raw)
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     data_len = size - 8 - n
+    if len(header) > MAX_TENSORS + 1:
+        raise ValueError(f"the header lists {len(header) - 1:,} tensors, more than the {MAX_TENSORS:,} this tool reads")
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if not isinstance(info, dict) or info.get("dtype") not in _DTYPE_SIZES:
+        name = one_line(name, 80)
+        if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in _DTYPE_SIZES:
             raise ValueError(f"tensor {name} has no known dtype")
         shape, offsets = info.get("shape"), info.get("data_offsets")
         if not (isinstance(shape, list) and all(isinstance(d, int) and 0 <= d < 1 << 40 for d in shape)):
@@ -166,6 +173,13 @@ def _header(path: Path, size: int) -> dict:
 def read_safetensors(path: Path, what: str = "checkpoint", floats_only: bool = False
                      ) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """Metadata and tensors of a safetensors file, with the header validated first; pickles are named as such."""
+    meta, _ = read_header(path, what, floats_only)
+    return meta, load_tensors(path, what)
+
+
+def read_header(path: Path, what: str = "checkpoint", floats_only: bool = False) -> tuple[dict[str, str], dict]:
+    """The metadata and the tensor entries (name -> dtype, shape, offsets) of a safetensors file, checked against
+    the file's size, before any tensor is read."""
     size = require_regular_file(path, what)
     try:
         header = _header(path, size)
@@ -180,14 +194,20 @@ def read_safetensors(path: Path, what: str = "checkpoint", floats_only: bool = F
     if floats_only:
         for name, info in header.items():
             if name != "__metadata__" and info["dtype"] not in FLOAT_DTYPES:
-                raise UserError(f"{path}: tensor {name} is {info['dtype']}; a model's weights must be floating point")
+                raise UserError(f"{path}: tensor {one_line(name, 80)} is {info['dtype']}; a model's weights must be "
+                                "floating point")
+    return meta, {k: v for k, v in header.items() if k != "__metadata__"}
+
+
+def load_tensors(path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file whose header `read_header` checked."""
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"{path} is not a readable .safetensors {what} (truncated or corrupt: {reason})") from None
-    return meta, tensors
+    return tensors
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:

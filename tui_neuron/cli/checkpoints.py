@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import UserError
-from .common import _CHECKPOINT, _load, _print_json, _refuse_overwrite, app, err, out
+from .common import _CHECKPOINT, COUNT, SEED, _load, _print_json, _refuse_overwrite, app, err, limits, out
 
 
 @app.command()
@@ -55,7 +55,7 @@ def import_cmd(
     tokenizer: Annotated[str, typer.Option(help="tui-neuron-words (words and punctuation) or whitespace")] =
         "tui-neuron-words",
     cased: Annotated[bool, typer.Option(help="Do not lowercase text before splitting")] = False,
-    max_len: Annotated[int, typer.Option(min=1, max=1000, help="Longest output decoded (plus 2)")] = 50,
+    max_len: Annotated[int, typer.Option(callback=limits(1, 1000), help="Longest output decoded (plus 2)")] = 50,
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
 ) -> None:
     """Import a torch GRU/LSTM Seq2Seq trained elsewhere (any number of layers, shared or separate embeddings)."""
@@ -115,9 +115,10 @@ def eval_cmd(
     corpus_dir: Annotated[
         Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
     ] = None,
-    examples: Annotated[int, typer.Option(min=1, help="Examples to draw")] = 3000,
-    seed: Annotated[int, typer.Option(help="Seed for drawing examples")] = 4321,
-    signals: Annotated[Optional[int], typer.Option(min=1, help="Signals per example (default: the model's)")] = None,
+    examples: Annotated[int, typer.Option(callback=COUNT, help="Examples to draw")] = 3000,
+    seed: Annotated[int, typer.Option(callback=SEED, help="Seed for drawing examples")] = 4321,
+    signals: Annotated[Optional[int], typer.Option(callback=limits(1, 1000),
+                                                   help="Signals per example (default: the model's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Held-out positioning accuracy (TOKEN exactly at T under greedy decoding): overall, per T, per signal count."""

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -42,7 +42,38 @@ def _load(path: Path | None):
     return ckpt
 
 
-_LAYER = Annotated[Optional[int], typer.Option(help="Layer of a multi-layer model to analyse (default: the top)")]
+SEED_MAX = 2**32 - 1
+
+
+def limits(lo: float | None = None, hi: float | None = None, lo_open: bool = False, why: str = ""):
+    """A typer callback: the value must be a finite number within [lo, hi] (lo excluded with `lo_open`); `why`
+    says what a limit is for. Checked at parse time, so nothing starts (or hangs) on a value out of range."""
+    import math
+
+    def check(value):
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise typer.BadParameter(f"{value} is not a finite number")
+        low = lo is not None and (value <= lo if lo_open else value < lo)
+        if low or (hi is not None and value > hi):
+            left = "(" if lo_open else "["
+            span = f"{left}{'-∞' if lo is None else _number(lo)}, {'∞' if hi is None else _number(hi)}]"
+            raise typer.BadParameter(f"{value} is outside {span}" + (f" ({why})" if why else ""))
+        return value
+    return check
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+SEED = limits(0, SEED_MAX, why="a seed is a 32-bit unsigned integer")
+COUNT = limits(1, 1_000_000, why="more would not fit in memory or in time on one machine")
+
+
+_LAYER = Annotated[Optional[int], typer.Option(callback=limits(0, 1000),
+                                               help="Layer of a multi-layer model to analyse (default: the top)")]
 
 
 def _load_layer(path: Path, layer: int | None):
@@ -110,18 +141,53 @@ def _recording(ckpt, ex: ExampleOptions, progress, task):
     return rec, words, pos
 
 
-def _stage_progress(progress):
-    """A rich task per stage name, with a bar and the time left."""
-    tasks: dict[str, int] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-    return update
+def _stage_progress(progress: LazyProgress):
+    """A bar per stage name, with the time left (drawn at the first report)."""
+    return progress.report
 
 
-def _progress():
+class LazyProgress:
+    """Progress bars drawn at the first report, not before: a job checks its inputs before it reports anything, so
+    an error in them is the only line printed. It answers rich's `add_task` and `update`, and `report(stage, done,
+    total)`, a job's progress callback with a bar per stage."""
+
+    def __init__(self) -> None:
+        self.progress: Any = None  # a rich Progress once the first report arrives
+        self.pending: list[tuple[str, Any]] = []  # tasks added before it: (description, total)
+        self.stages: dict[str, int] = {}
+
+    def __enter__(self) -> LazyProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def add_task(self, description: str, total: Any = None) -> int:
+        self.pending.append((description, total))
+        if self.progress is not None:
+            return self.progress.add_task(description, total=total)
+        return len(self.pending) - 1
+
+    def update(self, task: int, **fields: Any) -> None:
+        if self.progress is None:
+            self.progress = _rich_progress()
+            self.progress.start()
+            for description, total in self.pending:
+                self.progress.add_task(description, total=total)
+        self.progress.update(task, **fields)
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.stages:
+            self.stages[stage] = self.add_task(stage, total=total)
+        self.update(self.stages[stage], completed=done, total=total)
+
+
+def _progress() -> LazyProgress:
+    return LazyProgress()
+
+
+def _rich_progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -170,7 +236,7 @@ def _load_results(path: Path | None) -> dict:
 
 _PRESET = Annotated[str, typer.Option(help="full (the defaults) or quick (the explorer's smaller sizes); explicit "
                                             "options win over either")]
-_SENTENCES = Annotated[Optional[int], typer.Option(min=1, help="Held-out sentences to record (default 2000; quick "
+_SENTENCES = Annotated[Optional[int], typer.Option(callback=COUNT, help="Held-out sentences to record (default 2000; quick "
                                                               "preset 500)")]
 _TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TAG corpus (e.g. gutenberg_pos)")]
 
@@ -197,9 +263,9 @@ def _percents(text: str) -> list[int]:
 _CHECKPOINT = Annotated[Path, typer.Argument(help="A .safetensors checkpoint")]
 _OUT = Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON")]
 _JSON = Annotated[bool, typer.Option("--json", help="Print JSON")]
-_N_TOKENS = Annotated[int, typer.Option(min=1, help="How many frequent tokens when --tokens is not given")]
-_PER_CELL = Annotated[int, typer.Option(min=1, help="Examples per (token, T)")]
-_DRAWS = Annotated[int, typer.Option(min=1, help="Random sets per size")]
+_N_TOKENS = Annotated[int, typer.Option(callback=limits(1, 100_000), help="How many frequent tokens when --tokens is not given")]
+_PER_CELL = Annotated[int, typer.Option(callback=limits(1, 100_000), help="Examples per (token, T)")]
+_DRAWS = Annotated[int, typer.Option(callback=limits(1, 1000), help="Random sets per size")]
 _FORCE = Annotated[bool, typer.Option(help="Overwrite --out if it exists")]
 
 

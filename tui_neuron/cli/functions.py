@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -17,6 +16,7 @@ from .common import (
     _FORCE,
     _LAYER,
     _PRESET,
+    SEED,
     ExampleOptions,
     _load,
     _load_layer,
@@ -31,6 +31,7 @@ from .common import (
     _stage_progress,
     _write_results,
     analyze_app,
+    limits,
     out,
 )
 from .options import positioning_examples
@@ -40,36 +41,41 @@ from .options import positioning_examples
 def analyze_functions_cmd(
     checkpoint: _CHECKPOINT,
     tokens: Annotated[Optional[str], typer.Option(help="Comma-separated control tokens (default: the most frequent)")] = None,
-    n_tokens: Annotated[Optional[int], typer.Option(help="How many frequent tokens when --tokens is not given "
+    n_tokens: Annotated[Optional[int], typer.Option(callback=limits(1, 100_000),
+                                                    help="How many frequent tokens when --tokens is not given "
                                                          "(default 50; quick preset 10)")] = None,
     positions: Annotated[str, typer.Option(help="Positions T, e.g. 1-13")] = "",
-    per_cell: Annotated[Optional[int], typer.Option(help="Examples per (token, T) (default 8; quick preset 6)")] = None,
-    threshold: Annotated[float, typer.Option(help="SVM accuracy for a plausible hypothesis")] = 0.95,
-    candidate_fraction: Annotated[float, typer.Option(help="Share of neurons RFE keeps as candidates")] = 0.2,
-    ig_keep: Annotated[float, typer.Option(help="Keep candidates in this top share of |IG|")] = 0.5,
-    ig_steps: Annotated[int, typer.Option(help="Integration steps")] = 32,
-    ig_baseline: Annotated[float, typer.Option(help="Integrated-gradients baseline value for every neuron")] = 0.0,
+    per_cell: Annotated[Optional[int], typer.Option(callback=limits(1, 100_000),
+                                                    help="Examples per (token, T) (default 8; quick preset 6)")] = None,
+    threshold: Annotated[float, typer.Option(callback=limits(0, 1), help="SVM accuracy for a plausible hypothesis")] = 0.95,
+    candidate_fraction: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                                      help="Share of neurons RFE keeps as candidates")] = 0.2,
+    ig_keep: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                           help="Keep candidates in this top share of |IG|")] = 0.5,
+    ig_steps: Annotated[int, typer.Option(callback=limits(1, 10_000), help="Integration steps")] = 32,
+    ig_baseline: Annotated[float, typer.Option(callback=limits(-1e6, 1e6),
+                                               help="Integrated-gradients baseline value for every neuron")] = 0.0,
     corpus_dir: Annotated[
         Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files are now, if moved")
     ] = None,
     cache: Annotated[Optional[Path], typer.Option(help="Folder for cached recordings (default: the user cache)")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for examples, splits and random neuron sets")] = 0,
+    seed: Annotated[int, typer.Option(callback=SEED, help="Seed for examples, splits and random neuron sets")] = 0,
     preset: _PRESET = "full",
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON to write (default: "
                                                      "functions-CKPT.json in the results folder)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON too")] = False,
     layer: _LAYER = None,
+    force: _FORCE = False,
 ) -> None:
     """Stage 1 (SVM + RFE), stage 2 (integrated gradients), stage 3 (Table 1 manipulations) for many tokens."""
     from ..analysis.functions import FunctionsConfig
     from ..analysis.jobs import FunctionsJob, paths_option, run_functions, words_option
     from ..analysis.jobs import preset as preset_job
-    from ..checkpoint.format import atomic_write_text
-    from ..paths import cache_dir, free_path, results_dir
+    from ..paths import cache_dir
 
     ckpt = _load_layer(checkpoint, layer)
-    if not 0 < candidate_fraction <= 1 or not 0 < ig_keep <= 1:
-        raise UserError("--candidate-fraction and --ig-keep must be in (0, 1]")
+    if out_file is not None:
+        _refuse_overwrite(out_file, force)
     cfg = FunctionsConfig(threshold=threshold, candidate_fraction=candidate_fraction, ig_keep=ig_keep,
                           ig_steps=ig_steps, ig_baseline=ig_baseline, seed=seed)
     job = preset_job(FunctionsJob, preset, tokens=words_option(tokens or "") or None, n_tokens=n_tokens,
@@ -77,9 +83,7 @@ def analyze_functions_cmd(
                      analysis=cfg, corpus=paths_option(corpus_dir) or None, cache=str(cache or cache_dir()))
     with _progress() as progress:
         results, _ = run_functions(ckpt, job, _stage_progress(progress))
-    if out_file is None:
-        out_file = free_path(results_dir(), f"functions-{Path(ckpt.path or 'model').stem}")
-    atomic_write_text(out_file, json.dumps(results, indent=1))
+    out_file = _write_results(out_file, "functions", ckpt, results, force)
     if as_json:
         _print_json(results)
     _print_functions_table(results)
@@ -126,7 +130,7 @@ def analyze_curves_cmd(
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: curves-CKPT.json in "
                                                      "the results folder; a CSV is written beside it)")] = None,
     force: _FORCE = False,
-    width: Annotated[int, typer.Option(min=40, help="Figure width in columns")] = 100,
+    width: Annotated[int, typer.Option(callback=limits(40, 1000), help="Figure width in columns")] = 100,
     layer: _LAYER = None,
 ) -> None:
     """Dose-response: each role's manipulation on the top-k neurons by integrated gradients as k grows, beside
@@ -179,8 +183,8 @@ def analyze_curves_cmd(
 def analyze_storing_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (one layer)")],
     examples: ExampleOptions,
-    grow_step: Annotated[int, typer.Option(min=1, help="Neurons added per point of the growth curve")] = 16,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Accuracy a set must bring the token below")] = 0.2,
+    grow_step: Annotated[int, typer.Option(callback=limits(1, 8192), help="Neurons added per point of the growth curve")] = 16,
+    threshold: Annotated[float, typer.Option(callback=limits(0, 1), help="Accuracy a set must bring the token below")] = 0.2,
     draws: _DRAWS = 10,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: storing-CKPT.json "
                                                      "in the results folder)")] = None,
@@ -241,8 +245,9 @@ def analyze_figures_cmd(
     results: Annotated[Optional[Path], typer.Option(help="Results JSON from analyze functions (default: the newest "
                                                          "in the results folder) or analyze curves")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Write figure2.csv and figure3.csv here")] = None,
-    width: Annotated[int, typer.Option(help="Plot width in columns")] = 100,
+    width: Annotated[int, typer.Option(callback=limits(20, 1000), help="Plot width in columns")] = 100,
     color: Annotated[bool, typer.Option(help="ANSI colours (default: when writing to a terminal)")] = None,  # type: ignore[assignment]
+    force: _FORCE = False,
 ) -> None:
     """The paper's Figure 2 (PCA of storing neurons over t, per token) and Figure 3 (counting neurons' mean
     against t, per T) as terminal plots (plotext) and as CSV; or, given an analyze curves result, its figure."""
@@ -265,6 +270,11 @@ def analyze_figures_cmd(
     fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
     if out_dir is not None:
         from ..checkpoint.format import atomic_write_text
+
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UserError(f"--out-dir {out_dir} is a file; give a folder")
+        for name in ("figure2.csv", "figure3.csv"):
+            _refuse_overwrite(out_dir / name, force)
 
         for name, rows in (("figure2.csv", fig2), ("figure3.csv", fig3)):
             if rows:

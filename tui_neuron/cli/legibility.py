@@ -22,6 +22,7 @@ from .common import (
     _stage_progress,
     _write_results,
     analyze_app,
+    limits,
     out,
 )
 from .options import positioning_examples
@@ -32,9 +33,9 @@ from .options import positioning_examples
 def analyze_legibility_cmd(
     checkpoint: _CHECKPOINT,
     examples: ExampleOptions,
-    stop_share: Annotated[float, typer.Option(min=0.5, max=1.0, help="Outputting: the share of tokens the "
+    stop_share: Annotated[float, typer.Option(callback=limits(0.5, 1), help="Outputting: the share of tokens the "
                                                                       "zeroed top-k set must stop")] = 0.95,
-    draws: Annotated[int, typer.Option(min=1, max=100, help="Random sets per row")] = 5,
+    draws: Annotated[int, typer.Option(callback=limits(1, 100), help="Random sets per row")] = 5,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: legibility-CKPT.json "
                                                      "in the results folder)")] = None,
     force: _FORCE = False,

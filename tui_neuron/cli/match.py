@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UserError
-from .common import _CHECKPOINT, analyze_app, err, out
+from .common import _CHECKPOINT, COUNT, analyze_app, err, limits, out
 from .options import RunOptions, job_run
 
 
@@ -20,17 +20,19 @@ def match_cmd(
     checkpoint: _CHECKPOINT,
     run: RunOptions,
     neurons: Annotated[str, typer.Option(help="Neurons to match, e.g. 3,17 or 10-20")],
-    threshold: Annotated[float, typer.Option(help="A neuron is on above this value (below it with --below)")] = 0.5,
+    threshold: Annotated[float, typer.Option(callback=limits(-1e6, 1e6),
+                                             help="A neuron is on above this value (below it with --below)")] = 0.5,
     below: Annotated[bool, typer.Option("--below", help="On means below the threshold")] = False,
-    window: Annotated[int, typer.Option(min=1, help="Consecutive steps a place spans")] = 3,
-    min_share: Annotated[float, typer.Option(help="Share of (neuron, step) cells that must be on (1: all)")] = 1.0,
+    window: Annotated[int, typer.Option(callback=limits(1, 1000), help="Consecutive steps a place spans")] = 3,
+    min_share: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                             help="Share of (neuron, step) cells that must be on (1: all)")] = 1.0,
     part: Annotated[str, typer.Option(help="encoder: states over a corpus; decoder: positioning examples")] = "encoder",
     corpus: Annotated[Optional[list[Path]], typer.Option(help="Text files to search (default: the checkpoint's "
                                                               "held-out text)")] = None,
-    sentences: Annotated[Optional[int], typer.Option(min=1, help="Sentences (decoder: examples) searched (default "
+    sentences: Annotated[Optional[int], typer.Option(callback=COUNT, help="Sentences (decoder: examples) searched (default "
                                                                   "2000; quick preset 500)")] = None,
-    top: Annotated[int, typer.Option(min=1, help="Matches listed")] = 50,
-    bins: Annotated[int, typer.Option(min=2, help="Histogram bins per neuron")] = 20,
+    top: Annotated[int, typer.Option(callback=limits(1, 100_000), help="Matches listed")] = 50,
+    bins: Annotated[int, typer.Option(callback=limits(2, 10_000), help="Histogram bins per neuron")] = 20,
 ) -> None:
     """Find every place where the selected neurons are on (or off) for a window of steps, ranked by how well
     they match, with each neuron's value distribution to choose the threshold from."""

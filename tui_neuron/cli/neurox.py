@@ -15,6 +15,9 @@ from .common import (
     _LAYER,
     _OUT,
     _TAGGED,
+    COUNT,
+    SEED,
+    LazyProgress,
     _load_layer,
     _load_results,
     _percents,
@@ -22,6 +25,7 @@ from .common import (
     _write_out,
     analyze_app,
     err,
+    limits,
     out,
 )
 from .options import HypothesisOptions, RunOptions, hypothesis_states, job_run
@@ -34,7 +38,7 @@ def probe_cmd(
     checkpoint: _CHECKPOINT,
     states: HypothesisOptions,
     run: RunOptions,
-    seed: Annotated[int, typer.Option(help="Seed for splits and the control task")] = 0,
+    seed: Annotated[int, typer.Option(callback=SEED, help="Seed for splits and the control task")] = 0,
 ) -> None:
     """Diagnostic classifier: plain and class-balanced logistic probes (ridge for numbers), metrics, baseline,
     most responsible neurons, control-task selectivity."""
@@ -67,18 +71,23 @@ def rank_cmd(
     checkpoint: _CHECKPOINT,
     states: HypothesisOptions,
     run: RunOptions,
-    l1: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ1")] = 1e-5,
-    l2: Annotated[float, typer.Option(min=0.0, help="Elastic-net λ2")] = 1e-5,
+    l1: Annotated[float, typer.Option(callback=limits(0, 1e6), help="Elastic-net λ1")] = 1e-5,
+    l2: Annotated[float, typer.Option(callback=limits(0, 1e6), help="Elastic-net λ2")] = 1e-5,
     objective: Annotated[str, typer.Option(help="squared: λ2·|W|₂² (scikit-learn's elastic net); neurox: λ2·|W|₂, "
                                                 "NeuroX's plain norm")] = "squared",
-    tol: Annotated[float, typer.Option(min=0.0, help="Convergence: largest projected gradient")] = 1e-6,
-    max_iter: Annotated[int, typer.Option(min=1, help="Iteration cap; the result says if it was reached")] = 20000,
-    stability_seeds: Annotated[int, typer.Option(min=1, help="Fits from different starts (1: none extra)")] = 3,
-    resamples: Annotated[int, typer.Option(min=0, help="Fits on 80% subsamples of the training sentences")] = 3,
-    stride: Annotated[float, typer.Option(help="Weight-mass step of the ranking search")] = 0.01,
+    tol: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                       help="Convergence: largest projected gradient")] = 1e-6,
+    max_iter: Annotated[int, typer.Option(callback=limits(1, 10_000_000),
+                                          help="Iteration cap; the result says if it was reached")] = 20000,
+    stability_seeds: Annotated[int, typer.Option(callback=limits(1, 1000),
+                                                 help="Fits from different starts (1: none extra)")] = 3,
+    resamples: Annotated[int, typer.Option(callback=limits(0, 1000),
+                                           help="Fits on 80% subsamples of the training sentences")] = 3,
+    stride: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                          help="Weight-mass step of the ranking search")] = 0.01,
     percents: Annotated[str, typer.Option(help="Top/bottom shares for the masking table")] = "10,15,20",
     ablate: Annotated[bool, typer.Option(help="Also zero the ranked neurons in the live decoder (Figure 4 curves)")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the first start and of the resamples")] = 0,
+    seed: Annotated[int, typer.Option(callback=SEED, help="Seed of the first start and of the resamples")] = 0,
 ) -> None:
     """NeuroX: elastic-net probe trained to convergence, neuron ranking by weight mass, its stability across
     starts and resamples, salient neurons, top/bottom masking and retraining, and (with --ablate) positioning
@@ -152,11 +161,11 @@ def crossmodel_cmd(
     checkpoints: Annotated[list[Path], typer.Argument(help="Two or more checkpoints of one configuration (different seeds)")],
     part: Annotated[str, typer.Option(help="encoder: states after each held-out source word; decoder: decoder states "
                                            "t = -1..T of positioning examples (where the paper's roles live)")] = "encoder",
-    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record (of the first checkpoint)")] = 1000,
+    sentences: Annotated[int, typer.Option(callback=COUNT, help="Held-out sentences to record (of the first checkpoint)")] = 1000,
     results: Annotated[Optional[Path], typer.Option(help="analyze functions results of the first model: report where "
                                                          "its role neurons fall in the ranking")] = None,
     ablate: Annotated[bool, typer.Option(help="Ablation curve of the first model for its ranking")] = False,
-    seed: Annotated[int, typer.Option(help="Seed")] = 0,
+    seed: Annotated[int, typer.Option(callback=SEED, help="Seed")] = 0,
     out_path: _OUT = None,
     as_json: _JSON = False,
     layer: _LAYER = None,
@@ -203,8 +212,8 @@ def crossmodel_cmd(
 @analyze_app.command("top-words")
 def top_words_cmd(
     checkpoint: _CHECKPOINT,
-    neuron: Annotated[int, typer.Option(help="Neuron index")],
-    sentences: Annotated[int, typer.Option(min=1, help="Held-out sentences to record")] = 2000,
+    neuron: Annotated[int, typer.Option(callback=limits(0, 8191), help="Neuron index")],
+    sentences: Annotated[int, typer.Option(callback=COUNT, help="Held-out sentences to record")] = 2000,
     as_json: _JSON = False,
     layer: _LAYER = None,
 ) -> None:
@@ -231,8 +240,8 @@ def memory_cmd(
     run: RunOptions,
     part: Annotated[str, typer.Option(help="encoder or decoder")] = "encoder",
     state: Annotated[str, typer.Option(help="h, or c for an LSTM")] = "h",
-    max_delay: Annotated[int, typer.Option(help="Largest delay τ")] = 20,
-    sequences: Annotated[Optional[int], typer.Option(help="Held-out windows to average over (default 64; quick "
+    max_delay: Annotated[int, typer.Option(callback=limits(1, 10_000), help="Largest delay τ")] = 20,
+    sequences: Annotated[Optional[int], typer.Option(callback=COUNT, help="Held-out windows to average over (default 64; quick "
                                                           "preset 24)")] = None,
     tagged: _TAGGED = None,
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
@@ -241,16 +250,13 @@ def memory_cmd(
 ) -> None:
     """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
     with exponential fits, overall and per part of speech with --tagged."""
-    from rich.progress import Progress
-
     from ..analysis.jobs import MemoryJob, paths_option, run_memory, words_option
 
     ckpt = run.load(checkpoint)
     job = run.job(MemoryJob, part=part, state=state, max_delay=max_delay, sequences=sequences,
                       tagged=paths_option(tagged), diff=words_option(diff) if diff else None, words=words_option(words))
-    with Progress(console=err) as progress:
-        task = progress.add_task("state gradients", total=None)
-        res = run_memory(ckpt, job, lambda stage, d, t: progress.update(task, completed=d, total=t))
+    with LazyProgress() as progress:
+        res = run_memory(ckpt, job, progress.report)
     if run.finish(res):
         return
     curves = res["curves"]

@@ -31,6 +31,7 @@ from .common import (
     _SENTENCES,
     _TAGGED,
     _TOKENS,
+    SEED,
     ExampleOptions,
     _load_layer,
     _print_json,
@@ -73,7 +74,7 @@ def example_options(n_tokens: int = 20, per_cell: int = 4, seed_help: str = "See
     return [option("tokens", _TOKENS, None), option("n_tokens", _N_TOKENS, n_tokens),
             option("positions", _POSITIONS, ""), option("per_cell", _PER_CELL, per_cell),
             option("corpus_dir", _CORPUS, None), option("cache", _CACHE, None),
-            option("seed", Annotated[int, typer.Option(help=seed_help)], 0)]
+            option("seed", Annotated[int, typer.Option(callback=SEED, help=seed_help)], 0)]
 
 
 def positioning_examples(**defaults):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _load, app, err
+from .common import _load, app, err, limits
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -20,7 +20,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def serve(
     checkpoint: Annotated[Optional[Path], typer.Argument(help="A .safetensors checkpoint (default: the shipped one)")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; the default serves this machine only")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(callback=limits(1, 65535), help="Port to listen on")] = 8000,
 ) -> None:
     """Serve the explorer in a web browser: open http://HOST:PORT. Each visitor runs their own explorer on this
     machine, as this user (what they save goes to this user's data folder)."""
@@ -42,4 +42,7 @@ def serve(
                   markup=False, highlight=False, soft_wrap=True)
     command = shlex.join([sys.executable, "-m", "tui_neuron.cli", "open", str(Path(ckpt.path).resolve())])
     err.print(f"serving {ckpt.path} at http://{host}:{port} (Ctrl-C stops)", markup=False, highlight=False)
+    from ..launch import interrupts_as_exceptions
+
+    interrupts_as_exceptions()  # the server stops its visitors' explorers on its way out
     Server(command, host=host, port=port, title="tui-neuron").serve()

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import app, err, out
+from .common import app, err, limits, out
 from .options import option, with_options
 
 # The recipe's options: (TrainConfig option, flag, help). Defaults and types come from TrainConfig itself.
@@ -70,10 +70,12 @@ def train(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")],
     recipe: dict,
     separate_embeddings: Annotated[bool, typer.Option(help="One embedding for the source, one for the target")] = False,
-    steps: Annotated[Optional[int], typer.Option(help="Step budget")] = None,
-    minutes: Annotated[Optional[float], typer.Option(help="Time budget in minutes")] = None,
+    steps: Annotated[Optional[int], typer.Option(callback=limits(1, 1_000_000_000), help="Step budget")] = None,
+    minutes: Annotated[Optional[float], typer.Option(callback=limits(0, 1_000_000, lo_open=True),
+                                                     help="Time budget in minutes")] = None,
     fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
+    threads: Annotated[Optional[int], typer.Option(callback=limits(1, 1024, why='threads this machine can start'),
+                                                   help="torch threads (default: all cores)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
     reset_lr: Annotated[bool, typer.Option(help="With --resume and --schedule plateau: restart at --lr")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing OUT and its resume state")] = False,
@@ -103,11 +105,13 @@ def train(
 
     world = distributed.world_from_env()
     show = world.is_main
+    with err.status("loading the corpus"):  # transient: an error in the corpus is the only line printed
+        data = TrainingData.load(cfg)
     with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                   console=err, transient=False, disable=not show) as progress:
         task = progress.add_task("train", total=1.0, status="loading corpus")
-        trainer = Trainer(cfg, TrainingData.load(cfg), _reporter(progress, task))
+        trainer = Trainer(cfg, data, _reporter(progress, task))
         distributed.join(trainer.world, trainer.device)
         try:
             progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")

@@ -133,10 +133,27 @@ class TrainConfig:
         for name in ("curriculum_steps", "warmup_steps"):
             if getattr(o, name) < 0:
                 raise ParameterError(name, "{param} must be zero or positive")
+        self._check_sizes(o)
         if not 1 <= o.layers <= 16:
             raise ParameterError("layers", f"{{param}} {o.layers}: must be between 1 and 16")
         if o.hidden > 8192 or o.emb_dim > 8192 or o.vocab_words > 1_000_000:
             raise ParameterError("hidden", "{param} and emb_dim must be at most 8192, vocab_words at most 1,000,000")
+
+
+    def _check_sizes(self, o: SimpleNamespace) -> None:
+        """Upper bounds: what memory and time allow on one machine (and what a seed can be)."""
+        if not 0 <= o.seed <= 2**32 - 1:
+            raise ParameterError("seed", f"{{param}} {o.seed}: a seed is a 32-bit unsigned integer (0..4,294,967,295)")
+        if o.batch_size > 65_536:
+            raise ParameterError("batch_size", f"{{param}} {o.batch_size}: more than 65,536 examples per step would "
+                                 "not fit in memory")
+        if o.eval_examples > 1_000_000:
+            raise ParameterError("eval_examples", f"{{param}} {o.eval_examples}: at most 1,000,000 held-out examples")
+        for name in ("max_steps", "eval_every", "patience", "lr_patience", "curriculum_steps", "curriculum_len",
+                     "warmup_steps"):
+            value = getattr(o, name)
+            if value is not None and value > 1_000_000_000:
+                raise ParameterError(name, f"{{param}} {value}: at most 1,000,000,000")
 
 
 def resume_path(out: str | Path) -> Path:

@@ -123,7 +123,9 @@ class Corpus:
                 raise UserError(f"corpus file {path} changed since training (sha256 differs); pass the original")
             text = path.read_text(encoding="utf-8", errors="replace")
             lines = [t for t in (tokenize(line) for line in text.splitlines()) if t]
-            files.append(CorpusFile(entry["name"], str(path), digest, lines, int(entry["heldout_start"])))
+            start = int(entry["heldout_start"])
+            _check_split(entry, lines, start, path)
+            files.append(CorpusFile(entry["name"], str(path), digest, lines, start))
         return cls(files)
 
     def heldout_record(self, relative_to: Path | None = None) -> dict:
@@ -276,3 +278,18 @@ def collate(examples: Sequence[Example], vocab: Vocab) -> TrainBatch:
                 control_mask[i, position - 1] = True
     return TrainBatch(src, torch.tensor([len(e) for e in encs]), tgt_in, tgt_out, vocab.pad_id, control_mask)
 
+
+def _check_split(entry: dict, lines: list[list[str]], start: int, path: Path) -> None:
+    """The recorded split must be the file's: held-out lines counted to its end, and the first held-out line as
+    recorded (a changed `heldout_start` would score training lines as held-out)."""
+    if not 0 <= start <= len(lines):
+        raise UserError(f"the checkpoint's held-out block of {path} starts at line {start}, outside the file's "
+                        f"{len(lines)} lines; the checkpoint's held-out record is damaged")
+    if entry.get("lines") is not None and int(entry["lines"]) != len(lines):
+        raise UserError(f"the checkpoint records {entry['lines']} lines for {path}, which has {len(lines)}; "
+                        "the checkpoint's held-out record is damaged")
+    first = entry.get("first_heldout_line")
+    actual = " ".join(lines[start])[:200] if start < len(lines) else ""
+    if isinstance(first, str) and first != actual:
+        raise UserError(f"the checkpoint's first held-out line of {path} is not the file's line {start}; the "
+                        "checkpoint's held-out record is damaged")

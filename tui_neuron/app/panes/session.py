@@ -9,7 +9,7 @@ from typing import ClassVar
 from textual.reactive import var
 from textual.widget import Widget
 
-from ...analysis.session import Session, save_session
+from ...analysis.session import Session, save_session, session_file
 from ...errors import UserError
 from ...paths import free_path, results_dir, sessions_dir
 from ..bindings import B
@@ -90,20 +90,27 @@ class SessionPane(Redraws, Widget):
         if not isinstance(self.app.screen, QuitScreen):
             self.app.push_screen(QuitScreen(self.session_path), answered)
 
-    def action_save_session(self) -> None:
-        """s: save as (the prompt holds the current session file; another existing file is not overwritten)."""
-        self.app.push_screen(PromptScreen("Save the session as", str(self.session_path), "a .json file"), self.save_as)
+    def action_save_session(self, problem: str = "", text: str | None = None) -> None:
+        """s: save as — a name in the sessions folder (the prompt holds the current one; another existing file is
+        not overwritten). A refused name reopens the prompt saying why."""
+        here = self.session_path.parent == sessions_dir()
+        value = text if text is not None else (self.session_path.name if here else str(self.session_path))
+        title = "Save the session as (a name in the sessions folder)" + (f" — {problem}" if problem else "")
+        self.app.push_screen(PromptScreen(title, value, "a name, e.g. king-storing"), self.save_as)
 
     def save_as(self, text: str | None) -> None:
-        if not text or not text.strip():
+        if text is None or not text.strip():
             return
-        path = Path(text.strip()).expanduser()
-        if not path.is_absolute() and path != self.session_path:  # a bare name goes to the sessions folder
-            path = sessions_dir() / path
-        if not path.suffix:
-            path = path.with_suffix(".json")
-        if path != self.session_path and path.exists():
-            self.notify(f"{path} exists; choose another name", severity="error")
+        text = text.strip()
+        try:
+            if text in (str(self.session_path), self.session_path.name):
+                path = self.session_path
+            else:
+                path = session_file(sessions_dir(), text)
+                if path.exists():
+                    raise UserError(f"{path.name} exists; choose another name")
+        except (UserError, OSError, ValueError) as e:
+            self.action_save_session(str(e), text)
             return
         self.session_path = path
         self.save_now()

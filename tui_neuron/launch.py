@@ -1,0 +1,31 @@
+"""The console script's entry point.
+
+Until a command says otherwise, Ctrl-C ends the program at once with exit 130 and one line: a
+KeyboardInterrupt raised inside an import (torch's C++ extensions are loaded by pybind11) could otherwise
+print a 26-line traceback or abort the process. Nothing is lost: every file is written atomically, and the
+commands that keep state on an interrupt install their own handlers (training saves its last completed step;
+the explorer restores the terminal), as `interrupts_as_exceptions` does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+
+def _quit(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+def interrupts_as_exceptions() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt again (for a command that handles it itself)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def main() -> None:
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job started with SIGINT ignored
+        signal.signal(signal.SIGINT, _quit)
+    from .cli import main as cli_main
+
+    cli_main()
