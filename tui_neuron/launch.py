@@ -4,7 +4,7 @@ Until a command says otherwise, Ctrl-C ends the program at once with exit 130 an
 KeyboardInterrupt raised inside an import (torch's C++ extensions are loaded by pybind11) could otherwise
 print a 26-line traceback or abort the process. Nothing is lost: every file is written atomically, and the
 commands that keep state on an interrupt install their own handlers (training saves its last completed step;
-the explorer restores the terminal), as `interrupts_as_exceptions` does.
+the explorer restores the terminal), as `cli.common.interrupts_as_exceptions` does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ import signal
 def _quit(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
     os.write(2, b"interrupted\n")
     os._exit(130)
-
-
-def interrupts_as_exceptions() -> None:
-    """From here on Ctrl-C raises KeyboardInterrupt again (for a command that handles it itself)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main() -> None:

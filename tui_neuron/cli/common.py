@@ -42,6 +42,14 @@ def _load(path: Path | None):
     return ckpt
 
 
+def interrupts_as_exceptions() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt again, for a command that handles it itself (the console
+    script starts with Ctrl-C ending the process at once: see tui_neuron/launch.py)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 SEED_MAX = 2**32 - 1
 
 

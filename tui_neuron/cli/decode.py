@@ -100,7 +100,7 @@ def open_cmd(
         sess = sess or Session()
         sess.results = [*sess.results, str(loaded.path)]
     from ..app.explorer import ExplorerApp
-    from ..launch import interrupts_as_exceptions
+    from .common import interrupts_as_exceptions
 
     interrupts_as_exceptions()  # the app restores the terminal on its way out
     ExplorerApp(ckpt, session=sess, session_path=session).run()

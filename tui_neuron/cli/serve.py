@@ -42,7 +42,7 @@ def serve(
                   markup=False, highlight=False, soft_wrap=True)
     command = shlex.join([sys.executable, "-m", "tui_neuron.cli", "open", str(Path(ckpt.path).resolve())])
     err.print(f"serving {ckpt.path} at http://{host}:{port} (Ctrl-C stops)", markup=False, highlight=False)
-    from ..launch import interrupts_as_exceptions
+    from .common import interrupts_as_exceptions
 
     interrupts_as_exceptions()  # the server stops its visitors' explorers on its way out
     Server(command, host=host, port=port, title="tui-neuron").serve()
