@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from ..model.examples import ControlSignal, split_controls
 from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
 
 
@@ -32,6 +31,7 @@ def decode(
     """Greedy-decode one source with control signals, optionally with interventions."""
     from ..analysis.decoding import decode_one
     from ..analysis.roles import role_groups
+    from ..model.examples import ControlSignal, split_controls
     from ..model.syntax import parse_intervention
 
     ckpt = _load(checkpoint)

@@ -14,8 +14,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import torch
-
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3  # in vocabularies built by `tui-neuron train`
@@ -90,9 +88,18 @@ class Vocab:
         self.max_position = found if max_position is None else min(max_position, found)
         reserved = {self.pad_id, self.unk_id, self.bos_id, self.eos_id}
         reserved |= {self.position_id(p) for p in range(1, self.max_position + 1)}
-        self._is_word = torch.ones(len(self.itos), dtype=torch.bool)
-        self._is_word[sorted(reserved)] = False
-        self.word_ids = torch.nonzero(self._is_word)[:, 0]
+        self._reserved = frozenset(reserved)
+        self._word_list = [i for i in range(len(self.itos)) if i not in self._reserved]
+        self._word_ids = None
+
+    @property
+    def word_ids(self):
+        """The word ids as a tensor (made on first use: the vocabulary itself needs no torch)."""
+        if self._word_ids is None:
+            import torch
+
+            self._word_ids = torch.tensor(self._word_list, dtype=torch.long)
+        return self._word_ids
 
     @classmethod
     def standard(cls, words: list[str], max_position: int) -> Vocab:
@@ -118,11 +125,11 @@ class Vocab:
 
     @property
     def words(self) -> list[str]:
-        return [self.itos[i] for i in self.word_ids.tolist()]
+        return [self.itos[i] for i in self._word_list]
 
     @property
     def first_word_id(self) -> int:
-        return int(self.word_ids[0])
+        return self._word_list[0]
 
     @property
     def has_positions(self) -> bool:
@@ -133,7 +140,7 @@ class Vocab:
         return self.stoi[position_token(position, self.specials.position_pattern)]
 
     def is_word_id(self, token_id: int) -> bool:
-        return 0 <= token_id < len(self.itos) and bool(self._is_word[token_id])
+        return 0 <= token_id < len(self.itos) and token_id not in self._reserved
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         return [self.stoi.get(t, self.unk_id) for t in tokens]

@@ -9,13 +9,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..errors import ParameterError, UserError
-from ..model.seq2seq import CELLS, ModelConfig
-from . import distributed as dist
-from .corpus import SamplingConfig
+from ..model.config import CELLS, ModelConfig
 
 MODEL_OPTIONS = ("cell", "emb_dim", "hidden", "layers", "shared_embedding", "max_position", "n_signals", "max_len")
 
 SCHEDULES = ("cosine", "plateau")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    mode: str = "spans"  # spans | lines
+    min_len: int = 4
+    max_len: int = 16
+    n_signals: int = 1
+
 
 # named sets of defaults, recorded in the checkpoint's training record; explicit options win over either
 RECIPES: dict[str, dict[str, float]] = {
@@ -97,8 +105,8 @@ class TrainConfig:
             raise ParameterError("mode", f"{{param}} {o.mode!r}: use spans or lines")
         if self.schedule not in SCHEDULES:
             raise ParameterError("schedule", f"{{param}} {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
-        if self.device not in dist.DEVICES:
-            raise ParameterError("device", f"{{param}} {self.device!r}: use one of {', '.join(dist.DEVICES)}")
+        if self.device not in DEVICES:
+            raise ParameterError("device", f"{{param}} {self.device!r}: use one of {', '.join(DEVICES)}")
         if self.max_steps is None and self.time_budget is None:
             raise ParameterError("max_steps", "give a budget: {param} or time_budget")
         if self.max_steps is not None and self.max_steps < 1:

@@ -20,6 +20,7 @@ from ..checkpoint.validate import require_regular_file
 from ..errors import UserError
 from ..model.examples import Example
 from ..model.tokenizer import PAD_ID, Vocab, tokenize
+from .config import SamplingConfig
 
 
 def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -184,12 +185,6 @@ def relative_heldout(record: dict, folder: Path, old_folder: Path | None = None)
 # ----------------------------------------------------------------------------- sampling
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    mode: str = "spans"  # spans | lines
-    min_len: int = 4
-    max_len: int = 16
-    n_signals: int = 1
 
 
 class ExampleSource:

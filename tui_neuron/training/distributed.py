@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ParameterError, UserError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from .config import DEVICES
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
