@@ -109,9 +109,25 @@ async def test_quit_without_changes_leaves_at_once(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("escape", "right", "q")
+        await pilot.press("escape", "q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_quit_asks_after_the_selection_or_the_step_changed(make_app):
+    """Issue 25: whatever a session saves counts as an unsaved change (the neuron, the selection, the step)."""
+    for keys in (("down",), ("left",)):  # the first frame shows the last step: left moves it
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert not app.session_pane.unsaved
+            await pilot.press("escape", *keys)
+            await pilot.pause()
+            assert app.session_pane.unsaved
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, QuitScreen)
+            await pilot.press("d")
 
 
 async def test_group_names_that_read_as_selections_are_refused(make_app):

@@ -59,6 +59,8 @@ def test_open_in_tmux(tmp_path, term):
         tmux("send-keys", "-t", session, "Escape")
         time.sleep(0.5)
         tmux("send-keys", "-t", session, "q")
+        wait_for(session, "unsaved changes")  # the step moved: that is saved too, so q asks
+        tmux("send-keys", "-t", session, "d")
         deadline = time.monotonic() + 30
         while not status.exists() and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checkpoint.format import Checkpoint
-from ..model.examples import ControlSignal, Example
+from ..model.examples import ControlSignal, Example, unknown_words
 from ..model.interventions import Intervention, resolve_all
 from ..model.stepper import Stepper, Trace
 
@@ -20,6 +20,7 @@ class DecodeResult:
     changed: Trace | None
     interventions: tuple[Intervention, ...] = ()
     encoder_ids: tuple[int, ...] = ()
+    unknown_words: tuple[str, ...] = ()  # the source's words the vocabulary lacks (read as its unknown token)
 
     @property
     def source_tokens(self) -> list[str]:
@@ -59,8 +60,8 @@ class DecodeResult:
         lines = []
         for d in self.landings(changed):
             mark = "landed" if d["landed"] else "missed"
-            found = ", ".join(map(str, d["found_at"])) or "nowhere"
-            lines.append(f"{d['control']}: {mark} (token at {found})")
+            found = ", ".join(map(str, d["found_at"]))
+            lines.append(f"{d['control']}: {mark} " + (f"(token at {found})" if found else "(not in the output)"))
         return lines
 
     def to_json(self, with_states: bool = False) -> dict:
@@ -68,6 +69,7 @@ class DecodeResult:
             "source": self.source_tokens, "controls": self.controls,
             "source_ids": list(self.encoder_ids), "output_ids": self.output_ids,
             "output": self.output_tokens, "landings": self.landings(),
+            "unknown_words": list(self.unknown_words),
             "interventions": [iv.spec() for iv in self.interventions],
         }
         if self.changed is not None:
@@ -84,7 +86,7 @@ class DecodeResult:
 def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequence[int] = ()) -> list[dict]:
     """Every valid step of example b: t, input token, h, gates (and c), as plain lists; on decoding steps also
     the top-k (ids, tokens, probabilities) and, from the kept logits, each control token's probability and rank
-    (0 = the most likely token) — what the explorer's top-5 panel shows."""
+    (1 = the most likely token, as the explorer's top-5 panel shows it)."""
     steps = []
     n_out = len(trace.output_ids(b)) + 1  # decoding steps up to and including <eos>
     for i, t in enumerate(trace.times):
@@ -108,7 +110,7 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequenc
                 logits = trace.logits[b, d]
                 lse = float(logits.logsumexp(-1))
                 step["controls"] = [{"id": tok, "token": itos[tok], "p": round(float((logits[tok] - lse).exp()), 6),
-                                     "rank": int((logits > logits[tok]).sum())} for tok in controls]
+                                     "rank": int((logits > logits[tok]).sum()) + 1} for tok in controls]
         steps.append(step)
     return steps
 
@@ -124,4 +126,4 @@ def decode_one(ckpt: Checkpoint, source: str, controls: Sequence[str | ControlSi
     clean = stepper.run([example], keep_logits=True)
     changed = stepper.run([example], interventions, keep_logits=True) if interventions else None
     return DecodeResult(example, ckpt.vocab.itos, clean, changed, tuple(interventions),
-                        tuple(example.encoder_ids(ckpt.vocab)))
+                        tuple(example.encoder_ids(ckpt.vocab)), tuple(unknown_words(ckpt.vocab, source)))

@@ -46,7 +46,6 @@ class Session:
     compare_mode: str = "A"  # A, B or A−B
     run_view: str = "original"  # original, changed or difference
 
-    VIEW_FIELDS = ("results", "selection", "neuron", "step", "layer", "compare", "compare_mode", "run_view")
 
     def active_interventions(self) -> list[Intervention]:
         return [s.intervention for s in self.interventions if s.enabled]

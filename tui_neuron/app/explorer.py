@@ -20,7 +20,7 @@ from ..analysis.roles import role_groups
 from ..analysis.session import Session, Stacked
 from ..checkpoint.format import Checkpoint
 from ..errors import UserError
-from ..model.examples import make_example
+from ..model.examples import make_example, unknown_warning
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner
 from .messages import (
@@ -125,6 +125,8 @@ class ExplorerApp(App):
         self._roles_given = roles
         self._session_path = session_path
         self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
+        self._input_warning: str | None = None  # the source is mostly unknown words
+        self._startup = False
         self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
         self.decoder = DecodeRunner(checkpoint, id="decoder")
         first = self._initial
@@ -174,10 +176,14 @@ class ExplorerApp(App):
         if self._roles_given:
             self.role_sets = self._roles_given
             self.update_names()
-        self._pending_t = self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config)
+        for key, value in self.session_pane.restore(self._initial, self._extra_results, self.ckpt.config).items():
+            setattr(self, key, value)
+        self.loaded_results = list(dict.fromkeys([*self._initial.results, *self._extra_results]))
+        self._pending_t = self._initial.step
         self._check_size()
         self.query_one("#source").focus()  # typing goes into the box, never into a hotkey
         self.session_pane.mark_saved()
+        self._startup = True  # saved once more when the first decode has been shown, where the session left off
         self.request_decode()
 
     def on_resize(self, event) -> None:
@@ -272,7 +278,8 @@ class ExplorerApp(App):
         self.notes = (self.notes + "\n" + message.text).strip()
 
     def watch_busy(self, busy: bool) -> None:
-        self.source_pane.show_status("⟳ decoding…" if busy else "ready")
+        ready = "ready" + (" · mostly unknown words (<unk>)" if self._input_warning else "")
+        self.source_pane.show_status("⟳ decoding…" if busy else ready)
 
     def watch_layer(self) -> None:
         self.sub_title = subtitle(self.ckpt, self.layer)
@@ -305,6 +312,9 @@ class ExplorerApp(App):
             return False
         pane.mark_bad(False)
         pane.warn_about(controls, self.ckpt.config.n_signals)
+        self._input_warning = unknown_warning(self.ckpt.vocab, pane.source)
+        if self._input_warning:
+            self.notify(self._input_warning, severity="warning", title="unknown words")
         self.busy = True
         ready = self.decoder.start(pane.source, [str(c) for c in controls], active, self.names)
         if ready is not None:  # the first decode, made before the screen was built
@@ -329,6 +339,9 @@ class ExplorerApp(App):
             self.update_names()
         self.step = idx if idx is not None else view.last_index
         self.busy = False
+        if self._startup:  # what was opened is what is saved: the first frame's step is not a change
+            self._startup = False
+            self.session_pane.mark_saved()
 
     @on(OpenSource)
     def _open_source(self, message: OpenSource) -> None:

@@ -108,7 +108,8 @@ def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: li
             d = t - 1
             outputs.append(itos[int(trace.outputs[0, d])])
             topk.append([(itos[i], float(p)) for i, p in zip(trace.top_ids[0, d].tolist(), trace.top_probs[0, d].tolist())])
-            control.append((float(trace.control_probs[0, d]), int(trace.control_ranks[0, d])))
+            # the rank as shown everywhere: 1 = the most likely token; none for a source without controls
+            control.append((float(trace.control_probs[0, d]), int(trace.control_ranks[0, d]) + 1) if landings else None)
         else:
             outputs.append("")
             topk.append([])

@@ -223,7 +223,7 @@ class TopK(Styled, Static):
             text.append("█" * int(round(p * 24)) + "\n", style=self.style("bar"))
         if control_stat is not None:
             p, rank = control_stat
-            text.append(f"control {control!r}: p={p:.4f}, rank {rank + 1}", style=self.style("stat"))
+            text.append(f"control {control!r}: p={p:.4f}, rank {rank} (1 = most likely)", style=self.style("stat"))
             if original is not None:
                 p0, rank0 = original
                 text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style=self.style("stat"))

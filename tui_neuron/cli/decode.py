@@ -8,12 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _CHECKPOINT, _load, _load_results, _print_json, app, out
+from .common import _load, _load_results, _print_json, app, err, out
 
 
 @app.command()
 def decode(
-    checkpoint: _CHECKPOINT,
+    checkpoint: Annotated[Optional[Path], typer.Argument(
+        help="A .safetensors checkpoint (default: the session's, with --session; else the shipped one)")] = None,
     source: Annotated[Optional[str], typer.Argument(help="Source sentence")] = None,
     control: Annotated[Optional[list[str]], typer.Option("--control", "-c", help="WORD@T (repeatable)")] = None,
     intervene: Annotated[
@@ -31,10 +32,9 @@ def decode(
     """Greedy-decode one source with control signals, optionally with interventions."""
     from ..analysis.decoding import decode_one
     from ..analysis.roles import role_groups
-    from ..model.examples import ControlSignal, split_controls
+    from ..model.examples import ControlSignal, split_controls, unknown_warning
     from ..model.syntax import parse_intervention
 
-    ckpt = _load(checkpoint)
     ivs = [parse_intervention(s) for s in intervene or []]
     controls = list(control or [])
     groups: dict[str, list[int]] = {}
@@ -43,12 +43,18 @@ def decode(
         from ..analysis.session import load_session
 
         sess = load_session(session)
+        if checkpoint is None and sess.checkpoint:
+            checkpoint = Path(sess.checkpoint)
         source = source or sess.source
         controls = controls or sess.controls
         ivs = sess.active_interventions() + ivs
         compare, groups = sess.compare, dict(sess.groups)
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
+    ckpt = _load(checkpoint)
+    warning = unknown_warning(ckpt.vocab, source)
+    if warning:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     if results is not None and controls:
         groups = {**role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token), **groups}
     result = decode_one(ckpt, source, controls, ivs, names=groups)

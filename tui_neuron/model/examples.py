@@ -79,3 +79,18 @@ def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -
             raise UserError(f"control {c}: {c.token!r} is not in the model's vocabulary; pick another word")
         pairs.append((tid, c.position))
     return Example(vocab.encode(tokens), pairs)
+
+
+def unknown_words(vocab: Vocab, source: str) -> list[str]:
+    """The source's words the vocabulary lacks (the model reads each as its unknown token)."""
+    return [w for w in vocab.tokenize(source) if w not in vocab.stoi]
+
+
+def unknown_warning(vocab: Vocab, source: str) -> str | None:
+    """A warning when at least half of the source is unknown to the model, else None."""
+    words, unknown = vocab.tokenize(source), unknown_words(vocab, source)
+    if not words or 2 * len(unknown) < len(words):
+        return None
+    shown = ", ".join(unknown[:6]) + ("…" if len(unknown) > 6 else "")
+    return (f"{len(unknown)} of {len(words)} source words are unknown to this model and read as "
+            f"{vocab.itos[vocab.unk_id]}: {shown}")

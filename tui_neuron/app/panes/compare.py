@@ -72,7 +72,8 @@ class ComparePane(Redraws, Widget):
     def __init__(self, ckpt: Checkpoint, **kw):
         super().__init__(**kw)
         self.ckpt = ckpt
-        self.b_text = ""
+        self.b_text = ""  # source B as asked for (set at once, before it has run)
+        self.pending_mode = "A"  # the mode to show once B has run
 
     def action_set_b(self) -> None:
         default = self.b_text
@@ -88,6 +89,7 @@ class ComparePane(Redraws, Widget):
         except UserError as e:
             self.notify(f"B: {e}", severity="error")
             return
+        self.b_text, self.pending_mode = text.strip(), mode
         self.post_message(Status("⟳ decoding B…"))
         self.b_worker(text.strip(), source, [str(c) for c in controls], mode)
 
@@ -95,7 +97,7 @@ class ComparePane(Redraws, Widget):
         if text is None:
             return
         if not text.strip():
-            self.b_text = ""
+            self.b_text, self.pending_mode = "", "A"
             self.post_message(StateRequest(compare=None, compare_mode="A"))
             self.notify("comparing stopped")
             return

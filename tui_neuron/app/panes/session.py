@@ -13,7 +13,7 @@ from ...analysis.session import Session, save_session, session_file
 from ...errors import UserError
 from ...paths import free_path, results_dir, sessions_dir
 from ..bindings import B
-from ..messages import LoadCompare, NoteAdded, OpenResults, StateRequest
+from ..messages import LoadCompare, NoteAdded, OpenResults
 from ..screens import NotesScreen, PromptScreen, QuitScreen
 from ..viewmodel import DecodeView
 from .redraw import Redraws
@@ -38,9 +38,10 @@ class SessionPane(Redraws, Widget):
         self.exported: list[Path] = []  # the files the last `E` wrote
         self._saved: dict | None = None
 
-    def restore(self, session: Session, extra_results: list[str], config) -> int | None:
-        """Where the session left off: its results files, layer, neuron and selection now (out-of-range values
-        are dropped with a word, never an error); returns its step, applied after the first decode."""
+    def restore(self, session: Session, extra_results: list[str], config) -> dict:
+        """Where the session left off: its results files (opened through the app) and the state to set now —
+        layer, neuron, selection, view — out-of-range values dropped with a word, never an error. The app sets the
+        state at once, so what was opened is what counts as saved."""
         H, L = config.hidden, config.layers
         for path in [*session.results, *extra_results]:
             self.post_message(OpenResults(path))
@@ -57,21 +58,17 @@ class SessionPane(Redraws, Widget):
             changes["selection"] = kept
         if session.run_view != "original":
             changes["run_view"] = session.run_view
-        if changes:
-            self.post_message(StateRequest(**changes))
         if session.compare:
             self.post_message(LoadCompare(session.compare, session.compare_mode))
-        return session.step
+        return changes
 
     def mark_saved(self) -> None:
         self._saved = self._snapshot()
 
     def _snapshot(self) -> dict:
-        """What counts as a change to save: not where one stands (step, neuron, selection, layer, results)."""
-        data = self.session().to_json()
-        for key in Session.VIEW_FIELDS:
-            data.pop(key, None)
-        return data
+        """What counts as a change to save: everything a session file holds, where one stands included (the step,
+        the neuron, the selection, the layer, the view, the results loaded, source B)."""
+        return self.session().to_json()
 
     @property
     def unsaved(self) -> bool:
@@ -178,7 +175,7 @@ def session_of(app) -> Session:
         neuron=app.neuron,
         step=app.current_t,
         layer=app.layer,
-        compare=app.compare_pane.b_text if app.compare is not None else "",
-        compare_mode=app.compare_mode if app.compare is not None else "A",
+        compare=app.compare_pane.b_text,  # set when B is asked for, so a B still decoding is no change
+        compare_mode=app.compare_mode if app.compare is not None else app.compare_pane.pending_mode,
         run_view=app.run_view,
     )
