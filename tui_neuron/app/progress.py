@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.widget import Widget
+
+from ..errors import UserError
+from .messages import JobDone, JobFailed
 
 
 class Eta:
@@ -18,3 +25,14 @@ class Eta:
             secs = (time.monotonic() - t0) / done * (total - done)
             left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
         return f"{stage} {done}/{total}{left}"
+
+
+def answer(pane: Widget, job: str, compute: Callable[[], Any], failed: str = "", label: str = "") -> None:
+    """A worker's answer, typed: JobDone with the result, or JobFailed (named `failed`, default the job) with a
+    user-fixable error."""
+    try:
+        result = compute()
+    except (UserError, OSError) as e:
+        pane.post_message(JobFailed(failed or job, str(e)))
+        return
+    pane.post_message(JobDone(job, result, label=label))

@@ -223,11 +223,17 @@ class TopK(Styled, Static):
             text.append("█" * int(round(p * 24)) + "\n", style=self.style("bar"))
         if control_stat is not None:
             p, rank = control_stat
-            text.append(f"control {control!r}: p={p:.4f}, rank {rank} (1 = most likely)", style=self.style("stat"))
+            text.append(f"control {control!r}: p={p:.4f}, rank {ordinal(rank)}", style=self.style("stat"))
             if original is not None:
                 p0, rank0 = original
                 text.append(f" (Δp {p - p0:+.4f}, Δrank {rank - rank0:+d})", style=self.style("stat"))
         self.update(text, layout=False)
+
+
+def ordinal(rank: int) -> str:
+    """A rank as the explorer and `decode --json` count it, 1 for the most likely token: 1st, 2nd, 3rd, 11th."""
+    suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")
+    return f"{rank}{suffix}"
 
 
 class InterventionList(Styled, Static):

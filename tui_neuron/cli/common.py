@@ -241,6 +241,16 @@ def _write_results(out_file: Optional[Path], kind: str, ckpt, data: dict, force:
     return out_file
 
 
+def _finish(out_file: Optional[Path], kind: str, ckpt, res: dict, force: bool, as_json: bool, show) -> None:
+    """A job's last steps: write its results file (never over another unasked), print the JSON when asked, show
+    it (`show(res)`), and say where it was written."""
+    path = _write_results(out_file, kind, ckpt, res, force)
+    if as_json:
+        _print_json(res)
+    show(res)
+    out.print(f"results written to {path}")
+
+
 def _load_results(path: Path | None) -> dict:
     """A validated analyze-functions results file (any other kind, or a damaged one, is one line); without a
     path, the newest one in the results folder."""

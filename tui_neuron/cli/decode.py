@@ -40,15 +40,7 @@ def decode(
     groups: dict[str, list[int]] = {}
     compare = ""  # a session's source B (the explorer's compare view), decoded beside A
     if session is not None:
-        from ..analysis.session import load_session
-
-        sess = load_session(session)
-        if checkpoint is None and sess.checkpoint:
-            checkpoint = Path(sess.checkpoint)
-        source = source or sess.source
-        controls = controls or sess.controls
-        ivs = sess.active_interventions() + ivs
-        compare, groups = sess.compare, dict(sess.groups)
+        checkpoint, source, controls, ivs, compare, groups = _from_session(session, checkpoint, source, controls, ivs)
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
     ckpt = _load(checkpoint)
@@ -78,6 +70,18 @@ def decode(
         out.print(f"[bold]source B[/] (compare view): {' '.join(b_result.source_tokens)} "
                   f"{' '.join(b_result.controls)}")
         _print_outputs(b_result.output_tokens, b_result.landing_lines())
+
+
+def _from_session(session: Path, checkpoint: Path | None, source: str | None, controls: list[str], ivs: list):
+    """A saved session fills in what the command line left out: the checkpoint, the source, the controls, the
+    interventions before the given ones, source B and the groups."""
+    from ..analysis.session import load_session
+
+    sess = load_session(session)
+    if checkpoint is None and sess.checkpoint:
+        checkpoint = Path(sess.checkpoint)
+    return (checkpoint, source or sess.source, controls or sess.controls, sess.active_interventions() + ivs,
+            sess.compare, dict(sess.groups))
 
 
 def _print_outputs(tokens: list[str], landings: list[str]) -> None:

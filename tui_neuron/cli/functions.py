@@ -18,6 +18,7 @@ from .common import (
     _PRESET,
     SEED,
     ExampleOptions,
+    _finish,
     _load,
     _load_layer,
     _load_results,
@@ -83,11 +84,7 @@ def analyze_functions_cmd(
                      analysis=cfg, corpus=paths_option(corpus_dir) or None, cache=str(cache or cache_dir()))
     with _progress() as progress:
         results, _ = run_functions(ckpt, job, _stage_progress(progress))
-    out_file = _write_results(out_file, "functions", ckpt, results, force)
-    if as_json:
-        _print_json(results)
-    _print_functions_table(results)
-    out.print(f"results written to {out_file}")
+    _finish(out_file, "functions", ckpt, results, force, as_json, _print_functions_table)
 
 
 def _print_functions_table(results: dict) -> None:
@@ -251,8 +248,6 @@ def analyze_figures_cmd(
 ) -> None:
     """The paper's Figure 2 (PCA of storing neurons over t, per token) and Figure 3 (counting neurons' mean
     against t, per T) as terminal plots (plotext) and as CSV; or, given an analyze curves result, its figure."""
-    import csv
-    import io
 
     import plotext as plt
 
@@ -269,21 +264,7 @@ def analyze_figures_cmd(
     data = _load_results(results)
     fig2, fig3 = data.get("figure2") or [], data.get("figure3") or []
     if out_dir is not None:
-        from ..checkpoint.format import atomic_write_text
-
-        if out_dir.exists() and not out_dir.is_dir():
-            raise UserError(f"--out-dir {out_dir} is a file; give a folder")
-        for name in ("figure2.csv", "figure3.csv"):
-            _refuse_overwrite(out_dir / name, force)
-
-        for name, rows in (("figure2.csv", fig2), ("figure3.csv", fig3)):
-            if rows:
-                buf = io.StringIO()
-                writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-                atomic_write_text(out_dir / name, buf.getvalue())
-        out.print(f"CSV written to {out_dir}")
+        _write_figure_csvs(out_dir, {"figure2.csv": fig2, "figure3.csv": fig3}, force)
     if fig2:
         plt.clear_figure()
         plt.plotsize(width, 25)
@@ -302,3 +283,24 @@ def analyze_figures_cmd(
         sys.stdout.write(plt.build() + "\n")
     if not fig2 and not fig3:
         raise UserError(f"{results} holds no figure data (no plausible storing or counting neurons)")
+
+
+def _write_figure_csvs(out_dir: Path, tables: dict[str, list[dict]], force: bool) -> None:
+    """figure2.csv and figure3.csv in `out_dir`, neither replacing a file unasked."""
+    import csv
+    import io
+
+    from ..checkpoint.format import atomic_write_text
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out-dir {out_dir} is a file; give a folder")
+    for name in tables:
+        _refuse_overwrite(out_dir / name, force)
+    for name, rows in tables.items():
+        if rows:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write_text(out_dir / name, buf.getvalue())
+    out.print(f"CSV written to {out_dir}")

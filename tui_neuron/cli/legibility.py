@@ -13,14 +13,13 @@ from .common import (
     _CHECKPOINT,
     _FORCE,
     ExampleOptions,
+    _finish,
     _load,
-    _print_json,
     _print_warnings,
     _progress,
     _recording,
     _refuse_overwrite,
     _stage_progress,
-    _write_results,
     analyze_app,
     limits,
     out,
@@ -56,11 +55,7 @@ def analyze_legibility_cmd(
     with _progress() as progress:
         rec, _, _ = _recording(ckpt, examples, progress, progress.add_task("recording", total=None))
         res = run_legibility(ckpt, rec, cfg, _stage_progress(progress))
-    path = _write_results(out_file, "legibility", ckpt, res, force)
-    if as_json:
-        _print_json(res)
-    print_legibility(res)
-    out.print(f"results written to {path}")
+    _finish(out_file, "legibility", ckpt, res, force, as_json, print_legibility)
 
 
 def print_legibility(res: dict) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UserError
 from .common import app, err, limits, out
 from .options import option, with_options
 
@@ -90,11 +89,7 @@ def train(
     from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: give a positive number of threads")
-        torch.set_num_threads(threads)
-    if minutes is not None and not minutes > 0:
-        raise UserError(f"--minutes {minutes}: give a positive time budget")
+        torch.set_num_threads(threads)  # its range was checked when parsed
     cfg = TrainConfig.from_options(
         corpus=tuple(str(c) for c in corpus), out=str(out_path), shared_embedding=not separate_embeddings,
         max_steps=steps, time_budget=minutes * 60 if minutes is not None else None,

@@ -61,7 +61,7 @@ GRAMMAR: tuple[Op, ...] = (
     Op("keep", "keep:NEURONS@STEP", "keep only these neurons, zero every other one", "keep:0-49@T",
        lambda p: KeepOnly(p.neurons, p.step, p.hook, layer=p.layer)),
     Op("copy", "copy:NEURONS@STEP<FROM", "the neurons take their values at step FROM of the clean run",
-       "copy:4,5@T-3<T-1", lambda p: CopyFromStep(p.neurons, p.step, p.hook, StepRef.parse(p.source), layer=p.layer),
+       "copy:3,17@T-3<T-1", lambda p: CopyFromStep(p.neurons, p.step, p.hook, StepRef.parse(p.source), layer=p.layer),
        source="FROM"),
     Op("swap", "swap:NEURONS@STEP<SOURCE", "the neurons take their values at STEP of another SOURCE's clean run "
        "(a sentence ending in its WORD@T controls; a step relative to T reads SOURCE at its own T)",

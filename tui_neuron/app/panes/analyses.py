@@ -23,7 +23,7 @@ from ...model.interventions import StepRef
 from ...paths import cache_dir, free_path, newest, results_dir
 from ..bindings import B
 from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, ShowMatch, StateRequest, Status, count
-from ..progress import Eta
+from ..progress import Eta, answer
 from ..screens import MemoryScreen, PromptScreen
 from ..viewmodel import DecodeView
 from .interventions import step_label
@@ -214,12 +214,8 @@ class AnalysesPane(Redraws, Widget):
     def memory_worker(self) -> None:
         from ...analysis.jobs import MemoryJob, preset, run_memory
 
-        try:
-            res = run_memory(self.ckpt, preset(MemoryJob, "quick"), self._progress(Eta()))
-        except (UserError, OSError) as e:
-            self.post_message(JobFailed("state gradients", str(e)))
-            return
-        self.post_message(JobDone("memory", res))
+        answer(self, "memory", lambda: run_memory(self.ckpt, preset(MemoryJob, "quick"), self._progress(Eta())),
+               failed="state gradients")
 
     @on(JobDone)
     def _job_done(self, message: JobDone) -> None:

@@ -16,8 +16,8 @@ from textual.widget import Widget
 from ...checkpoint.format import Checkpoint
 from ...errors import UserError
 from ..bindings import B
-from ..messages import JobDone, JobFailed, OpenSource, Status
-from ..progress import Eta
+from ..messages import JobDone, OpenSource, Status
+from ..progress import Eta, answer
 from ..screens import MatchScreen, PromptScreen
 from .redraw import Redraws
 
@@ -95,12 +95,8 @@ class MatchPane(Redraws, Widget):
         def progress(stage: str, done: int, total: int) -> None:
             self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
 
-        try:
-            res = run_match(self.ckpt, preset(MatchJob, "quick", neurons=neurons, **fields), progress)
-        except (UserError, OSError) as e:
-            self.post_message(JobFailed("match", str(e)))
-            return
-        self.post_message(JobDone("match", res))
+        answer(self, "match", lambda: run_match(self.ckpt, preset(MatchJob, "quick", neurons=neurons, **fields),
+                                                progress))
 
     @on(JobDone)
     def _found(self, message: JobDone) -> None:
