@@ -239,3 +239,24 @@ async def test_save_as_refuses_names_that_cannot_be_a_session_file(make_app, tmp
         assert app.is_running and app.session_pane.unsaved
         assert any("could not save" in n.message for n in app._notifications)
     assert set(tmp_path.rglob("*")) - before <= {tmp_path / "not-a-folder"}
+
+
+async def test_a_bad_step_is_refused_at_entry_and_a_failed_run_is_marked_stale(make_app):
+    """Issue 25 item 1: a step outside the run is refused when typed (nothing joins the stack); a run that fails
+    later leaves the last run on screen marked stale, with the reason, until a run succeeds again."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await answer(pilot, "i", "zero:all@T+40")
+        await settle(app, pilot)
+        assert not app.interventions
+        assert any("outside this run" in n.message for n in app._notifications)
+        await answer(pilot, "i", "swap:all@T-1<xyzzy plugh xyzzy@2")  # B's control word is not in the vocabulary
+        await settle(app, pilot)
+        status = str(app.query_one("#status").render())
+        assert len(app.interventions) == 1 and "stale" in status
+        await pilot.pause(0.5)
+        assert "stale" in str(app.query_one("#status").render())
+        await pilot.press("x")  # switch it off: the stack runs again
+        await settle(app, pilot)
+        assert "stale" not in str(app.query_one("#status").render())

@@ -21,6 +21,7 @@ from ..analysis.session import Session, Stacked
 from ..checkpoint.format import Checkpoint
 from ..errors import UserError
 from ..model.examples import make_example, unknown_warning
+from ..model.run_context import steps_outside
 from .bindings import ActionsProvider, B, routed
 from .decoder import DecodeRunner
 from .messages import (
@@ -127,6 +128,7 @@ class ExplorerApp(App):
         self._full_view: DecodeView | None = None  # every layer; `view` shows `layer` of it
         self._input_warning: str | None = None  # the source is mostly unknown words
         self._startup = False
+        self._stale: str | None = None  # why the run on screen is not the stack's (a run that failed), if it is not
         self.set_reactive(ExplorerApp.layer, checkpoint.config.layers - 1)
         self.decoder = DecodeRunner(checkpoint, id="decoder")
         first = self._initial
@@ -240,8 +242,18 @@ class ExplorerApp(App):
         return True
 
     def _check(self, iv) -> None:
+        """Everything checkable before running: the model's hook points, neurons and layers, the names, and the
+        steps against the current source (what fails only at run time marks the changed run stale)."""
         cfg = self.ckpt.config
         iv.resolved(self.names).check(cfg.cell, cfg.hidden, cfg.layers)
+        try:
+            example = make_example(self.ckpt.vocab, self.source_pane.source, self.source_pane.controls())
+        except UserError:
+            return  # the source itself is refused when it runs
+        position = example.controls[0][1] if example.controls else 0
+        problem = steps_outside([iv], len(example.encoder_ids(self.ckpt.vocab)), position, cfg.max_len + 2)
+        if problem:
+            raise UserError(f"{iv.spec()}: {problem}")
 
     @on(Status)
     def _status_changed(self, message: Status) -> None:
@@ -252,6 +264,7 @@ class ExplorerApp(App):
         if message.job != "decode":
             self.source_pane.show_status("ready")
         elif message.request == self.decoder.latest:
+            self._stale = message.error  # the screen still shows the last run that did run: say so until fixed
             self.busy = False
         self.notify(message.error, severity="error", title=f"{message.job} failed" if message.job != "decode"
                     else "cannot run")
@@ -279,6 +292,8 @@ class ExplorerApp(App):
 
     def watch_busy(self, busy: bool) -> None:
         ready = "ready" + (" · mostly unknown words (<unk>)" if self._input_warning else "")
+        if self._stale:
+            ready = f"⚠ stale — shown is the last run that ran; {self._stale[:120]}"
         self.source_pane.show_status("⟳ decoding…" if busy else ready)
 
     def watch_layer(self) -> None:
@@ -308,6 +323,8 @@ class ExplorerApp(App):
                 self._check(iv)
         except UserError as e:
             pane.mark_bad(True)
+            self._stale = str(e)
+            self.watch_busy(self.busy)
             self.notify(str(e), severity="error", title="cannot run")
             return False
         pane.mark_bad(False)
@@ -331,7 +348,7 @@ class ExplorerApp(App):
         old_t = self.current_t
         if self._pending_t is not None:
             old_t, self._pending_t = self._pending_t, None
-        self._full_view = view
+        self._full_view, self._stale = view, None
         idx = view.clean.index_of(old_t) if old_t is not None else None
         token_changed = self.view is None or self.view.control_token != view.control_token
         self.view = view.at_layer(self.layer)

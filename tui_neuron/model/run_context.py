@@ -150,6 +150,22 @@ class RunContext:
         return self.apply(self.layer, name, gate)
 
 
+def steps_outside(interventions: Sequence[Intervention], enc_len: int, position: int, max_steps: int) -> str | None:
+    """Why these interventions would reach a step outside a run of one example (its encoder length, its first
+    control's T), or None: what can be checked before running, so a caller can refuse at entry."""
+    needs = Needs()
+    for iv in interventions:
+        iv.prepare(needs)
+    first = 1 - enc_len
+    for ref in needs.steps:
+        t = position + ref.offset if ref.relative_to_t else ref.offset
+        if not first <= t <= max_steps:
+            at = f" (= {t})" if ref.relative_to_t else ""
+            return (f"step {ref}{at} is outside this run: its steps go from {first} (the first source word) to "
+                    f"{max_steps} (the last decoding step)")
+    return None
+
+
 def edit_started_rows(edit, rows: Tensor, batch: int, pad_gates: dict[str, Tensor], edited: dict[str, Tensor],
                       name: str, gate: Tensor) -> Tensor:
     """A gate edit on a step computed for some rows only: it sees the whole batch (rows not yet started hold the
