@@ -260,3 +260,19 @@ async def test_a_bad_step_is_refused_at_entry_and_a_failed_run_is_marked_stale(m
         await pilot.press("x")  # switch it off: the stack runs again
         await settle(app, pilot)
         assert "stale" not in str(app.query_one("#status").render())
+
+
+async def test_the_palette_screenshot_saves_into_the_results_folder(make_app, tmp_path, monkeypatch):
+    from tui_neuron.paths import results_dir
+
+    monkeypatch.chdir(tmp_path)
+    before = set(results_dir().glob("*.svg")) if results_dir().exists() else set()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.deliver_screenshot()
+        for _ in range(20):
+            await pilot.pause(0.1)
+            if set(results_dir().glob("*.svg")) - before:
+                break
+    assert set(results_dir().glob("*.svg")) - before and not list(tmp_path.glob("*.svg"))

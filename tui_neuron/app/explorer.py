@@ -386,6 +386,15 @@ class ExplorerApp(App):
         """q: leave at once when everything is saved; otherwise the session pane asks (save / discard / cancel)."""
         self.session_pane.leave()
 
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """The palette's Screenshot saves into the results folder, as `E` exports (never the current directory)."""
+        from ..paths import results_dir
+
+        folder = Path(path) if path else results_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return super().deliver_screenshot(filename, str(folder), time_format)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.all_bindings()))

@@ -153,7 +153,7 @@ class AnalysesPane(Redraws, Widget):
         if not self.token:
             self.notify("no control token: type one in the controls box (e.g. king@4)", severity="warning")
             return
-        self.post_message(Status("⟳ analysing…"))
+        self.post_message(Status(f"⟳ analysing {self.token!r} and 9 frequent tokens…"))
         self.functions_worker(self.token)
 
     @work(thread=True, exclusive=True, group="functions")
@@ -252,8 +252,9 @@ class AnalysesPane(Redraws, Widget):
           show=False),
         B("results", "f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
           "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
-        B("analyse", "F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token (worker, "
-          "the quick preset; progress and time left in the status box)", show=False),
+        B("analyse", "F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token "
+          "and the 9 most frequent other tokens (the quick preset: 10 tokens × 6 examples per T; a worker, with "
+          "progress and time left in the status box)", show=False),
         B("probe", "b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
           "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
         B("memory", "M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
