@@ -44,12 +44,12 @@ def decode(
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
     ckpt = _load(checkpoint)
-    warning = unknown_warning(ckpt.vocab, source)
-    if warning:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
     if results is not None and controls:
         groups = {**role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token), **groups}
     result = decode_one(ckpt, source, controls, ivs, names=groups)
+    warning = unknown_warning(ckpt.vocab, source)  # after the inputs ran: an error stays the only line
+    if warning:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     b_result = None
     if compare:
         b_source, b_controls = split_controls(compare)
