@@ -1,6 +1,9 @@
 """The recipe study's table (docs/recipe-study.md) from the runs of scripts/recipe_study.sh.
 
-Usage: python scripts/recipe_table.py [RUNS_DIR]   (default runs/recipe)
+Usage: python scripts/recipe_table.py [RUNS_DIR]   (default runs/recipe; docs/results/recipe-study keeps a copy of
+each finished variant's eval and legibility files, so the table reruns from the repository too)
+
+A ⚠ marks a model whose legibility file carries warnings (below 90% positioning, or tokens below it).
 
 One row per trained variant and corpus: held-out positioning (tui-neuron eval, 3,000 examples) and the legibility
 measures (tui-neuron analyze legibility), each as the set's rate with its 95% interval and, in parentheses, the
@@ -51,9 +54,10 @@ def main(folder: Path) -> None:
             continue
         rows = leg["rows"]
         size = leg["outputting_size"]["smallest"]
+        flag = " ⚠" if leg.get("warnings") else ""  # the model positions too few examples to vouch for its roles
         out = "none ≤ all of h" if size is None else (
             f"{size['share_of_h']:.0%} of h: {pct(size['set']['rate'])} ({pct(size['random']['mean'])})")
-        print(f"| {variant} | {corpus} | {pct(acc['accuracy'])} | {out} | {cell(rows.get('storing: zero at T-1'))} | "
+        print(f"| {variant} | {corpus} | {pct(acc['accuracy'])}{flag} | {out} | {cell(rows.get('storing: zero at T-1'))} | "
               f"{rates(rows, COUNTING)} | {rates(rows, COUNTING_ONCE)} | {rates(rows, TRIGGERING)} | "
               f"{cell(rows.get('all: random decoder inputs'))} | {leg['n_examples']} | {cmd} |")
 
