@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import struct
 import time
 from collections import Counter
 from pathlib import Path
@@ -72,3 +74,14 @@ SOURCE_IDS, CONTROL = [9, 10, 11, 12], (10, 2)
 def decode_ids(ckpt: Checkpoint) -> list[int]:
     example = Example(SOURCE_IDS, [CONTROL])
     return Stepper(ckpt.model, ckpt.vocab).run([example]).outputs[0].tolist()
+
+
+def split_safetensors(raw: bytes) -> tuple[dict, bytes]:
+    """A safetensors file as (its JSON header, its data), for mutating the header."""
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def join_safetensors(header: dict, data: bytes) -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data

@@ -12,20 +12,13 @@ from safetensors.torch import save as save_bytes
 from tui_neuron.checkpoint.format import load_checkpoint
 from tui_neuron.checkpoint.validate import tensors_digest
 
-from .helpers import decode_ids, tiny_checkpoint
+from .helpers import decode_ids, join_safetensors, split_safetensors, tiny_checkpoint
 
 JSON_VALUES = [None, True, False, 0, -1, 1, 2.5, 256.0, 10**9, 10**30, -(10**12), "", "abc", "16", [], {}, [1, 2],
                {"a": 1}, float("nan"), float("inf"), "[" * 50, ["x"] * 3]
 
 
-def _split(raw: bytes) -> tuple[dict, bytes]:
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
-
-
-def _join(header: dict, data: bytes) -> bytes:
-    text = json.dumps(header).encode()
-    return struct.pack("<Q", len(text)) + text + data
+_split, _join = split_safetensors, join_safetensors
 
 
 def _random_json(rng: random.Random):

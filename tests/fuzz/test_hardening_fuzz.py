@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import struct
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,12 @@ from tui_neuron.checkpoint.metadata import DIGESTED, metadata_digest
 from tui_neuron.cli.common import app as cli_app
 from tui_neuron.errors import UserError
 
-from .helpers import tiny_checkpoint
+from .helpers import join_safetensors, split_safetensors, tiny_checkpoint
 
 EDGES = ["-1", "0", str(2**70), "1e12", "nan", "inf"]
 
 
-def _split(raw: bytes) -> tuple[dict, bytes]:
-    (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
-
-
-def _join(header: dict, data: bytes) -> bytes:
-    text = json.dumps(header).encode()
-    return struct.pack("<Q", len(text)) + text + data
+_split, _join = split_safetensors, join_safetensors
 
 
 # ----------------------------------------------------------------------------- header structure
