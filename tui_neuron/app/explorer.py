@@ -241,15 +241,17 @@ class ExplorerApp(App):
         self.request_decode()
         return True
 
-    def _check(self, iv) -> None:
+    def _check(self, iv, example=None) -> None:
         """Everything checkable before running: the model's hook points, neurons and layers, the names, and the
-        steps against the current source (what fails only at run time marks the changed run stale)."""
+        steps against the current source's `example` (built here when not given; what fails only at run time marks
+        the changed run stale)."""
         cfg = self.ckpt.config
         iv.resolved(self.names).check(cfg.cell, cfg.hidden, cfg.layers)
-        try:
-            example = make_example(self.ckpt.vocab, self.source_pane.source, self.source_pane.controls())
-        except UserError:
-            return  # the source itself is refused when it runs
+        if example is None:
+            try:
+                example = make_example(self.ckpt.vocab, self.source_pane.source, self.source_pane.controls())
+            except UserError:
+                return  # the source itself is refused when it runs
         position = example.controls[0][1] if example.controls else 0
         problem = steps_outside([iv], len(example.encoder_ids(self.ckpt.vocab)), position, cfg.max_len + 2)
         if problem:
@@ -317,10 +319,10 @@ class ExplorerApp(App):
         pane = self.source_pane
         try:
             controls = pane.controls()
-            make_example(self.ckpt.vocab, pane.source, controls)
+            example = make_example(self.ckpt.vocab, pane.source, controls)
             active = [s.intervention for s in self.interventions if s.enabled]
             for iv in active:
-                self._check(iv)
+                self._check(iv, example)
         except UserError as e:
             pane.mark_bad(True)
             self._stale = str(e)
