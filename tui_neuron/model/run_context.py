@@ -54,6 +54,7 @@ class RunContext:
     schedule: dict[int, set[int]] = field(default_factory=dict)  # id(intervention) -> steps where it fires
     columns: dict[int, Tensor] = field(default_factory=dict)  # id(intervention) -> its neuron indices, made once
     by_hook: dict[tuple[int, str], list[Intervention]] = field(default_factory=dict)  # (layer, hook) -> its list
+    gate_layers: frozenset[int] = frozenset()  # the layers some gate intervention acts on (asked at every step)
     layer: int = 0  # the layer being stepped
     t: int = 0  # the step being computed
 
@@ -83,6 +84,7 @@ class RunContext:
                 self.schedule[id(iv)] = set((fire[self.row_masks[id(iv)]] if iv.rows is not None else fire).tolist())
             layer = top if iv.layer is None or iv.hook == INPUT_HOOK else iv.layer
             self.by_hook.setdefault((layer, iv.hook), []).append(iv)
+        self.gate_layers = frozenset(k for k, hook in self.by_hook if hook not in ("h", "c", INPUT_HOOK))
 
     def first_step(self) -> int:
         """The earliest step any intervention fires on (1 when none does before decoding)."""
@@ -131,7 +133,7 @@ class RunContext:
         return (layer, hook) in self.by_hook
 
     def gate_hooks(self, layer: int) -> bool:
-        return any(k[0] == layer and k[1] not in ("h", "c", INPUT_HOOK) for k in self.by_hook)
+        return layer in self.gate_layers
 
     def apply(self, layer: int, hook: str, values: Tensor) -> Tensor:
         """The hook point: `values` ([B, …], a fresh tensor of this step, changed in place) after this layer's
