@@ -32,3 +32,16 @@ def rate_json(hits: int, n: int) -> dict:
     """A rate as results files store it: rate, hits, n and its 95% Wilson interval."""
     lo, hi = wilson(hits, n)
     return {"rate": hits / n if n else float("nan"), "hits": int(hits), "n": int(n), "ci95": [lo, hi]}
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float | None, float | None]]:
+    """The mean and its Student-t interval; (None, None) for the interval of a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, (None, None)
+    from scipy.stats import t as student_t
+
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, (mean - half, mean + half)

@@ -76,6 +76,8 @@ def train(
     threads: Annotated[Optional[int], typer.Option(callback=limits(1, 1024, why='threads this machine can start'),
                                                    help="torch threads (default: all cores)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
+    init_from: Annotated[Optional[Path], typer.Option(
+        help="Start from this checkpoint's weights (same model options and corpus), with a fresh optimizer")] = None,
     reset_lr: Annotated[bool, typer.Option(help="With --resume and --schedule plateau: restart at --lr")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing OUT and its resume state")] = False,
 ) -> None:
@@ -93,7 +95,7 @@ def train(
     cfg = TrainConfig.from_options(
         corpus=tuple(str(c) for c in corpus), out=str(out_path), shared_embedding=not separate_embeddings,
         max_steps=steps, time_budget=minutes * 60 if minutes is not None else None,
-        save_dtype="float16" if fp16 else "float32", **recipe)
+        save_dtype="float16" if fp16 else "float32", init_from=str(init_from) if init_from else None, **recipe)
     cfg.check()
     check_output(out_path, resume, force)
     from ..training import distributed

@@ -81,6 +81,14 @@ def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -
     return Example(vocab.encode(tokens), pairs)
 
 
+def example_from_text(vocab: Vocab, text: str, what: str = "source") -> Example:
+    """A sentence whose trailing WORD@T words are its controls (the swap syntax, a patching pair's side)."""
+    source, controls = split_controls(text)
+    if not controls and vocab.has_positions:
+        raise UserError(f"{what} {text!r} needs control signals at its end, e.g. 'the queen came queen@2'")
+    return make_example(vocab, source, controls)
+
+
 def unknown_words(vocab: Vocab, source: str) -> list[str]:
     """The source's words the vocabulary lacks (the model reads each as its unknown token)."""
     return [w for w in vocab.tokenize(source) if w not in vocab.stoi]

@@ -23,7 +23,7 @@ from torch import Tensor
 from ..errors import UserError
 from .cell import LayerWeights, step
 from .decoders import DecoderShape, PlainDecoder
-from .examples import ControlSignal, Example, make_example, split_controls
+from .examples import ControlSignal, Example, example_from_text, make_example
 from .interventions import GATE_HOOKS, INPUT_HOOK, Intervention
 from .recorder import Batch, DecodeRecord, Recorder, States
 from .run_context import Needs, RunContext, edit_started_rows
@@ -218,11 +218,7 @@ class Stepper:
         return out
 
     def _example_from_text(self, text: str) -> Example:
-        """A sentence whose trailing WORD@T words are its controls (the swap syntax)."""
-        source, controls = split_controls(text)
-        if not controls:
-            raise UserError(f"swap source {text!r} needs control signals at its end, e.g. 'the queen came queen@2'")
-        return make_example(self.vocab, source, controls)
+        return example_from_text(self.vocab, text, "swap source")
 
     def run_batched(self, examples: Sequence[Example], interventions: Sequence[Intervention] = (),
                     batch_size: int = 1024, **kw) -> list[Trace]:

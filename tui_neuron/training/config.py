@@ -68,6 +68,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # cosine floor, as a fraction of lr
     device: str = "cpu"
     recipe: str = "robust"  # the named defaults the four options above came from (RECIPES)
+    init_from: str | None = None  # a checkpoint whose weights start the run (same model options and vocabulary)
     world_size: int = field(default=1, compare=False)
 
     @classmethod

@@ -28,7 +28,7 @@ import torch
 
 from ..checkpoint.format import Checkpoint, atomic_write_bytes, remove_stale_temps, save_checkpoint
 from ..checkpoint.validate import tensors_digest
-from ..errors import UserError
+from ..errors import ParameterError, UserError
 from ..model.examples import Example
 from ..model.seq2seq import Seq2Seq
 from ..model.tokenizer import Vocab
@@ -72,6 +72,8 @@ class Trainer:
         self.model_config = cfg.model_config(len(self.vocab))
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model = Seq2Seq(self.model_config).to(self.device)
+        if cfg.init_from:
+            self._start_from(Path(cfg.init_from))
         self.model.dropout.p = cfg.dropout
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         torch.manual_seed(cfg.seed + 7919 * self.world.rank)  # each rank its own dropout stream
@@ -134,6 +136,21 @@ class Trainer:
         resume = ResumeFile(self.model.state_dict(), self.opt.state_dict(), torch_states,
                             asdict(self.state), self.cfg.options(), self.vocab.to_json())
         atomic_write_bytes(resume_path(self.cfg.out), resume.to_bytes())
+
+    def _start_from(self, path: Path) -> None:
+        """Warm start: a longer run, or another recipe, continues from a checkpoint's weights with a fresh
+        optimizer and schedule. Only a checkpoint of the same shape over the same vocabulary fits."""
+        from ..checkpoint.format import load_checkpoint
+
+        ckpt = load_checkpoint(path)
+        if ckpt.vocab.to_json() != self.vocab.to_json():
+            raise ParameterError("init_from", f"{{param}} {path}: its vocabulary differs from the one built from "
+                                              "this corpus; give the corpus and vocabulary options it was trained with")
+        if ckpt.config != self.model_config:
+            differs = [k for k in asdict(self.model_config) if getattr(ckpt.config, k) != getattr(self.model_config, k)]
+            raise ParameterError("init_from", f"{{param}} {path}: its {', '.join(differs)} differ from this run's; "
+                                              "give the model options it was trained with")
+        self.model.load_state_dict({k: v.float().to(self.device) for k, v in ckpt.model.state_dict().items()})
 
     def load_resume(self) -> None:
         path = resume_path(self.cfg.out)

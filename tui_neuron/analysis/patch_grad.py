@@ -1,0 +1,55 @@
+"""One differentiable rerun of a single example, for attribution patching: the gradient of a metric at one
+decoding step with respect to every hook point's values (h, c, each gate) at every step and layer.
+
+The run replays the stepper's equations (`model.cell.step`, the stepper's weights and decoder shape) with the
+decoder inputs held at the recorded greedy tokens, so the gradient is that of the run the exact sweep patches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from ..model.cell import step as cell_step
+from ..model.examples import Example
+from ..model.stepper import Stepper
+
+
+def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], metric_step: int,
+                 metric: Callable[[Tensor], Tensor]) -> dict[tuple[str, int], Tensor]:
+    """(hook, layer) -> [steps, H] ∂metric/∂values, indexed like a trace (t + n_enc − 1), up to `metric_step`."""
+    kept: dict[tuple[str, int], list[Tensor]] = {}
+    n_layers, cell = stepper.n_layers, stepper.config.cell
+    # the zero start state requires grad so that every value after it is part of the graph
+    h: list[Tensor] = [torch.zeros(1, stepper.hidden, requires_grad=True) for _ in range(n_layers)]
+    c: list[Tensor | None] = [torch.zeros(1, stepper.hidden, requires_grad=True) if cell == "lstm" else None
+                              for _ in range(n_layers)]
+
+    def keep(hook: str, layer: int, value: Tensor) -> Tensor:
+        value = value.clone()
+        value.retain_grad()
+        kept.setdefault((hook, layer), []).append(value)
+        return value
+
+    def layers_step(part: str, x0: Tensor) -> None:
+        below = x0
+        for k, w in enumerate(stepper.w[part]):
+            x = below if k == 0 else w.input_projection(below)
+            h_new, c_new, _ = cell_step(cell, w, x, h[k], c[k], lambda name, gate, k=k: keep(name, k, gate))
+            h[k] = keep("h", k, h_new)
+            c[k] = None if c_new is None else keep("c", k, c_new)
+            below = h[k]
+
+    with torch.enable_grad():
+        for token in example.encoder_ids(stepper.vocab):
+            layers_step("encoder", stepper.in_proj["encoder"][token][None])
+        tok = stepper.vocab.bos_id
+        for t in range(1, metric_step + 1):
+            layers_step("decoder", stepper.shape.step_input(torch.tensor([tok]), h))
+            tok = int(outputs[t - 1])
+        value = metric(stepper.shape.logits(h))
+        value.backward()
+    return {key: torch.cat([v.grad if v.grad is not None else torch.zeros_like(v) for v in values]).detach()
+            for key, values in kept.items()}
