@@ -7,6 +7,7 @@ decoder inputs held at the recorded greedy tokens, so the gradient is that of th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -15,6 +16,10 @@ from torch import Tensor
 from ..model.cell import step as cell_step
 from ..model.examples import Example
 from ..model.stepper import Stepper
+
+
+def _keep_gate(keep: Callable[[str, int, Tensor], Tensor], layer: int, name: str, gate: Tensor) -> Tensor:
+    return keep(name, layer, gate)
 
 
 def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], metric_step: int,
@@ -37,7 +42,7 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
         below = x0
         for k, w in enumerate(stepper.w[part]):
             x = below if k == 0 else w.input_projection(below)
-            h_new, c_new, _ = cell_step(cell, w, x, h[k], c[k], lambda name, gate, k=k: keep(name, k, gate))
+            h_new, c_new, _ = cell_step(cell, w, x, h[k], c[k], functools.partial(_keep_gate, keep, k))
             h[k] = keep("h", k, h_new)
             c[k] = None if c_new is None else keep("c", k, c_new)
             below = h[k]

@@ -20,7 +20,7 @@ import numpy as np
 from ..checkpoint.format import Checkpoint
 from ..checkpoint.validate import read_bytes
 from ..errors import ParameterError, UserError
-from ..model.examples import Example, example_from_text
+from ..model.examples import Example, example_from_text, split_controls, unknown_words
 
 PAIR_KINDS = ("position", "token", "source")
 MAX_PAIRS_FILE_BYTES = 8 * 1024 * 1024
@@ -45,7 +45,13 @@ def check_pairs(ckpt: Checkpoint, pairs: Sequence[Pair], where: Sequence[str] | 
     if not pairs:
         raise ParameterError("pairs", "{param}: no pairs to patch")
     for i, pair in enumerate(pairs):
-        pair.examples(ckpt, where[i] if where else "")
+        at = where[i] if where else ""
+        pair.examples(ckpt, at)
+        for side, text in (("clean", pair.clean), ("corrupted", pair.corrupt)):
+            unknown = unknown_words(ckpt.vocab, split_controls(text)[0])
+            if unknown:
+                raise UserError(f"{at}{side} input {text!r}: {', '.join(map(repr, unknown[:5]))} not in the model's "
+                                "vocabulary (a patch compares known words; pick others)")
 
 
 def read_pairs_tsv(path: Path) -> list[Pair]:

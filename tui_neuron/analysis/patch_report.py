@@ -65,3 +65,27 @@ def top_cells(res: dict, name: str, method: str = "exact", k: int = 10) -> list[
             row.append("" if a is None else f"{a:+.3f}")
         rows.append(row)
     return rows
+
+
+def absolute_step(res: dict, label: str) -> int | None:
+    """The step t a label stands for in a one-pair sweep (`t=-2`, `T`, `T-1`); None when the results hold many
+    pairs, whose steps differ (a patch can then not be replayed as one swap)."""
+    if res["n_pairs"] != 1:
+        return None
+    if label.startswith("t="):
+        return int(label[2:])
+    step = int(res["pairs"][0]["metric_step"])
+    return step if label == "T" else step + int(label[1:])
+
+
+def cell_line(res: dict, name: str, row: int, block: int) -> str:
+    """One cell in words: its step, neurons, exact value with n and CI, and the attribution estimate."""
+    m = res["maps"][name]
+    parts = [f"{res['steps'][row]}", f"neurons {res['blocks'][block]['label']}"]
+    if "exact" in m and m["exact"]["mean"][row][block] is not None:
+        e = m["exact"]
+        ci = f" [{e['lo'][row][block]:+.2f}, {e['hi'][row][block]:+.2f}]" if e["lo"][row][block] is not None else ""
+        parts.append(f"exact {e['mean'][row][block]:+.3f}{ci} (n={e['n'][row][block]})")
+    if "attribution" in m and m["attribution"]["mean"][row][block] is not None:
+        parts.append(f"attribution {m['attribution']['mean'][row][block]:+.3f}")
+    return " · ".join(parts)

@@ -305,12 +305,14 @@ class _Sweep:
 
 def _stats(acc: dict[object, list[float]], hook: str, layer: int, labels: Sequence[str], n_blocks: int) -> dict:
     """Mean, 95% CI and n per (step, block) as nested lists (null where a step has no values)."""
-    mean, lo, hi, n = ([[None] * n_blocks for _ in labels] for _ in range(4))
+    mean: list[list[float | None]] = [[None] * n_blocks for _ in labels]
+    lo: list[list[float | None]] = [[None] * n_blocks for _ in labels]
+    hi: list[list[float | None]] = [[None] * n_blocks for _ in labels]
+    n: list[list[int]] = [[0] * n_blocks for _ in labels]
     for i, label in enumerate(labels):
         for b in range(n_blocks):
             vals = acc.get((hook, layer, label, b))
             if not vals:
-                n[i][b] = 0
                 continue
             m, (a, z) = mean_ci(vals)
             mean[i][b], lo[i][b], hi[i][b], n[i][b] = m, a, z, len(vals)

@@ -169,9 +169,43 @@ class LegibilityResults(_Loose, kw_only=True):
     warnings: list[str] = []
 
 
+MaybeGrid = list[list[float | None]]
+
+
+class PatchStats(_Loose, kw_only=True):
+    mean: MaybeGrid
+    lo: MaybeGrid | None = None
+    hi: MaybeGrid | None = None
+    n: list[list[Count | None]] | None = None
+
+
+class PatchMap(_Loose, kw_only=True):
+    hook: str
+    layer: Count
+    exact: PatchStats | None = None
+    attribution: PatchStats | None = None
+
+
+class PatchBlock(_Loose, kw_only=True):
+    label: str
+    neurons: Annotated[Neurons, Meta(min_length=1)]
+
+
+class PatchResults(_Loose, kw_only=True):
+    kind: Literal["patch"]
+    n_pairs: Count
+    params: dict[str, Any]
+    pairs: list[dict[str, Any]]
+    steps: list[str]
+    blocks: Annotated[list[PatchBlock], Meta(min_length=1)]
+    maps: dict[str, PatchMap]
+    warnings: list[str] = []
+
+
 SCHEMAS: dict[str, type[_Loose]] = {
     "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
     "curves": CurvesResults, "storing": StoringResults, "match": MatchResults, "legibility": LegibilityResults,
+    "patch": PatchResults,
 }
 
 
@@ -220,7 +254,7 @@ def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
     kind = _kind_of(data)
     if kind is None:
         raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, "
-                        "curves, storing, match or legibility)")
+                        "curves, storing, match, legibility or patch)")
     if expect is not None and kind != expect:
         raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
                         f"(tui-neuron analyze {expect})")

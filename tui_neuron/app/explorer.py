@@ -34,6 +34,7 @@ from .messages import (
     OpenSource,
     ResultsOpened,
     ShowMatch,
+    ShowPatch,
     StateRequest,
     Status,
 )
@@ -43,6 +44,7 @@ from .panes import (
     InterventionsPane,
     MatchPane,
     NeuronPane,
+    PatchPane,
     SessionPane,
     SourcePane,
     TextBox,
@@ -57,6 +59,7 @@ SHARED_STATE = ("step", "neuron", "layer", "selection", "selection_name", "run_v
                 "groups", "role_sets", "curve", "compare", "compare_mode")
 PANE_IDS = {TimelinePane: "timeline-pane", NeuronPane: "neurons-pane", InterventionsPane: "interventions-pane",
             AnalysesPane: "analyses-pane", MatchPane: "match-pane", ComparePane: "compare-pane",
+            PatchPane: "patch-pane",
             SessionPane: "session-pane", SourcePane: "source-pane"}
 
 
@@ -160,6 +163,7 @@ class ExplorerApp(App):
         yield MatchPane(self.ckpt, id="match-pane").data_bind(A.selection, A.neuron)
         yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode,
                                           model_layer=A.layer)
+        yield PatchPane(self.ckpt, id="patch-pane").data_bind(A.view, A.compare, model_layer=A.layer)
         yield self.session_pane.data_bind(A.view, A.step, A.neuron, A.notes)
         yield Static(f"The explorer needs a terminal of at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge this one "
                      "(q quits).", id="too-small")
@@ -283,6 +287,10 @@ class ExplorerApp(App):
     @on(ShowMatch)
     def _show_match(self, message: ShowMatch) -> None:
         self.screen_stack[0].query_one(MatchPane).show_results(message.result)
+
+    @on(ShowPatch)
+    def _show_patch(self, message: ShowPatch) -> None:
+        self.screen_stack[0].query_one(PatchPane).show_results(message.result)
 
     @on(LoadCompare)
     def _load_compare(self, message: LoadCompare) -> None:

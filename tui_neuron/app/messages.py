@@ -84,6 +84,13 @@ class ShowMatch(Message):
 
 
 @dataclass
+class ShowPatch(Message):
+    """Show a patching result (a reopened results file); the app hands it to the patching pane."""
+
+    result: dict
+
+
+@dataclass
 class LoadCompare(Message):
     """Compare with this source B (a session reopening its compare view); the app hands it to the compare pane."""
 

@@ -73,6 +73,8 @@ def analyze_patch_cmd(
     chosen = _pairs(ckpt, clean, corrupt, pairs, n_pairs, corpus_dir, seed)
     with _progress() as progress:
         res = run_patching(ckpt, chosen, cfg, _stage_progress(progress))
+    if not res["n_pairs"]:
+        raise UserError(f"no pair could be traced: {res['dropped'][0]['reason']} (pick inputs whose outputs differ)")
     from ..checkpoint.format import atomic_write_text
     from ..paths import free_path
 

@@ -10,11 +10,13 @@ from .compare import ComparePane
 from .interventions import InterventionsPane
 from .match import MatchPane
 from .neurons import NeuronPane
+from .patching import PatchPane
 from .session import SessionPane
 from .source import SourcePane, TextBox
 from .timeline import TimelinePane
 
-PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, MatchPane, ComparePane, SessionPane, SourcePane)
+PANES = (TimelinePane, NeuronPane, InterventionsPane, AnalysesPane, MatchPane, ComparePane, PatchPane, SessionPane,
+         SourcePane)
 
-__all__ = ["PANES", "AnalysesPane", "ComparePane", "InterventionsPane", "MatchPane", "NeuronPane", "SessionPane",
+__all__ = ["PANES", "AnalysesPane", "ComparePane", "InterventionsPane", "MatchPane", "NeuronPane", "PatchPane", "SessionPane",
            "SourcePane", "TextBox", "TimelinePane"]

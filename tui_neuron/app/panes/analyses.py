@@ -22,7 +22,7 @@ from ...errors import UserError
 from ...model.interventions import StepRef
 from ...paths import cache_dir, free_path, newest, results_dir
 from ..bindings import B
-from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, ShowMatch, StateRequest, Status, count
+from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, ShowMatch, ShowPatch, StateRequest, Status, count
 from ..progress import Eta, answer
 from ..screens import MemoryScreen, PromptScreen
 from ..viewmodel import DecodeView
@@ -101,7 +101,8 @@ class AnalysesPane(Redraws, Widget):
 
     def action_load_results(self) -> None:
         latest = newest(results_dir(), "*.json")
-        self.app.push_screen(PromptScreen("Results file: functions, probe, rank, crossmodel, curves or storing",
+        self.app.push_screen(PromptScreen("Results file: functions, probe, rank, crossmodel, curves, storing, match, "
+                                          "legibility or patch",
                                           str(latest or ""), f"a .json file, e.g. in {results_dir()}"), self.open_results)
 
     def open_results(self, text: str | None) -> None:
@@ -127,6 +128,8 @@ class AnalysesPane(Redraws, Widget):
             self.notify("\n".join(loaded.data["conclusion"]), title="the storing question", timeout=20)
         elif loaded.kind == "match":
             self.post_message(ShowMatch(loaded.data))
+        elif loaded.kind == "patch":
+            self.post_message(ShowPatch(loaded.data))
         elif loaded.kind == "legibility":
             from ...analysis.legibility import legibility_rows
 
@@ -251,7 +254,8 @@ class AnalysesPane(Redraws, Widget):
         B("paper-op", "p", "paper_manipulation", "Paper op", "apply the paper's manipulation for the selected role at this step",
           show=False),
         B("results", "f", "load_results", "Results", "reopen a results file: analyze functions (tags roles), probe, rank or "
-          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve) or storing"),
+          "crossmodel (selects the top neurons), curves (1-4 plot a role's curve), storing, match, legibility or patch "
+          "(the patching heatmap)"),
         B("analyse", "F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token "
           "and the 9 most frequent other tokens (the quick preset: 10 tokens × 6 examples per T; a worker, with "
           "progress and time left in the status box)", show=False),
