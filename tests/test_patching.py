@@ -173,3 +173,33 @@ def test_any_bytes_as_a_pairs_file_are_pairs_or_one_user_error(tmp_path_factory,
         assert "\n" not in str(e)
         return
     assert pairs and all(p.clean and p.corrupt for p in pairs)
+
+
+def test_role_overlap_counts_the_strongest_neurons_inside_each_set():
+    from tui_neuron.analysis.patch_roles import role_overlap
+
+    effects = np.zeros(64)
+    effects[[3, 5, 7, 9]] = [0.9, 0.8, 0.7, 0.6]  # the four strongest at T-1
+    pairs = [("w3", {"T-1": effects, "T": effects})] * 3
+    roles = {"counting": {"w3": [3, 5, 7, 11]}, "outputting": {"w3": [40, 41, 42, 43]}, "storing": {}}
+    res = role_overlap(pairs, roles, 64, draws=50)
+    assert res["counting"]["overlap"] == pytest.approx(0.75) and res["counting"]["pairs"] == 3
+    assert res["outputting"]["overlap"] == 0.0
+    assert 0 < res["counting"]["random"] < 0.2  # k/h = 4/64 on average
+    assert res["storing"]["pairs"] == 0
+
+
+def test_the_cli_reports_the_overlap_with_a_functions_result(tiny_gru, results, tmp_path, capsys):
+    path = tmp_path / "functions.json"
+    path.write_text(json.dumps(results))
+    token = next(t for t, e in results["tokens"].items() if "neurons" in e)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"w1 w5 w2 w7 w9 {token}@{T}\tw1 w5 w2 w7 w9 {token}@{T + 1}\n" for T in (2, 3)))
+    code, out, err = run_main("analyze", "patch", tiny_gru.path, "--pairs", pairs, "--block", "1", "--roles", path,
+                              "--method", "exact", "--no-encoder", "--out", tmp_path / "p.json", capsys=capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "p.json").read_text())
+    assert set(data["role_overlap"]) == {"storing", "counting", "triggering", "outputting"}
+    assert "role sets" in out
+    code, _, err = run_main("analyze", "patch", tiny_gru.path, "--pairs", pairs, "--roles", path, capsys=capsys)
+    assert code == 2 and "--block 1" in err

@@ -131,3 +131,23 @@ def test_recipes_are_named_defaults_that_explicit_options_override(tmp_path):
     assert mixed.word_dropout == 0.25 and mixed.dropout == 0.0
     with pytest.raises(ParameterError, match="recipe 'nope'"):
         TrainConfig.from_options(**base, recipe="nope")
+
+
+def test_init_from_starts_at_a_checkpoints_weights_and_refuses_another_shape(tiny_gru, corpus_path, tmp_path):
+    from tui_neuron.errors import ParameterError as _ParameterError
+
+    out = tmp_path / "warm.safetensors"
+    cfg = tiny_config(corpus_path, out, cell="gru", max_steps=1, lr=1e-9, warmup_steps=1, init_from=str(tiny_gru.path))
+    trainer = Trainer(*with_data(cfg))
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for k, v in tiny_gru.model.state_dict().items():
+        assert torch.equal(start[k], v.float()), k  # the run starts where the checkpoint is
+    trainer.run()
+    assert load_checkpoint(out).training["args"]["init_from"] == str(tiny_gru.path)
+    wider = tiny_config(corpus_path, tmp_path / "w2.safetensors", cell="gru", hidden=32, init_from=str(tiny_gru.path))
+    with pytest.raises(_ParameterError, match="hidden"):
+        Trainer(*with_data(wider))
+    other = tiny_config(corpus_path, tmp_path / "w3.safetensors", cell="gru", vocab_words=20,
+                        init_from=str(tiny_gru.path))
+    with pytest.raises(_ParameterError, match="vocabulary"):
+        Trainer(*with_data(other))

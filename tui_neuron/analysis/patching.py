@@ -213,8 +213,10 @@ def step_label(prep: PreparedPair, t: int) -> str:
 
 
 def run_patching(ckpt: Checkpoint, pairs: Sequence[Pair], cfg: PatchConfig | None = None,
-                 progress: Progress | None = None) -> dict:
-    """The sweep over every pair: the results document (maps of mean, CI and n per cell, both methods)."""
+                 progress: Progress | None = None, roles: dict[str, dict[str, list[int]]] | None = None) -> dict:
+    """The sweep over every pair: the results document (maps of mean, CI and n per cell, both methods). With
+    `roles` (a functions result's) and single-neuron blocks of h, how far each pair's strongest neurons are the
+    role sets (`patch_roles`)."""
     cfg = cfg or PatchConfig()
     report = progress or (lambda stage, done, total: None)
     cell, hidden, n_layers = ckpt.config.cell, ckpt.config.hidden, ckpt.config.layers
@@ -224,10 +226,19 @@ def run_patching(ckpt: Checkpoint, pairs: Sequence[Pair], cfg: PatchConfig | Non
     hooks, layers = cfg.hook_points(cell), cfg.layers or tuple(range(n_layers))
     blocks = cfg.blocks(hidden)
     sweep = _Sweep(stepper, cfg, hooks, layers, blocks)
+    sweep.keep_effects = roles is not None and cfg.block == 1 and not cfg.groups and "h" in hooks and cfg.exact
     for i, pair in enumerate(pairs):
         sweep.add(pair, lambda n: report("patched runs", sweep.done_runs, sweep.total_runs))
         report("pairs", i + 1, len(pairs))
-    return sweep.document(ckpt, pairs)
+    doc = sweep.document(ckpt, pairs)
+    if roles is not None:
+        from .patch_roles import role_overlap
+
+        if sweep.keep_effects:
+            doc["role_overlap"] = role_overlap(sweep.effects, roles, hidden)
+        else:
+            doc["warnings"].append("the overlap with the roles needs an exact sweep of h in single neurons (block 1)")
+    return doc
 
 
 class _Sweep:
@@ -243,6 +254,8 @@ class _Sweep:
         self.dropped: list[dict] = []
         self.seconds = {"exact": 0.0, "attribution": 0.0}
         self.done_runs = self.total_runs = 0
+        self.keep_effects = False  # keep each pair's single-neuron effects on the top layer's h (role overlap)
+        self.effects: list[tuple[str, dict[str, np.ndarray]]] = []
 
     def add(self, pair: Pair, tick: Callable[[int], None]) -> None:
         prep = prepare_pair(self.stepper, pair, self.cfg)
@@ -263,8 +276,11 @@ class _Sweep:
             def counted(n: int) -> None:
                 self.done_runs += n
                 tick(n)
-            _grid(cells, exact_sweep(self.stepper, prep, cells, self.blocks, self.cfg, counted), key, self.exact)
+            values = exact_sweep(self.stepper, prep, cells, self.blocks, self.cfg, counted)
+            _grid(cells, values, key, self.exact)
             self.seconds["exact"] += time.perf_counter() - start
+            if self.keep_effects:
+                self._keep(prep, cells, values)
         if self.cfg.attribution and self.cfg.metric != "lands":
             start = time.perf_counter()
             _grid(cells, attribution_sweep(self.stepper, prep, cells, self.blocks, self.cfg), key, self.attr)
@@ -273,6 +289,18 @@ class _Sweep:
                            "clean_answer": self.stepper.vocab.itos[prep.answer],
                            "corrupt_answer": self.stepper.vocab.itos[prep.other],
                            "metric_clean": prep.m_clean, "metric_corrupt": prep.m_corrupt})
+
+    def _keep(self, prep: PreparedPair, cells: Sequence[Cell], values: np.ndarray) -> None:
+        """This pair's effect of each single neuron of the top layer's h at T-1 and T."""
+        top = self.stepper.n_layers - 1
+        effects: dict[str, np.ndarray] = {}
+        for c, v in zip(cells, values):
+            label = step_label(prep, c.t)
+            if c.hook == "h" and c.layer == top and label in ("T-1", "T"):
+                row = effects.setdefault(label, np.full(self.stepper.hidden, np.nan))
+                row[c.block] = v if self.cfg.direction == "denoise" else 1.0 - v
+        token = self.stepper.vocab.itos[prep.answer]
+        self.effects.append((token, {k: np.nan_to_num(v, nan=-np.inf) for k, v in effects.items()}))
 
     def document(self, ckpt: Checkpoint, pairs: Sequence[Pair]) -> dict:
         labels = sorted(self.labels, key=lambda s: self.labels[s])

@@ -51,6 +51,9 @@ def analyze_patch_cmd(
     corpus_dir: Annotated[Optional[list[Path]], typer.Option("--corpus", help="Where the checkpoint's corpus files "
                                                                                "are now, if moved")] = None,
     seed: Annotated[int, typer.Option(callback=SEED, help="Seed for generated pairs")] = 0,
+    roles: Annotated[Optional[Path], typer.Option(help="analyze functions results: report how far each pair's "
+                                                       "strongest single neurons are its token's role sets "
+                                                       "(needs --block 1)")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Results JSON (default: patch-CKPT.json in "
                                                      "the results folder); a CSV is written beside it")] = None,
     force: _FORCE = False,
@@ -70,9 +73,16 @@ def analyze_patch_cmd(
     if out_file is not None:
         _refuse_overwrite(out_file, force)
         _refuse_overwrite(out_file.with_suffix(".csv"), force)
+    role_sets = None
+    if roles is not None:
+        from ..analysis.results_files import load_results
+
+        if block != 1:
+            raise UserError("--roles compares single neurons: add --block 1")
+        role_sets = load_results(roles, expect="functions").parsed.roles
     chosen = _pairs(ckpt, clean, corrupt, pairs, n_pairs, corpus_dir, seed)
     with _progress() as progress:
-        res = run_patching(ckpt, chosen, cfg, _stage_progress(progress))
+        res = run_patching(ckpt, chosen, cfg, _stage_progress(progress), role_sets)
     if not res["n_pairs"]:
         raise UserError(f"no pair could be traced: {res['dropped'][0]['reason']} (pick inputs whose outputs differ)")
     from ..checkpoint.format import atomic_write_text
@@ -158,9 +168,25 @@ def print_patch(res: dict, top: int = 10) -> None:
     for row in top_cells(res, name, method, top):
         table.add_row(*row)
     out.print(table)
+    if res.get("role_overlap"):
+        print_overlap(res["role_overlap"])
     corr = res.get("rank_correlation")
     if corr and corr.get("spearman") is not None:
         out.print(f"attribution vs exact: Spearman {corr['spearman']:.3f} over {corr['cells']} cells; "
                   f"exact {res['seconds']['exact']:.2f} s, attribution {res['seconds']['attribution']:.2f} s")
     if res["dropped"]:
         out.print(f"{len(res['dropped'])} pair(s) dropped: {res['dropped'][0]['reason']}")
+
+
+def print_overlap(overlap: dict) -> None:
+    table = Table("role", "step", "pairs", "set size", "strongest neurons in the set [95% CI]", "random sets [95% CI]",
+                  title="the sweep's strongest single neurons against the role sets")
+    for role, o in overlap.items():
+        if not o["pairs"]:
+            table.add_row(role, o["step"], "0", "", "no pair's token has this role", "")
+            continue
+        ci = "" if o["ci95"][0] is None else f" [{o['ci95'][0]:.1%}, {o['ci95'][1]:.1%}]"
+        rci = "" if o["random_ci95"][0] is None else f" [{o['random_ci95'][0]:.1%}, {o['random_ci95'][1]:.1%}]"
+        table.add_row(role, o["step"], str(o["pairs"]), f"{o['mean_set_size']:.1f}", f"{o['overlap']:.1%}{ci}",
+                      f"{o['random']:.1%}{rci}")
+    out.print(table)
