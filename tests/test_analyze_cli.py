@@ -94,3 +94,19 @@ def test_crossmodel_refuses_role_placement_on_the_encoder(tiny_gru, tiny_gru_see
     code, _, err = run_main("analyze", "crossmodel", tiny_gru.path, tiny_gru_seed1.path, "--results", functions,
                             capsys=capsys)
     assert code == 2 and "--part decoder" in err
+
+
+def test_a_piped_table_keeps_its_full_width(tiny_gru, results, tmp_path):
+    """`analyze table … | head` used to render at rich's 80 columns, cutting cells (`ne…`)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "functions.json"
+    path.write_text(json.dumps(results))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "tui_neuron.cli", "analyze", "table", str(tiny_gru.path),
+                           "--results", str(path)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout and max(map(len, proc.stdout.splitlines())) > 80
+    assert "storing: zero at T-1" in proc.stdout

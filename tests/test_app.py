@@ -265,7 +265,7 @@ async def test_intervention_list_elides_long_specs_and_scrolls_to_the_cursor(mak
         for _ in range(8):
             await pilot.press("left_square_bracket")
         lines = panel.render_list().plain.splitlines()
-        assert app.iv_cursor == 0 and lines[1].startswith("[x] 1. zero:0@T")
+        assert app.iv_cursor == 0 and lines[1].startswith("›[x] 1. zero:0@T")  # the cursor is a mark, not only a colour
         assert any(line.startswith("↓") for line in lines)
 
 
@@ -277,6 +277,7 @@ async def test_a_role_key_for_a_token_outside_the_results_offers_the_analysis(ma
         await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("press F to analyse 'king'" in m for m in messages)
+        assert any("covers 1 token: 'queen'" in m for m in messages)  # what the results do cover
         assert app.is_running
 
 

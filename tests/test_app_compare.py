@@ -147,3 +147,20 @@ async def test_compare_follows_the_shown_layer(tmp_path):
             a, b = app.view, app.compare.at_layer(layer)
             i, k = a.index(app.step), b.clean.index_of(3)
             assert a.layer == layer and np.allclose(strip_h(app), a.clean.h[i] - b.clean.h[k])
+
+
+async def test_b_landing_is_shown_where_a_landing_is(shipped, tmp_path):
+    """B's landing used to appear only in a message that fades; it stays beside A's while comparing."""
+    from tui_neuron.app.widgets import ComparePanel
+
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, A_SOURCE, A_CONTROL)
+        await set_b(app, pilot, B_TEXT)
+        panel = str(app.query_one(ComparePanel).render())
+        b_landing = app.compare.clean.landings[0]
+        assert "\nB " in panel and f"{b_landing['control']}: {'landed' if b_landing['landed'] else 'missed'}" in panel
+        assert " ".join(app.compare.clean.output_tokens) in panel
+        await set_b(app, pilot, "")
+        assert "\nB " not in str(app.query_one(ComparePanel).render())

@@ -134,3 +134,16 @@ def role_groups(roles: dict[str, dict[str, list[int]]], token: str) -> dict[str,
         if neurons:
             groups[role] = [int(j) for j in neurons]
     return groups
+
+
+def covered_tokens(roles: dict[str, dict[str, list[int]]]) -> list[str]:
+    """The control tokens a functions result has roles for, in its order ("*" is a shared set, not a token)."""
+    return list(dict.fromkeys(t for per_token in roles.values() for t, n in per_token.items() if n and t != "*"))
+
+
+def coverage_line(roles: dict[str, dict[str, list[int]]], shown: int = 12) -> str:
+    """`covers 50 tokens: ',', 'the', … (and 38 more)`: what a user can press 1-4 on."""
+    tokens = covered_tokens(roles)
+    head = ", ".join(repr(t) for t in tokens[:shown])
+    more = f" and {len(tokens) - shown} more" if len(tokens) > shown else ""
+    return f"covers {len(tokens)} token{'s' if len(tokens) != 1 else ''}: {head}{more}"

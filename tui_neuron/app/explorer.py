@@ -157,7 +157,7 @@ class ExplorerApp(App):
                 A.compare_mode)
             yield InterventionsPane(cfg.layers, id="interventions-pane").data_bind(
                 A.interventions, A.iv_cursor, A.view, A.step, A.neuron, A.selection, A.selection_name, A.names,
-                model_layer=A.layer)
+                A.compare, model_layer=A.layer)
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.selection_name, A.groups, A.role_sets)
         yield MatchPane(self.ckpt, id="match-pane").data_bind(A.selection, A.neuron)

@@ -9,6 +9,15 @@ import numpy as np
 from textual_plotext import PlotextPlot
 
 
+def integer_ticks(lo: float, hi: float, most: int = 8) -> list[int]:
+    """At most `most` whole-number ticks over [lo, hi] (t is a step number: a tick at 2.5 means nothing)."""
+    lo_i, hi_i = int(np.ceil(lo)), int(np.floor(hi))
+    if hi_i < lo_i:
+        return [lo_i]
+    stride = max(1, int(np.ceil((hi_i - lo_i + 1) / most)))
+    return list(range(lo_i, hi_i + 1, stride))
+
+
 class NeuronPlot(PlotextPlot):
     """The selected neuron's value (and a gate) across all steps, T marked; redrawn only when the neuron or run changes."""
 
@@ -23,6 +32,8 @@ class NeuronPlot(PlotextPlot):
             plt.plot(xs.tolist(), ys.tolist(), label=name, marker="braille")
         for p in positions:
             plt.vline(p, "magenta")
+        xs_all = np.concatenate([xs for xs, _ in series.values()]) if series else np.zeros(1)
+        plt.xticks(integer_ticks(float(xs_all.min()), float(xs_all.max())))
         plt.ylim(-1.05, 1.05)
         plt.title(title)
         self.refresh()

@@ -50,9 +50,9 @@ class HelpScreen(ModalScreen[None]):
         for key, action, what in key_rows(self._key_list):
             table.add_row(key, action, what)
         with VerticalScroll(id="help-box"):
+            yield Label("escape closes this help · the arrow keys and page keys scroll it", id="help-hint")
             yield Static(table, id="help-table")
             yield Label("Interventions:\n" + help_text(), id="help-syntax")
-            yield Label("escape closes this help", id="help-hint")
 
 
 class QuitScreen(ModalScreen[str | None]):

@@ -277,7 +277,8 @@ class InterventionList(Styled, Static):
             text.append(f"↑ {start} more\n", style=self.style("hint"))
         for k in range(start, end):
             spec, on = self.items[k]
-            line = f"{'[x]' if on else '[ ]'} {k + 1}. {spec}"
+            # the cursor is a mark as well as a colour, so it shows without colour (NO_COLOR, a screen reader)
+            line = f"{'›' if k == self.cursor else ' '}{'[x]' if on else '[ ]'} {k + 1}. {spec}"
             if len(line) > width:
                 line = line[: width - 1] + "…"
             text.append(line + "\n", style=(self.style("cursor") if k == self.cursor else Style())
@@ -297,11 +298,17 @@ class ComparePanel(Styled, Static):
 
     def show(self, original: Sequence[str], landings: Sequence[dict], changed: Sequence[str] | None,
              changed_landings: Sequence[dict] | None, delta: np.ndarray | None, neurons_label: str,
-             n_disabled: int = 0, times: np.ndarray | None = None) -> None:
+             n_disabled: int = 0, times: np.ndarray | None = None,
+             b: tuple[Sequence[str], Sequence[dict]] | None = None) -> None:
+        """`b`: source B's output and landings while comparing, shown the way A's are."""
         text = Text()
         text.append("original ", style=self.style("title"))
         text.append(" ".join(original) + "\n")
         text.append(self.landing_text(landings))
+        if b is not None:
+            text.append("\nB        ", style=self.style("title"))
+            text.append(" ".join(b[0]) + "\n")
+            text.append(self.landing_text(b[1]))
         if changed is not None:
             text.append("\nchanged  ", style=self.style("changed"))
             text.append(" ".join(changed) + "\n")

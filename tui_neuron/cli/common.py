@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,10 @@ from ..errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders.")
-out = Console(soft_wrap=True)  # long paths and messages stay on one line (greppable)
+# piped or redirected output (`| head`, a file) gets tables at their full width, not rich's 80 columns, unless
+# COLUMNS says otherwise; a terminal keeps its own width
+_PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 250
+out = Console(soft_wrap=True, width=_PIPE_WIDTH)  # long paths and messages stay on one line (greppable)
 err = Console(stderr=True, soft_wrap=True)
 
 

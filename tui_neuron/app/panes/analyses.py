@@ -16,7 +16,7 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from ...analysis.roles import Role, paper_intervention, role_groups
+from ...analysis.roles import Role, coverage_line, paper_intervention, role_groups
 from ...checkpoint.format import Checkpoint
 from ...errors import UserError
 from ...model.interventions import StepRef
@@ -70,8 +70,9 @@ class AnalysesPane(Redraws, Widget):
         neurons = role_groups(self.role_sets, self.token).get(role, [])
         if not neurons:
             token = self.token or "this token"
-            self.notify(f"no {role} neurons for {token!r} in the loaded results: press F to analyse {token!r} "
-                        "(a worker; progress and time left in the status box)", severity="warning")
+            self.notify(f"no {role} neurons for {token!r} in the loaded results, which {coverage_line(self.role_sets)}"
+                        f"; press F to analyse {token!r} (a worker; progress and time left in the status box)",
+                        severity="warning", timeout=15)
             return
         self.select_group(role, neurons, keep=False)
 
@@ -119,7 +120,8 @@ class AnalysesPane(Redraws, Widget):
         self.post_message(ResultsOpened(loaded.path))
         if loaded.kind == "functions":
             self.set_roles(loaded.parsed.roles)
-            self.notify(f"roles loaded from {text}")
+            self.notify(f"roles loaded from {text}; it {coverage_line(loaded.parsed.roles)} (1-4 select a role of "
+                        "the control token)", timeout=15)
             self._warn(loaded.data)
         elif loaded.kind == "curves":
             self.curves = loaded.data["curves"]
@@ -232,7 +234,7 @@ class AnalysesPane(Redraws, Widget):
             self.set_roles(res["roles"])
             if message.path is not None:
                 self.post_message(ResultsOpened(message.path))
-            self.notify(f"roles for {message.label!r} saved to {message.path}")
+            self.notify(f"roles saved to {message.path}; it {coverage_line(res['roles'])}", timeout=15)
             self._warn(res)
         elif message.job == "rank":
             from ...analysis.neurox import stability_line

@@ -50,9 +50,11 @@ class InterventionsPane(Redraws, Horizontal):
     selection: var[tuple[int, ...]] = var((), init=False)
     selection_name: var[str] = var("", init=False)
     names: var[dict[str, list[int]]] = var(dict, init=False)
+    compare: var[DecodeView | None] = var(None, init=False)  # source B, whose landing shows beside A's
 
     REDRAW = {"interventions": ("draw_list", "draw_compare"), "iv_cursor": ("draw_list",), "names": ("draw_list",),
-              "view": ("draw_compare",), "neuron": ("draw_compare",), "selection": ("draw_compare",)}
+              "view": ("draw_compare",), "neuron": ("draw_compare",), "selection": ("draw_compare",),
+              "compare": ("draw_compare",)}
 
     def __init__(self, n_layers: int, **kw):
         super().__init__(**kw)
@@ -82,7 +84,9 @@ class InterventionsPane(Redraws, Horizontal):
                                           v.changed.output_tokens if v.changed else None,
                                           v.changed.landings if v.changed else None, delta, label,
                                           sum(not iv.enabled for iv in self.interventions),
-                                          run.times[: len(delta)] if delta is not None else None)
+                                          run.times[: len(delta)] if delta is not None else None,
+                                          b=None if self.compare is None else (self.compare.clean.output_tokens,
+                                                                               self.compare.clean.landings))
 
     @property
     def current_t(self) -> int:

@@ -1,0 +1,58 @@
+"""Layout at 140×45 (the README's captures): each check failed before its fix (issue: every view readable)."""
+
+from test_app import set_inputs, settle
+
+from tui_neuron.app.explorer import ExplorerApp
+from tui_neuron.app.plot import integer_ticks
+from tui_neuron.app.screens import HelpScreen, PromptScreen, QuitScreen
+
+WIDE = (140, 45)
+
+
+def inside(inner, outer) -> bool:
+    return (outer.x <= inner.x and inner.right <= outer.right and outer.y <= inner.y
+            and inner.bottom <= outer.bottom)
+
+
+async def test_the_compare_prompt_title_wraps_instead_of_being_cut(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape", "c")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        title, box = app.screen.query_one("#prompt-title"), app.screen.query_one("#prompt-box")
+        assert "(empty: stop comparing)" in str(title.render())
+        assert title.region.height >= 2 and inside(title.region, box.content_region)
+
+
+async def test_the_unsaved_changes_dialog_is_centred(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        await set_inputs(app, pilot, "the king is here", "king@2")
+        await pilot.press("escape", "q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        box = app.screen.query_one("#prompt-box").region
+        left, right = box.x, WIDE[0] - box.right
+        top, bottom = box.y, WIDE[1] - box.bottom
+        assert abs(left - right) <= 2 and abs(top - bottom) <= 2 and left > 10
+
+
+async def test_the_help_says_how_to_close_it_without_scrolling(shipped, tmp_path):
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        hint, box = app.screen.query_one("#help-hint"), app.screen.query_one("#help-box")
+        assert "escape closes" in str(hint.render()) and inside(hint.region, box.content_region)
+
+
+def test_the_plot_has_whole_number_ticks_for_t():
+    for lo, hi in ((-8.5, 2.5), (-11, 9), (0, 0), (-3, 40)):
+        ticks = integer_ticks(lo, hi)
+        assert ticks and all(isinstance(t, int) for t in ticks) and len(ticks) <= 8
+        assert lo <= ticks[0] and ticks[-1] <= hi or lo == hi
