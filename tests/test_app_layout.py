@@ -56,3 +56,31 @@ def test_the_plot_has_whole_number_ticks_for_t():
         ticks = integer_ticks(lo, hi)
         assert ticks and all(isinstance(t, int) for t in ticks) and len(ticks) <= 8
         assert lo <= ticks[0] and ticks[-1] <= hi or lo == hi
+
+
+async def test_panes_that_draw_nothing_take_no_room(shipped, tmp_path):
+    """A pane whose results open on a screen is hidden; shown, it covered the whole explorer."""
+    from tui_neuron.app.panes import PANES
+
+    app = ExplorerApp(shipped, session_path=tmp_path / "s.json")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        from textual.widget import Widget
+
+        for pane in PANES:
+            if pane.compose is Widget.compose:  # composes nothing: a pane of keys and workers
+                assert not app.query_one(pane).display, pane.__name__
+        assert app.query_one("#interventions-pane").region.bottom <= WIDE[1] - 1
+
+
+async def test_an_lstm_c_strip_keeps_its_last_row_and_value_line(tmp_path):
+    from conftest import ROOT
+
+    from tui_neuron.checkpoint.format import load_checkpoint
+
+    lstm = load_checkpoint(ROOT / "checkpoints" / "lstm-positioning.safetensors")
+    app = ExplorerApp(lstm, session_path=tmp_path / "s.json")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app, pilot)
+        strip, below = app.query_one("#strip-c"), app.query_one("#interventions-pane")
+        assert strip.region.height == 5 and strip.region.bottom <= below.region.y

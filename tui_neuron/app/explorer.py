@@ -172,6 +172,8 @@ class ExplorerApp(App):
 
     def on_mount(self) -> None:
         self.sub_title = subtitle(self.ckpt, self.layer)
+        # an LSTM shows six strips (h, c and four gates): the interventions panel gives up two rows for them
+        self.screen.set_class(self.ckpt.config.cell == "lstm", "-six-strips")
         if not self.ckpt.vocab.has_positions:
             self.source_pane.disable_controls()
             self.notify("this model has no position tokens, so control signals are unavailable; it runs on the "
