@@ -149,7 +149,15 @@ async def test_explorer_search_finds_the_planted_neuron_and_opens_a_place(plante
         first = str(options.get_option_at_index(0).prompt)  # the span in [brackets], not eaten as markup
         assert f"[{MARKER}]" in first
         assert all(m["tokens"][m["start"]] == MARKER for m in screen.result["matches"])
-        assert "◀ threshold" in str(screen.query_one("#match-histograms").render())
+        from textual.widgets import Static
+
+        histogram = screen.query_one("#match-histograms")
+        assert "◀ threshold" in str(histogram.query_one(Static).render())
+        assert "share on" in str(screen.query_one("#match-columns").render())  # the list's columns are named
+        await pilot.press("tab")  # the histogram takes the focus and scrolls on its own keys
+        assert screen.focused is histogram
+        await pilot.press("tab")
+        assert screen.focused is options
         await pilot.press("enter")
         await pilot.pause()
         await app.workers.wait_for_complete()
@@ -157,3 +165,6 @@ async def test_explorer_search_finds_the_planted_neuron_and_opens_a_place(plante
         assert not isinstance(app.screen, MatchScreen)
         assert app.query_one("#source").value == expected["matches"][0]["source"]
         assert app.view is not None and app.view.source == expected["matches"][0]["source"].split()
+        # the step shown is where the matched span starts: its input is the marker word
+        place = expected["matches"][0]
+        assert app.view.clean.inputs[app.step] == MARKER, (app.view.t_at(app.step), place["start"])

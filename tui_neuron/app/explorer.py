@@ -160,7 +160,7 @@ class ExplorerApp(App):
                 A.compare, model_layer=A.layer)
         yield self.decoder
         yield self.analyses.data_bind(A.view, A.step, A.selection, A.selection_name, A.groups, A.role_sets)
-        yield MatchPane(self.ckpt, id="match-pane").data_bind(A.selection, A.neuron)
+        yield MatchPane(self.ckpt, id="match-pane").data_bind(A.selection, A.neuron, A.view)
         yield self.compare_pane.data_bind(A.view, A.step, A.neuron, A.selection, A.compare, A.compare_mode,
                                           model_layer=A.layer)
         yield PatchPane(self.ckpt, id="patch-pane").data_bind(A.view, A.compare, model_layer=A.layer)

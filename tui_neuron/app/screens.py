@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -168,14 +168,20 @@ class MatchScreen(ModalScreen[dict | None]):
         with Vertical(id="match-box"):
             yield Label(f"{r['n_matches']} places where neuron(s) {','.join(map(str, r['neurons']))} are {side} "
                         f"{r['threshold']} for {r['window']} steps, over {r['n_sequences']} {r['part']} sequences "
-                        "(enter opens a place as the source; escape closes)", id="match-title")
-            hist = [f"n{n} (mean {h['mean']:+.3f}):\n" + "\n".join(histogram_text(h, r["threshold"], 20))
-                    for n, h in r["histograms"].items()]
-            yield Static("\n".join(hist) or "no states", id="match-histograms")
-            options = [f"{m['rank']:>3}. {m['share']:.2f} {m['margin']:+.3f}  {marked_tokens(m)}" for m in r["matches"]]
-            # Text, not markup: a matched span is shown in [brackets], which markup would swallow
-            yield OptionList(*(Text(o) for o in options or ["no place matches: try another threshold or a shorter "
-                                                             "window"]), id="match-list")
+                        "(enter opens a place as the source at its span; tab moves between the histograms and the "
+                        "list; escape closes)", id="match-title")
+            with Horizontal(id="match-body"):
+                hist = [f"n{n} (mean {h['mean']:+.3f}):\n" + "\n".join(histogram_text(h, r["threshold"], 20))
+                        for n, h in r["histograms"].items()]
+                with VerticalScroll(id="match-histograms", can_focus=True):
+                    yield Static("\n".join(hist) or "no states")
+                with Vertical(id="match-right"):
+                    yield Label("rank  share on  margin  place ([brackets]: the span)", id="match-columns")
+                    options = [f"{m['rank']:>4}  {m['share']:>8.2f}  {m['margin']:+.3f}  {marked_tokens(m)}"
+                               for m in r["matches"]]
+                    # Text, not markup: a matched span is shown in [brackets], which markup would swallow
+                    yield OptionList(*(Text(o) for o in options or ["no place matches: try another threshold or a "
+                                                                     "shorter window"]), id="match-list")
 
     def on_mount(self) -> None:
         self.query_one("#match-list").focus()

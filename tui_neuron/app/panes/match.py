@@ -19,6 +19,7 @@ from ..bindings import B
 from ..messages import JobDone, OpenSource, Status
 from ..progress import Eta, answer
 from ..screens import MatchScreen, PromptScreen
+from ..viewmodel import DecodeView
 from .redraw import Redraws
 
 
@@ -54,6 +55,7 @@ class MatchPane(Redraws, Widget):
 
     selection: var[tuple[int, ...]] = var((), init=False)
     neuron: var[int] = var(0, init=False)
+    view: var[DecodeView | None] = var(None, init=False)  # its controls stay when an encoder place opens
 
     REDRAW: ClassVar[dict[str, tuple[str, ...]]] = {}  # draws nothing: results open on a screen
 
@@ -105,9 +107,17 @@ class MatchPane(Redraws, Widget):
             self.post_message(Status(""))
             self.show_results(message.result)
 
+    def place_t(self, match: dict) -> int | None:
+        """The step where the place's span starts once opened: a decoder place says it; an encoder place is its
+        first word's step, read with the current controls after the sentence (two tokens each)."""
+        if match.get("t_start") is not None:
+            return int(match["t_start"])
+        controls = len(self.view.controls) if self.view is not None else 0
+        return int(match["start"]) - len(match["tokens"]) - 2 * controls + 1
+
     def show_results(self, result: dict) -> None:
         """Show a match result; the place chosen with enter becomes the current source."""
         def chosen(match: dict | None) -> None:
             if match is not None:
-                self.post_message(OpenSource(match["source"], list(match["controls"]) or None, match.get("t_start")))
+                self.post_message(OpenSource(match["source"], list(match["controls"]) or None, self.place_t(match)))
         self.app.push_screen(MatchScreen(result), chosen)
