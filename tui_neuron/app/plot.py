@@ -33,7 +33,8 @@ class NeuronPlot(PlotextPlot):
         for p in positions:
             plt.vline(p, "magenta")
         xs_all = np.concatenate([xs for xs, _ in series.values()]) if series else np.zeros(1)
-        plt.xticks([float(t) for t in integer_ticks(float(xs_all.min()), float(xs_all.max()))])
+        ticks = integer_ticks(float(xs_all.min()), float(xs_all.max()))
+        plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
         plt.ylim(-1.05, 1.05)
         plt.title(title)
         self.refresh()
