@@ -115,3 +115,61 @@ def test_serve_refuses_a_port_in_use_and_warns_off_localhost(capsys):
     assert code == 2 and "cannot listen" in stderr and len(stderr.strip().splitlines()) == 1
     code, _, stderr = run_main("serve", SHIPPED, "--port", "70000", capsys=capsys)
     assert code == 2
+
+
+async def _open_visitor(port: int) -> object:
+    """A visitor's websocket, as the page opens it: the server starts an explorer process for it."""
+    import aiohttp
+
+    session = aiohttp.ClientSession()
+    ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws?width=140&height=45")
+    return session, ws
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_stopping_serve_by_any_signal_ends_every_explorer_it_started(tmp_path, sig):
+    from tui_neuron.cli.children import descendants
+
+    port = free_port()
+    env = {**os.environ, "TUI_NEURON_HOME": str(tmp_path / "home")}
+    server = subprocess.Popen([sys.executable, "-m", "tui_neuron.cli", "serve", str(SHIPPED), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+                              start_new_session=True)
+    loop = asyncio.new_event_loop()
+    try:
+        wait_for_port(port, 60)
+        session, ws = loop.run_until_complete(_open_visitor(port))
+        deadline = time.monotonic() + 60
+        kids: list[int] = []
+        while time.monotonic() < deadline and not any("tui_neuron" in _cmdline(k) for k in kids):
+            time.sleep(0.2)
+            kids = descendants(server.pid)
+        assert any("tui_neuron" in _cmdline(k) for k in kids), "no explorer started for the visitor"
+        os.kill(server.pid, sig)
+        _, err = server.communicate(timeout=30)
+        loop.run_until_complete(session.close())
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        loop.close()
+    time.sleep(0.5)
+    survivors = [k for k in kids if os.path.exists(f"/proc/{k}") and _state(k) != "Z"]
+    for k in survivors:
+        os.kill(k, signal.SIGKILL)
+    assert not survivors, f"explorers left running after {sig.name}: {survivors}"
+    text = err.decode(errors="replace")
+    assert "Traceback" not in text and "Exception ignored" not in text, text
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _state(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return "Z"

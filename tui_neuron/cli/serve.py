@@ -42,7 +42,22 @@ def serve(
                   markup=False, highlight=False, soft_wrap=True)
     command = shlex.join([sys.executable, "-m", "tui_neuron.cli", "open", str(Path(ckpt.path).resolve())])
     err.print(f"serving {ckpt.path} at http://{host}:{port} (Ctrl-C stops)", markup=False, highlight=False)
+    import signal
+
+    from .children import end_descendants, quiet_closed_loop_warnings
     from .common import interrupts_as_exceptions
 
     interrupts_as_exceptions()  # the server stops its visitors' explorers on its way out
-    Server(command, host=host, port=port, title="tui-neuron").serve()
+    signal.signal(signal.SIGHUP, _hang_up)  # a closed terminal stops the server the same way
+    quiet_closed_loop_warnings()
+    try:
+        Server(command, host=host, port=port, title="tui-neuron").serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        end_descendants()  # every visitor's explorer, whichever signal stopped the server
+    err.print("stopped", markup=False, highlight=False)
+
+
+def _hang_up(signum, frame) -> None:  # type: ignore[no-untyped-def]
+    raise KeyboardInterrupt
