@@ -21,6 +21,13 @@ def _quit(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
 def main() -> None:
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job started with SIGINT ignored
         signal.signal(signal.SIGINT, _quit)
+    import sys
+
+    if sys.argv[1:] == ["--version"]:  # answered without building the CLI (a third of its time)
+        from . import __version__
+
+        print(f"tui-neuron {__version__}")
+        return
     from .cli import main as cli_main
 
     cli_main()

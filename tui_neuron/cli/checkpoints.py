@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UserError
-from .common import _CHECKPOINT, COUNT, SEED, _load, _print_json, _refuse_overwrite, app, err, limits, out
+from .common import _CHECKPOINT, COUNT, SEED, Table, _load, _print_json, _refuse_overwrite, app, err, limits, out
 
 
 @app.command()

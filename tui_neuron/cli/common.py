@@ -7,14 +7,34 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
 from ..errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+if TYPE_CHECKING:
+    from rich.table import Table as RichTable
+
+
+def Table(*columns: Any, **options: Any) -> RichTable:  # noqa: N802 - stands in for rich.table.Table
+    """rich's Table, imported when a table is drawn: `--help` and argument errors never draw one, and the import
+    is a tenth of their time."""
+    from rich.table import Table as RichTable
+
+    return RichTable(*columns, **options)
+
+
+def escape(text: str) -> str:
+    """rich.markup.escape, imported when used."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+# rich_markup_mode=None: help is click's plain text, which needs neither typer's rich renderer nor markdown-it
+# (half the time `--help` took); the help strings use no markup
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders.")
 # piped or redirected output (`| head`, a file) gets tables at their full width, not rich's 80 columns, unless
 # COLUMNS says otherwise; a terminal keeps its own width
@@ -125,7 +145,8 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise UserError(f"the folder {path.parent} does not exist; create it first")
 
 
-analyze_app = typer.Typer(no_args_is_help=True, help="Batch analyses: the token-positioning paper's neuron functions.")
+analyze_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Batch analyses: the token-positioning paper's neuron functions.")
 
 
 app.add_typer(analyze_app, name="analyze")

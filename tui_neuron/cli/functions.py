@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UserError
 from .common import (
@@ -18,6 +17,7 @@ from .common import (
     _PRESET,
     SEED,
     ExampleOptions,
+    Table,
     _finish,
     _load,
     _load_layer,

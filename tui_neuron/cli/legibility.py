@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from .common import (
     _CHECKPOINT,
     _FORCE,
     ExampleOptions,
+    Table,
     _finish,
     _load,
     _print_warnings,

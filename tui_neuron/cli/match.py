@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from ..errors import UserError
-from .common import _CHECKPOINT, COUNT, analyze_app, err, limits, out
+from .common import _CHECKPOINT, COUNT, Table, analyze_app, err, escape, limits, out
 from .options import RunOptions, job_run
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UserError
 from .common import (
@@ -18,6 +17,7 @@ from .common import (
     COUNT,
     SEED,
     LazyProgress,
+    Table,
     _load_layer,
     _load_results,
     _percents,

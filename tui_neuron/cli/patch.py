@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import UserError
 from .common import (
@@ -16,6 +15,7 @@ from .common import (
     _FORCE,
     COUNT,
     SEED,
+    Table,
     _load,
     _print_json,
     _print_warnings,
