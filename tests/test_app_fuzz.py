@@ -1,7 +1,8 @@
 """Key fuzz: 1,000 random key sequences (typing included) against the explorer on the shipped checkpoint.
 
 After every sequence the explorer must still run with no exception, and its state must hold together: the
-step inside the run, the neuron and the selection inside the model, the intervention list the same in the
+step inside the run, the neuron and the selection inside the model, the changed run the stack's (or the status
+saying it is stale), the intervention list the same in the
 app, its widget and the session it would save, the cursor on an entry, the compare mode a known one.
 """
 
@@ -14,7 +15,7 @@ from tui_neuron.app.widgets import InterventionList
 SEQUENCES = 1000
 KEYS = (
     list("abcdefghijklmnoprstuvwxyz0123456789@-,.:*<>=?[]")  # no q: quitting is tested elsewhere
-    + ["D", "W", "space", "left", "right", "up", "down", "home", "end", "pageup", "pagedown", "enter", "escape",
+    + ["D", "W", "P", "space", "left", "right", "up", "down", "home", "end", "pageup", "pagedown", "enter", "escape",
        "tab", "shift+tab", "backspace", "delete", "ctrl+a", "ctrl+e", "ctrl+k", "ctrl+u", "ctrl+w", "ctrl+s",
        "ctrl+z", "question_mark", "left_square_bracket", "right_square_bracket"]
 )
@@ -34,6 +35,17 @@ def check_invariants(app, hidden: int, where: str) -> None:
     assert app.compare_mode in COMPARE_MODES and app.run_view in ("original", "changed", "difference")
 
 
+def check_not_silently_stale(app, where: str) -> None:
+    """Once every run has finished: the changed run on screen is the stack's, or the status says it is stale."""
+    if app.view is None or app.busy:
+        return
+    active = [s.intervention.spec() for s in app.interventions if s.enabled]
+    if active != list(app.view.interventions):
+        status = str(app.source_pane.query_one("#status").render())
+        assert "stale" in status, f"{where}: the run shows {app.view.interventions}, the stack holds {active}, " \
+                                  f"and the status says {status!r}"
+
+
 async def test_1000_random_key_sequences_keep_the_state_valid(shipped, tmp_path):
     rng = random.Random(1234)
     hidden = shipped.config.hidden
@@ -50,6 +62,7 @@ async def test_1000_random_key_sequences_keep_the_state_valid(shipped, tmp_path)
                 await app.workers.wait_for_complete()
                 await pilot.pause()
                 check_invariants(app, hidden, f"after the workers of sequence {sequences}")
+                check_not_silently_stale(app, f"after the workers of sequence {sequences}")
                 # back to a known state now and then, so the fuzz reaches the main screen's keys too
                 while len(app.screen_stack) > 1:
                     await pilot.press("escape")
@@ -57,5 +70,6 @@ async def test_1000_random_key_sequences_keep_the_state_valid(shipped, tmp_path)
         await app.workers.wait_for_complete()
         await pilot.pause()
         check_invariants(app, hidden, "at the end")
+        check_not_silently_stale(app, "at the end")
     assert sequences == SEQUENCES
     assert app.return_code in (None, 0)
