@@ -84,3 +84,21 @@ async def test_an_lstm_c_strip_keeps_its_last_row_and_value_line(tmp_path):
         await settle(app, pilot)
         strip, below = app.query_one("#strip-c"), app.query_one("#interventions-pane")
         assert strip.region.height == 5 and strip.region.bottom <= below.region.y
+
+
+def test_input_tokens_coloured_by_a_neuron_stay_readable():
+    """Black text on the saturated blue of a strongly negative value was unreadable ('.' at t=-2 in the browser)."""
+    from tui_neuron.app.widgets import _color, readable_on
+
+    def contrast(a: str, b: str) -> float:
+        def lum(c: str) -> float:
+            rgb = (255, 255, 255) if c == "white" else (0, 0, 0) if c == "black" else \
+                tuple(int(x) for x in c[4:-1].split(","))
+            lin = [(v / 255 / 12.92) if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
+            return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+        hi, lo = sorted((lum(a), lum(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    for v in [x / 10 for x in range(-10, 11)]:
+        background = _color(v, -1.0, 1.0)
+        assert contrast(readable_on(background), background) >= 4.5, (v, background)

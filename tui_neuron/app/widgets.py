@@ -26,6 +26,15 @@ class Styled:
         return self.get_component_rich_style(f"{self.STYLE_PREFIX}--{name}", partial=True)  # type: ignore[attr-defined]
 
 
+def readable_on(background: str) -> str:
+    """Black or white, whichever reads on `background` (`rgb(r,g,b)`): black text on a saturated blue cell was
+    unreadable (WCAG relative luminance, threshold where both contrasts are equal)."""
+    r, g, b = (int(x) / 255 for x in background[4:-1].split(","))
+    lum = sum(w * (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+              for w, c in zip((0.2126, 0.7152, 0.0722), (r, g, b)))
+    return "black" if lum > 0.179 else "white"
+
+
 def _color(v: float, lo: float, hi: float) -> str:
     """Diverging blue-white-red around 0 for signed ranges, white-to-orange for [0, 1]."""
     if lo < 0:
@@ -172,7 +181,8 @@ class Timeline(Styled, Static):
                              style=base + (control_style if mark else self.style("step")))
             in_style = base + (self.style("encoding") if t <= 0 else Style())
             if acts is not None and i < len(acts):
-                in_style = base + Style(color="black", bgcolor=_color(float(acts[i]), -1.0, 1.0))
+                background = _color(float(acts[i]), -1.0, 1.0)
+                in_style = base + Style(color=readable_on(background), bgcolor=background)
             rows["in"].append(inputs[i][: self.COL - 1].ljust(self.COL - 1), style=in_style)
             rows["in"].append(" ")
             out = outputs[i]
