@@ -74,7 +74,8 @@ def train(
                                                      help="Time budget in minutes")] = None,
     fp16: Annotated[bool, typer.Option(help="Store weights in fp16 (computation stays fp32)")] = False,
     threads: Annotated[Optional[int], typer.Option(callback=limits(1, 1024, why='threads this machine can start'),
-                                                   help="torch threads (default: all cores)")] = None,
+                                                   help="torch threads (default: the cores other work leaves "
+                                                        "free, from the load average; at least 1)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT.resume.safetensors")] = False,
     init_from: Annotated[Optional[Path], typer.Option(
         help="Start from this checkpoint's weights (same model options and corpus), with a fresh optimizer")] = None,
@@ -85,13 +86,19 @@ def train(
 
     Under torchrun (`torchrun --nproc-per-node N $(command -v tui-neuron) train ...`) it trains data-parallel.
     """
+    import os
+
+    # torch's OpenMP workers sleep when idle instead of spinning for cores another process holds (set before
+    # torch starts them; an explicit OMP_WAIT_POLICY wins)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
-    if threads is not None:
-        torch.set_num_threads(threads)  # its range was checked when parsed
+    from ..training.config import free_cores
+
+    torch.set_num_threads(threads if threads is not None else free_cores())  # a given range was checked when parsed
     cfg = TrainConfig.from_options(
         corpus=tuple(str(c) for c in corpus), out=str(out_path), shared_embedding=not separate_embeddings,
         max_steps=steps, time_budget=minutes * 60 if minutes is not None else None,
@@ -111,7 +118,8 @@ def train(
         trainer = Trainer(cfg, data, _reporter(progress, task))
         distributed.join(trainer.world, trainer.device)
         try:
-            progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples")
+            progress.update(task, status=f"{len(trainer.vocab)} tokens, {len(trainer.eval_set)} held-out examples, "
+                                         f"{torch.get_num_threads()} thread(s)")
             try:
                 state = trainer.run(resume=resume, reset_lr=reset_lr)
             except KeyboardInterrupt:

@@ -219,3 +219,14 @@ def scheduled_lr(cfg: TrainConfig, s: TrainState) -> float:
     warm = min(1.0, (s.step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
     cosine = 0.5 * (1 + math.cos(math.pi * budget_fraction(cfg, s)))
     return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def free_cores() -> int:
+    """The cores other work leaves free: all of them minus the 1-minute load average (rounded), at least one.
+    On a shared machine a thread per core starves: the threads wait on each other for cores they do not get."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except OSError:  # no load average on this platform
+        busy = 0
+    return max(1, min(cores, cores - busy))
