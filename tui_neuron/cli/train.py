@@ -94,9 +94,8 @@ def train(
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
-
     from ..training.config import free_cores
+    from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
     torch.set_num_threads(threads if threads is not None else free_cores())  # a given range was checked when parsed
     cfg = TrainConfig.from_options(
