@@ -151,3 +151,18 @@ def test_init_from_starts_at_a_checkpoints_weights_and_refuses_another_shape(tin
                         init_from=str(tiny_gru.path))
     with pytest.raises(_ParameterError, match="vocabulary"):
         Trainer(*with_data(other))
+
+
+def test_default_threads_are_the_cores_other_work_leaves_free(monkeypatch):
+    """A thread per core starves beside other work (163 steps in 20 minutes); the default leaves busy cores alone."""
+    import os
+
+    from tui_neuron.training.config import free_cores
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, expected in ((0.1, 2), (1.2, 1), (3.5, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert free_cores() == expected
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (4.4, 0, 0))
+    assert free_cores() == 12
