@@ -51,9 +51,36 @@ def sentence_states(ckpt: Checkpoint, tagged: Sequence[Path] | None, sentences: 
     return probes.encoder_states(ckpt, lines)
 
 
+def file_states(ckpt: Checkpoint, path: Path, sentences: int | None = None) -> probes.TokenStates:
+    """Token states from a NeuroX activations file (its first `sentences`); its width must be this model's h."""
+    from .activation_files import read_activations
+
+    data = read_activations(path)
+    width = data.acts[0].shape[1]
+    if width != ckpt.config.hidden:
+        raise ParameterError("activations", f"{{param}} {path} holds {width} values per token; this model's analyses "
+                                            f"read one state of {ckpt.config.hidden} neurons (export one: --states h "
+                                            "--layers K)")
+    keep = data.tokens[:sentences] if sentences else data.tokens
+    acts = data.acts[: len(keep)]
+    sent = np.concatenate([np.full(len(t), i) for i, t in enumerate(keep)])
+    index = np.concatenate([np.arange(1, len(t) + 1) for t in keep])
+    words = [w for t in keep for w in t]
+    return probes.TokenStates(np.concatenate(acts).astype(np.float32), words, [None] * len(words), index, sent,
+                              [list(t) for t in keep])
+
+
 def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 2000, words: Sequence[str] = (),
-             per_cell: int = 6, corpus_dir=None):
-    """(X, y, groups, words-or-None, states-or-None) for a hypothesis on the encoder or the decoder."""
+             per_cell: int = 6, corpus_dir=None, activations: Path | None = None):
+    """(X, y, groups, words-or-None, states-or-None) for a hypothesis on the encoder or the decoder; with
+    `activations`, from a NeuroX file's states and tokens instead of the model's runs."""
+    if activations is not None:
+        if hypothesis in probes.DECODER_HYPOTHESES:
+            raise ParameterError("activations", f"{{param}}: {hypothesis} is a decoder hypothesis, which needs the "
+                                                "model's own positioning runs; give an encoder hypothesis")
+        states = file_states(ckpt, activations, sentences)
+        y = probes.encoder_labels(states, hypothesis, words)
+        return states.X, y, states.sentence, states.words, states
     if hypothesis in probes.DECODER_HYPOTHESES:
         lines = heldout_lines(ckpt, None, corpus_dir)
         toks = frequent_targets(ckpt, lines, 20)

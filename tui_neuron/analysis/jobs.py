@@ -48,6 +48,7 @@ class HypothesisJob:
     tagged: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     sentences: int = 2000
+    activations: str | None = None  # a NeuroX activations file to learn from instead of the model's runs
     preset: str = "full"
 
 
@@ -148,6 +149,8 @@ def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _qui
 def _labelled(ckpt: Checkpoint, job: ProbeJob | RankJob, progress: Progress):
     from .corpus_states import labelled
 
+    if job.activations:  # read and checked before anything is reported: a bad file is the only line printed
+        return labelled(ckpt, job.hypothesis, None, job.sentences, list(job.words), activations=Path(job.activations))
     progress(f"recording states for {job.hypothesis}", 0, 1)
     data = labelled(ckpt, job.hypothesis, [Path(t) for t in job.tagged] or None, job.sentences, list(job.words))
     progress(f"recording states for {job.hypothesis}", 1, 1)

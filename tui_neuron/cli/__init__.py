@@ -11,7 +11,7 @@ import sys
 import typer
 
 from ..errors import ParameterError, UserError
-from . import checkpoints, decode, functions, legibility, match, neurox, patch, serve, train  # noqa: F401 - registers the subcommands
+from . import checkpoints, decode, export, functions, legibility, match, neurox, patch, serve, train  # noqa: F401 - registers the subcommands
 from .common import app, err, out
 
 __all__ = ["app", "main"]

@@ -46,6 +46,7 @@ def probe_cmd(
 
     ckpt = run.load(checkpoint)
     job = run.job(ProbeJob, **states.job_fields(), seed=seed)
+    _check_activations(ckpt, states)
     with err.status("probing") as status:
         res = run_probe(ckpt, job, lambda stage, d, t: status.update(stage))
     if run.finish(res):
@@ -104,6 +105,7 @@ def rank_cmd(
                      stride=stride, percents=tuple(_percents(percents)), seed=seed,
                      stability_seeds=stability_seeds, resamples=resamples)
     job = run.job(RankJob, **states.job_fields(), rank=cfg, ablate=ablate)
+    _check_activations(ckpt, states)
     n_fits = stability_seeds + resamples
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
                   TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:
@@ -303,3 +305,11 @@ def _print_crossmodel(checkpoints: list[Path], scores: list, res: dict) -> None:
     for role, r in (res.get("roles") or {}).items():
         out.print(f"{role}: {r['neurons']} neurons, mean max |r| {r['mean_score']:.2f} (others {r['others_mean']:.2f}), "
                   f"{r['share_in_top_20%']:.0%} in the top 20% (chance 20%)")
+
+
+def _check_activations(ckpt, states: HypothesisOptions) -> None:
+    """A given activations file is read and checked before any progress is drawn: a bad one is the only line."""
+    if states.activations is not None:
+        from ..analysis.corpus_states import file_states
+
+        file_states(ckpt, states.activations, 1)

@@ -90,13 +90,14 @@ class HypothesisOptions:
     tagged: Optional[list[Path]]
     words: str
     sentences: Optional[int]
+    activations: Optional[Path] = None
 
     def job_fields(self) -> dict[str, Any]:
         """The HypothesisJob fields these options set."""
         from ..analysis.jobs import paths_option, words_option
 
         return {"hypothesis": self.hypothesis, "tagged": paths_option(self.tagged), "words": words_option(self.words),
-                "sentences": self.sentences}
+                "sentences": self.sentences, "activations": str(self.activations) if self.activations else None}
 
 
 _HYPOTHESIS = Annotated[str, typer.Option(help="pos, position, token, word-set, span (--words OPEN,CLOSE), "
@@ -108,7 +109,10 @@ def hypothesis_states():
     """Decorator: the command gets `states: HypothesisOptions` from --hypothesis, --tagged, --words, --sentences."""
     group = [option("hypothesis", _HYPOTHESIS, inspect.Parameter.empty), option("tagged", _TAGGED, None),
              option("words", Annotated[str, typer.Option(help="Comma-separated words for word-set")], ""),
-             option("sentences", _SENTENCES, None)]
+             option("sentences", _SENTENCES, None),
+             option("activations", Annotated[Optional[Path], typer.Option(
+                 help="A NeuroX hdf5/json activations file (tui-neuron export activations, or another extractor): "
+                      "learn from its states and tokens instead of running the model")], None)]
     return with_options(group, "states", HypothesisOptions)
 
 
