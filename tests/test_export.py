@@ -169,3 +169,35 @@ def test_a_damaged_hdf5_export_is_one_line(tiny_gru, corpus, tmp_path, capsys):
         del f["3"]  # the index names a sentence that is gone
     with pytest.raises(UserError, match="not a NeuroX activations file"):
         read_activations(path)
+
+
+def test_probeless_scores_are_the_summed_class_mean_differences():
+    import itertools
+
+    from tui_neuron.analysis.rankers import correlation_clusters, probeless_ranking
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 12)), rng.integers(0, 4, 400)
+    X[:, 7] += 2 * y  # the neuron that tells the classes apart
+    ranking, scores = probeless_ranking(X, y)
+    expected = [sum(abs(X[y == a, j].mean() - X[y == b, j].mean()) for a, b in itertools.combinations(range(4), 2))
+                for j in range(12)]
+    assert ranking[0] == 7 and np.allclose(scores, expected)
+    X[:, 2] = -3 * X[:, 7] + 0.01 * rng.normal(size=400)  # a redundant copy
+    groups, reps = correlation_clusters(X, 0.3)
+    assert sorted(groups[0]) == [2, 7] and len(groups) == 11 and reps[0] in (2, 7)
+
+
+def test_probeless_and_cluster_from_the_cli_reopen_as_selections(tiny_gru, corpus, tmp_path, capsys):
+    from tui_neuron.analysis.results_files import load_results
+
+    acts = tmp_path / "a.hdf5"
+    assert _export(tiny_gru, corpus, acts, capsys=capsys)[0] == 0
+    for cmd, extra in (("probeless", ["--hypothesis", "position"]), ("cluster", [])):
+        out = tmp_path / f"{cmd}.json"
+        for source in ([], ["--activations", acts]):
+            code, text, err = run_main("analyze", cmd, tiny_gru.path, *extra, *source, "--sentences", "40", "--out",
+                                       out, "--force", capsys=capsys)
+            assert code == 0, err
+        name, neurons = load_results(out).top_neurons(tiny_gru.config.hidden)
+        assert neurons and all(0 <= n < tiny_gru.config.hidden for n in neurons)

@@ -108,19 +108,32 @@ class LSTMVisWriter:
         self.words: Any = h5py.File(self.tmp / "words.h5", "w")
         self.words.create_dataset("word_ids", (0,), maxshape=(None,), dtype="int32", chunks=(4096,))
         self.n = 0
+        self.buffer: list[tuple[Sequence[str], np.ndarray]] = []
+        self.buffered = 0
 
     def write(self, tokens: Sequence[str], acts: np.ndarray) -> None:
-        k = len(tokens)
+        self.buffer.append((tokens, acts))
+        self.buffered += len(tokens)
+        if self.buffered >= 8192:  # appending in blocks: a resize per sentence is slow
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        k = self.buffered
+        block = np.concatenate([a for _, a in self.buffer], axis=1)  # [tracks, k, hidden]
         for i, p in enumerate(self.paths):
             ds = self.states[p]
             ds.resize(self.n + k, axis=0)
-            ds[self.n : self.n + k] = acts[i]
+            ds[self.n : self.n + k] = block[i]
         ids = self.words["word_ids"]
         ids.resize(self.n + k, axis=0)
-        ids[self.n : self.n + k] = [self.stoi.get(t, self.unk) for t in tokens]
+        ids[self.n : self.n + k] = [self.stoi.get(t, self.unk) for tokens, _ in self.buffer for t in tokens]
         self.n += k
+        self.buffer, self.buffered = [], 0
 
     def close(self) -> None:
+        self.flush()
         self.states.close()
         self.words.close()
         (self.tmp / "words.dict").write_text("".join(f"{w} {i}\n" for i, w in enumerate(self.itos)), "utf-8")

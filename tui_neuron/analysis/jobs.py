@@ -69,6 +69,22 @@ class RankJob(HypothesisJob):
 
 
 @dataclass(frozen=True)
+class ProbelessJob(HypothesisJob):
+    """Probeless ranking: neurons by the difference of their class means (no probe trained)."""
+
+
+@dataclass(frozen=True)
+class ClusterJob:
+    """Correlation clustering of the encoder's neurons over held-out sentences (or an activations file)."""
+
+    threshold: float = 0.3  # neurons whose |r| is above 1 - threshold group together
+    sentences: int = 2000
+    tagged: tuple[str, ...] = ()
+    activations: str | None = None
+    preset: str = "full"
+
+
+@dataclass(frozen=True)
 class MemoryJob:
     """State gradients (Verwimp et al.) of the encoder or decoder."""
 
@@ -91,6 +107,8 @@ QUICK: dict[type, dict[str, Any]] = {
     RankJob: {"sentences": 500},
     MemoryJob: {"sequences": 24},
     MatchJob: {"sentences": 500},
+    ProbelessJob: {"sentences": 500},
+    ClusterJob: {"sentences": 500},
 }
 PRESETS = ("full", "quick")
 
@@ -146,7 +164,7 @@ def run_functions(ckpt: Checkpoint, job: FunctionsJob, progress: Progress = _qui
                   per_cell=job.per_cell, seed=seed), rec
 
 
-def _labelled(ckpt: Checkpoint, job: ProbeJob | RankJob, progress: Progress):
+def _labelled(ckpt: Checkpoint, job: HypothesisJob, progress: Progress):
     from .corpus_states import labelled
 
     if job.activations:  # read and checked before anything is reported: a bad file is the only line printed
@@ -216,3 +234,31 @@ def words_option(text: str) -> tuple[str, ...]:
 
 def paths_option(paths: Sequence[Path] | None) -> tuple[str, ...]:
     return tuple(str(p) for p in paths or ())
+
+
+def run_probeless(ckpt: Checkpoint, job: ProbelessJob, progress: Progress = _quiet) -> dict:
+    from .rankers import probeless_ranking
+
+    X, y, _, _, _ = _labelled(ckpt, job, progress)
+    ranking, scores = probeless_ranking(X, y)
+    res = {"method": "probeless", "ranking": ranking, "scores": [float(x) for x in scores], "masking": {},
+           "n_states": int(len(X)), "classes": int(len(set(y.tolist())))}
+    return _stamp(res, ckpt, job, kind="rank", hypothesis=job.hypothesis, sentences=job.sentences,
+                  corpus=list(job.tagged))
+
+
+def run_cluster(ckpt: Checkpoint, job: ClusterJob, progress: Progress = _quiet) -> dict:
+    from .corpus_states import file_states, sentence_states
+    from .rankers import correlation_clusters
+
+    if job.activations:
+        states = file_states(ckpt, Path(job.activations), job.sentences)
+    else:
+        progress("recording encoder states", 0, 1)
+        states = sentence_states(ckpt, [Path(t) for t in job.tagged] or None, job.sentences)
+        progress("recording encoder states", 1, 1)
+    clusters, representatives = correlation_clusters(states.X, job.threshold)
+    res = {"threshold": job.threshold, "clusters": clusters, "representatives": representatives,
+           "n_states": int(len(states.X)), "n_neurons": int(states.X.shape[1]),
+           "redundant": int(states.X.shape[1] - len(clusters))}
+    return _stamp(res, ckpt, job, kind="cluster", sentences=job.sentences, corpus=list(job.tagged))

@@ -202,10 +202,17 @@ class PatchResults(_Loose, kw_only=True):
     warnings: list[str] = []
 
 
+class ClusterResults(_Loose, kw_only=True):
+    kind: Literal["cluster"]
+    threshold: float
+    clusters: list[Annotated[Neurons, Meta(min_length=1)]]
+    representatives: Neurons
+
+
 SCHEMAS: dict[str, type[_Loose]] = {
     "functions": FunctionsResults, "probe": ProbeResults, "rank": RankResults, "crossmodel": CrossModelResults,
     "curves": CurvesResults, "storing": StoringResults, "match": MatchResults, "legibility": LegibilityResults,
-    "patch": PatchResults,
+    "patch": PatchResults, "cluster": ClusterResults,
 }
 
 
@@ -228,6 +235,8 @@ class LoadedResults:
             return "crossmodel", p.models[0].ranking[:k]
         if isinstance(p, MatchResults):
             return "match", p.neurons
+        if isinstance(p, ClusterResults):
+            return "cluster:representatives", p.representatives
         raise UserError(f"{self.path} is a {self.kind} result; it selects no group of neurons")
 
 
@@ -254,7 +263,7 @@ def load_results(path: str | Path, expect: str | None = None) -> LoadedResults:
     kind = _kind_of(data)
     if kind is None:
         raise UserError(f"results file {path} is not a tui-neuron result (functions, probe, rank, crossmodel, "
-                        "curves, storing, match, legibility or patch)")
+                        "curves, storing, match, legibility, patch or cluster)")
     if expect is not None and kind != expect:
         raise UserError(f"results file {path} is a {kind} result; this needs a {expect} result "
                         f"(tui-neuron analyze {expect})")

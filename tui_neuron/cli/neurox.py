@@ -313,3 +313,54 @@ def _check_activations(ckpt, states: HypothesisOptions) -> None:
         from ..analysis.corpus_states import file_states
 
         file_states(ckpt, states.activations, 1)
+
+
+@analyze_app.command("probeless")
+@job_run()
+@hypothesis_states()
+def probeless_cmd(checkpoint: _CHECKPOINT, states: HypothesisOptions, run: RunOptions) -> None:
+    """Probeless ranking (NeuroX's cheap ranker): neurons by the difference of their class means, no probe
+    trained; the results file reopens in the explorer like a ranking (f selects the top 10%)."""
+    from ..analysis.jobs import ProbelessJob, run_probeless
+
+    ckpt = run.load(checkpoint)
+    job = run.job(ProbelessJob, **states.job_fields())
+    _check_activations(ckpt, states)
+    with err.status("recording states") as status:
+        res = run_probeless(ckpt, job, lambda stage, d, t: status.update(stage))
+    if run.finish(res):
+        return
+    out.print(f"probeless ranking of {res['n_states']} states, {res['classes']} classes of {states.hypothesis}; "
+              f"top neurons {res['ranking'][:10]}")
+
+
+@analyze_app.command("cluster")
+@job_run()
+def cluster_cmd(
+    checkpoint: _CHECKPOINT,
+    run: RunOptions,
+    threshold: Annotated[float, typer.Option(callback=limits(0, 1, lo_open=True),
+                                             help="Neurons whose |correlation| is above 1 - THRESHOLD group")] = 0.3,
+    sentences: Annotated[int, typer.Option(callback=limits(1, 1_000_000), help="Held-out sentences")] = 2000,
+    activations: Annotated[Optional[Path], typer.Option(help="A NeuroX activations file instead of the model's "
+                                                             "runs")] = None,
+) -> None:
+    """Correlation clustering (NeuroX): groups of redundant encoder neurons and one representative each; the
+    results file reopens in the explorer (f selects the representatives)."""
+    from ..analysis.jobs import ClusterJob, run_cluster
+
+    ckpt = run.load(checkpoint)
+    if activations is not None:
+        from ..analysis.corpus_states import file_states
+
+        file_states(ckpt, activations, 1)
+    job = run.job(ClusterJob, threshold=threshold, sentences=sentences,
+                  activations=str(activations) if activations else None)
+    with err.status("recording states") as status:
+        res = run_cluster(ckpt, job, lambda stage, d, t: status.update(stage))
+    if run.finish(res):
+        return
+    sizes = [len(c) for c in res["clusters"]]
+    out.print(f"{len(sizes)} groups of {res['n_neurons']} neurons over {res['n_states']} states "
+              f"(|r| > {1 - threshold:.2f}): {res['redundant']} redundant; largest groups {sizes[:8]}")
+    out.print(f"representatives (first 20): {res['representatives'][:20]}")
