@@ -73,31 +73,40 @@ def analyze_patch_cmd(
     if out_file is not None:
         _refuse_overwrite(out_file, force)
         _refuse_overwrite(out_file.with_suffix(".csv"), force)
-    role_sets = None
-    if roles is not None:
-        from ..analysis.results_files import load_results
-
-        if block != 1:
-            raise UserError("--roles compares single neurons: add --block 1")
-        role_sets = load_results(roles, expect="functions").parsed.roles
+    role_sets = _role_sets(roles, block)
     chosen = _pairs(ckpt, clean, corrupt, pairs, n_pairs, corpus_dir, seed)
     with _progress() as progress:
         res = run_patching(ckpt, chosen, cfg, _stage_progress(progress), role_sets)
     if not res["n_pairs"]:
         raise UserError(f"no pair could be traced: {res['dropped'][0]['reason']} (pick inputs whose outputs differ)")
-    from ..checkpoint.format import atomic_write_text
-    from ..paths import free_path
-
     path = _write_results(out_file, "patch", ckpt, res, force)
-    csv_path = path.with_suffix(".csv")
-    if out_file is None and csv_path.exists():  # never over a file someone put there
-        csv_path = free_path(path.parent, path.stem, ".csv")
-
-    atomic_write_text(csv_path, patch_csv(res))
+    csv_path = _write_csv(path, res, explicit=out_file is not None)
     if as_json:
         _print_json(res)
     print_patch(res)
     out.print(f"results written to {path} and {csv_path}")
+
+
+def _role_sets(roles: Optional[Path], block: int):
+    if roles is None:
+        return None
+    from ..analysis.results_files import load_results
+
+    if block != 1:
+        raise UserError("--roles compares single neurons: add --block 1")
+    return load_results(roles, expect="functions").parsed.roles
+
+
+def _write_csv(path: Path, res: dict, explicit: bool) -> Path:
+    """The CSV beside the results JSON; beside a default name, never over a file someone put there."""
+    from ..checkpoint.format import atomic_write_text
+    from ..paths import free_path
+
+    csv_path = path.with_suffix(".csv")
+    if not explicit and csv_path.exists():
+        csv_path = free_path(path.parent, path.stem, ".csv")
+    atomic_write_text(csv_path, patch_csv(res))
+    return csv_path
 
 
 def _layers(text: str) -> tuple[int, ...]:

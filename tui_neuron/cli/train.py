@@ -86,18 +86,12 @@ def train(
 
     Under torchrun (`torchrun --nproc-per-node N $(command -v tui-neuron) train ...`) it trains data-parallel.
     """
-    import os
-
-    # torch's OpenMP workers sleep when idle instead of spinning for cores another process holds (set before
-    # torch starts them; an explicit OMP_WAIT_POLICY wins)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _set_threads(threads)  # first: the OpenMP wait policy is read when torch loads
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..training.config import free_cores
     from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
-    torch.set_num_threads(threads if threads is not None else free_cores())  # a given range was checked when parsed
     cfg = TrainConfig.from_options(
         corpus=tuple(str(c) for c in corpus), out=str(out_path), shared_embedding=not separate_embeddings,
         max_steps=steps, time_budget=minutes * 60 if minutes is not None else None,
@@ -130,6 +124,20 @@ def train(
     if show:
         out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step "
                   f"{state.best_step} -> {out_path}")
+
+
+def _set_threads(threads: int | None) -> None:
+    """torch's threads: as given, else the cores the load average leaves free; idle OpenMP workers sleep instead
+    of spinning for cores another process holds (OMP_WAIT_POLICY, read when torch starts them; an explicit
+    setting wins)."""
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
+    from ..training.config import free_cores
+
+    torch.set_num_threads(threads if threads is not None else free_cores())  # a given range was checked when parsed
 
 
 def _reporter(progress, task):
