@@ -19,6 +19,9 @@ def _quit(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
 
 
 def main() -> None:
+    # torch's idle OpenMP workers sleep instead of spinning for cores other work holds (read when torch loads;
+    # an explicit setting wins): on a shared 2-core machine spinning made an export five times slower
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job started with SIGINT ignored
         signal.signal(signal.SIGINT, _quit)
     import sys
