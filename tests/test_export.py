@@ -128,7 +128,8 @@ def test_an_interrupted_export_leaves_nothing_at_out(tiny_gru, corpus, tmp_path,
     out = tmp_path / "cut.hdf5"
     writer = _writer("neurox-hdf5", out, ["h/l0"], tiny_gru)
     try:
-        for i, (words, acts) in enumerate(stream_activations(tiny_gru, read_sentences([corpus]), ExportConfig(batch=4))):
+        for i, (words, acts, _) in enumerate(stream_activations(tiny_gru, read_sentences([corpus]),
+                                                                 ExportConfig(batch=4))):
             writer.write(words, acts)
             if i == 5:
                 raise KeyboardInterrupt
@@ -201,3 +202,18 @@ def test_probeless_and_cluster_from_the_cli_reopen_as_selections(tiny_gru, corpu
             assert code == 0, err
         name, neurons = load_results(out).top_neurons(tiny_gru.config.hidden)
         assert neurons and all(0 <= n < tiny_gru.config.hidden for n in neurons)
+
+
+def test_a_tagged_corpus_gives_lstmvis_a_part_of_speech_track(tiny_gru, tmp_path, capsys):
+    tagged = tmp_path / "tagged.txt"
+    tagged.write_text("w1/DT w2/NN w3/VBD\nw4/PRP w5/VBZ\n")
+    out = tmp_path / "bundle"
+    code, _, err = _export(tiny_gru, tagged, out, "--format", "lstmvis", "--tagged", capsys=capsys)
+    assert code == 0, err
+    cfg = json.loads((out / "lstm.yml").read_text())
+    meta = cfg["meta"]["part_of_speech"]
+    assert meta["vis"] == {"type": "discrete", "range": "dict"} and cfg["files"][meta["dict"]].endswith(".dict")
+    with h5py.File(out / cfg["files"][meta["file"]], "r") as f, h5py.File(out / "words.h5", "r") as w:
+        assert f[meta["path"]].shape == w["word_ids"].shape == (5,)
+        tags = dict(line.rsplit(" ", 1)[::-1] for line in (out / "pos.dict").read_text().splitlines())
+        assert [tags[str(i)] for i in f[meta["path"]][:]] == ["DT", "NN", "VBD", "PRP", "VBZ"]

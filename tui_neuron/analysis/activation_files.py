@@ -44,7 +44,7 @@ class NeuroXHDF5Writer:
         self.index: dict[str, str] = {}
         self.n = 0
 
-    def write(self, tokens: Sequence[str], acts: np.ndarray) -> None:
+    def write(self, tokens: Sequence[str], acts: np.ndarray, tags: Sequence[str] | None = None) -> None:
         self.file.create_dataset(str(self.n), data=acts, dtype="float32")
         sentence = key = " ".join(tokens)
         count = 1
@@ -74,7 +74,7 @@ class NeuroXJSONWriter:
         self.file = self.tmp.open("w", encoding="utf-8")
         self.n = 0
 
-    def write(self, tokens: Sequence[str], acts: np.ndarray) -> None:
+    def write(self, tokens: Sequence[str], acts: np.ndarray, tags: Sequence[str] | None = None) -> None:
         rounded = np.round(acts.astype(np.float64), 8)
         features = [{"token": tok, "layers": [{"index": layer, "values": rounded[layer, i].tolist()}
                                               for layer in range(acts.shape[0])]} for i, tok in enumerate(tokens)]
@@ -110,9 +110,13 @@ class LSTMVisWriter:
         self.n = 0
         self.buffer: list[tuple[Sequence[str], np.ndarray]] = []
         self.buffered = 0
+        self.tags: list[int] = []  # part-of-speech ids per timestep (a tagged corpus): the meta track
+        self.tag_ids: dict[str, int] = {}
 
-    def write(self, tokens: Sequence[str], acts: np.ndarray) -> None:
+    def write(self, tokens: Sequence[str], acts: np.ndarray, tags: Sequence[str] | None = None) -> None:
         self.buffer.append((tokens, acts))
+        if tags is not None:
+            self.tags += [self.tag_ids.setdefault(t, len(self.tag_ids)) for t in tags]
         self.buffered += len(tokens)
         if self.buffered >= 8192:  # appending in blocks: a resize per sentence is slow
             self.flush()
@@ -137,10 +141,19 @@ class LSTMVisWriter:
         self.states.close()
         self.words.close()
         (self.tmp / "words.dict").write_text("".join(f"{w} {i}\n" for i, w in enumerate(self.itos)), "utf-8")
+        if self.tags:
+            self._write_tags()
         (self.tmp / "lstm.yml").write_text(json.dumps(self.config(), indent=1) + "\n", "utf-8")
         if self.out.exists():  # only with --force (checked before anything ran)
             shutil.rmtree(self.out) if self.out.is_dir() else self.out.unlink()
         os.replace(self.tmp, self.out)
+
+    def _write_tags(self) -> None:
+        import h5py
+
+        with h5py.File(self.tmp / "pos.h5", "w") as f:
+            f.create_dataset("pos", data=np.asarray(self.tags, dtype=np.int32))
+        (self.tmp / "pos.dict").write_text("".join(f"{t} {i}\n" for t, i in self.tag_ids.items()), "utf-8")
 
     def config(self) -> dict:
         types = []
@@ -152,10 +165,16 @@ class LSTMVisWriter:
             elif state != "c":
                 entry.update(transform="none", unsigned=True)  # a gate: in [0, 1]
             types.append(entry)
-        return {"name": self.out.name, "description": self.description,
-                "files": {"states": "states.h5", "words": "words.h5", "dict": "words.dict"},
-                "word_sequence": {"file": "words", "path": "word_ids", "dict_file": "dict"},
-                "states": {"file": "states", "types": types}}
+        config: dict[str, Any] = {
+            "name": self.out.name, "description": self.description,
+            "files": {"states": "states.h5", "words": "words.h5", "dict": "words.dict"},
+            "word_sequence": {"file": "words", "path": "word_ids", "dict_file": "dict"},
+            "states": {"file": "states", "types": types}}
+        if self.tags:
+            config["files"].update(pos="pos.h5", pos_dict="pos.dict")
+            config["meta"] = {"part_of_speech": {"file": "pos", "path": "pos", "dict": "pos_dict",
+                                                 "vis": {"type": "discrete", "range": "dict"}}}
+        return config
 
     def abort(self) -> None:
         for f in (self.states, self.words):

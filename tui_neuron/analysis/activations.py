@@ -77,30 +77,50 @@ def read_sentences(paths: Sequence[Path], limit: int | None = None) -> Iterator[
             raise UserError(f"corpus file {f} is not UTF-8 text") from None
 
 
-def stream_activations(ckpt: Checkpoint, lines: Iterable[str], cfg: ExportConfig,
-                       progress: Callable[[int], None] = lambda n: None
-                       ) -> Iterator[tuple[list[str], np.ndarray]]:
-    """(tokens, [tracks, tokens, hidden] float32) per sentence, in corpus order; empty sentences are skipped."""
+def read_tagged_sentences(paths: Sequence[Path], limit: int | None = None) -> Iterator[list[tuple[str, str]]]:
+    """(word, TAG) sentences of `word/TAG` files, each word as the model's tokenizer reads it (a word it would
+    split is left out, with its tag, as the probes do)."""
+    from ..model.tokenizer import tokenize
+    from .probes import read_tagged
+
+    for sentence in read_tagged(paths, limit):
+        kept = [(toks[0], tag) for word, tag in sentence if len(toks := tokenize(word)) == 1]
+        if kept:
+            yield kept
+
+
+Sentence = tuple[list[str], "np.ndarray", "list[str] | None"]  # tokens, [tracks, tokens, hidden], tags
+
+
+def stream_activations(ckpt: Checkpoint, lines: Iterable[str | list[tuple[str, str]]], cfg: ExportConfig,
+                       progress: Callable[[int], None] = lambda n: None) -> Iterator[Sentence]:
+    """(tokens, [tracks, tokens, hidden] float32, tags or None) per sentence, in corpus order; a line is text,
+    or (word, TAG) pairs from a tagged corpus (tags only on the encoder part); empty sentences are skipped."""
     cfg.check(ckpt)
     stepper = Stepper(ckpt.model, ckpt.vocab)
     tracks = cfg.tracks(ckpt.config.layers)
     rng = np.random.default_rng(cfg.seed)
     batch: list[list[str]] = []
+    tags: list[list[str] | None] = []
     for line in lines:
-        words = ckpt.vocab.tokenize(line)[: ckpt.config.max_len]
+        if isinstance(line, str):
+            words, line_tags = ckpt.vocab.tokenize(line)[: ckpt.config.max_len], None
+        else:
+            words, line_tags = [w for w, _ in line][: ckpt.config.max_len], [t for _, t in line][: ckpt.config.max_len]
         if words:
             batch.append(words)
+            tags.append(line_tags)
         if len(batch) == cfg.batch:
-            yield from _run(stepper, ckpt, batch, tracks, cfg, rng)
+            yield from _run(stepper, ckpt, batch, tags, tracks, cfg, rng)
             progress(len(batch))
-            batch = []
+            batch, tags = [], []
     if batch:
-        yield from _run(stepper, ckpt, batch, tracks, cfg, rng)
+        yield from _run(stepper, ckpt, batch, tags, tracks, cfg, rng)
         progress(len(batch))
 
 
-def _run(stepper: Stepper, ckpt: Checkpoint, batch: list[list[str]], tracks: list[tuple[str, int]],
-         cfg: ExportConfig, rng: np.random.Generator) -> Iterator[tuple[list[str], np.ndarray]]:
+def _run(stepper: Stepper, ckpt: Checkpoint, batch: list[list[str]], tags: list[list[str] | None],
+         tracks: list[tuple[str, int]], cfg: ExportConfig, rng: np.random.Generator) -> Iterator[Sentence]:
     vocab = ckpt.vocab
     gates = any(s not in ("h", "c") for s, _ in tracks)
     if cfg.part == "encoder":
@@ -111,6 +131,7 @@ def _run(stepper: Stepper, ckpt: Checkpoint, batch: list[list[str]], tracks: lis
         trace = stepper.run(examples, record_gates=gates, topk=0)
     values = {(s, k): trace.for_layer(k).at_hook(s).numpy() for s, k in tracks}
     for b, words in enumerate(batch):
+        sentence_tags = tags[b] if cfg.part == "encoder" else None
         if cfg.part == "encoder":
             rows = range(trace.n_enc - len(words), trace.n_enc)
             tokens = words
@@ -121,7 +142,7 @@ def _run(stepper: Stepper, ckpt: Checkpoint, batch: list[list[str]], tracks: lis
             rows = range(trace.n_enc, trace.n_enc + len(out))
             tokens = vocab.decode(out)
         acts = np.stack([values[key][b, rows.start : rows.stop] for key in tracks]).astype(np.float32)
-        yield tokens, acts
+        yield tokens, acts, sentence_tags
 
 
 def _control(vocab, words: list[str], max_position: int, cfg: ExportConfig, rng: np.random.Generator

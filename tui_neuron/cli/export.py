@@ -18,7 +18,8 @@ app.add_typer(export_app, name="export")
 @export_app.command("activations")
 def export_activations(
     checkpoint: _CHECKPOINT,
-    corpus: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files, one sentence a line")],
+    corpus: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files, one sentence a line "
+                                                      "(word/TAG files with --tagged)")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The file (NeuroX) or folder (LSTMVis) to write")],
     fmt: Annotated[str, typer.Option("--format", help="neurox-hdf5, neurox-json or lstmvis")] = "neurox-hdf5",
     part: Annotated[str, typer.Option(help="encoder (a state per source word) or decoder (per output token)")]
@@ -29,12 +30,20 @@ def export_activations(
     controls: Annotated[str, typer.Option(help="Decoder runs: random (each sentence's first word at a random T) "
                                                "or none (a model without controls)")] = "random",
     seed: Annotated[int, typer.Option(callback=SEED, help="Seed for the decoder's random T")] = 0,
+    tagged: Annotated[bool, typer.Option(help="The corpus is word/TAG text: the tags become LSTMVis's "
+                                              "part-of-speech meta track")] = False,
     force: _FORCE = False,
 ) -> None:
     """Stream a corpus through the model and write every sentence's states as it comes (memory stays bounded);
     an interrupted export leaves nothing at --out."""
     from ..analysis.activation_files import FORMATS
-    from ..analysis.activations import ExportConfig, read_sentences, stream_activations, track_names
+    from ..analysis.activations import (
+        ExportConfig,
+        read_sentences,
+        read_tagged_sentences,
+        stream_activations,
+        track_names,
+    )
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -47,7 +56,7 @@ def export_activations(
     ckpt = _load(checkpoint)
     cfg.check(ckpt)
     _check_out(out_path, force)
-    lines = read_sentences(corpus, limit)
+    lines = read_tagged_sentences(corpus, limit) if tagged else read_sentences(corpus, limit)
     first = next(lines, None)  # an empty corpus is one line before anything is written
     if first is None:
         raise UserError("the corpus holds no sentences (no non-empty lines)")
@@ -60,9 +69,9 @@ def export_activations(
     try:
         with _rich_progress() as progress:
             task = progress.add_task("sentences", total=limit)
-            for words, acts in stream_activations(ckpt, chain([first], lines), cfg,
-                                                  lambda n: progress.advance(task, n)):
-                writer.write(words, acts)
+            for words, acts, tags in stream_activations(ckpt, chain([first], lines), cfg,
+                                                        lambda n: progress.advance(task, n)):
+                writer.write(words, acts, tags)
                 written, tokens = written + 1, tokens + len(words)
     except BaseException:
         writer.abort()
