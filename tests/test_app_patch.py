@@ -76,3 +76,23 @@ async def test_f_reopens_a_saved_sweep(shipped, tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, PatchScreen)
+
+
+async def test_b_runs_the_cheap_rankers_and_selects_their_neurons(tiny_gru, tmp_path):
+    """`b` with 'probeless HYP' or 'cluster' runs NeuroX's cheap rankers in a worker, as `rank` does."""
+    from tui_neuron.analysis.jobs import ClusterJob, ProbelessJob, preset, run_cluster, run_probeless
+
+    app = ExplorerApp(tiny_gru, session_path=tmp_path / "s.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for text, expected in (
+                ("probeless position", run_probeless(tiny_gru, preset(ProbelessJob, "quick", hypothesis="position"))
+                 ["ranking"][: max(1, tiny_gru.config.hidden // 10)]),
+                ("cluster", run_cluster(tiny_gru, preset(ClusterJob, "quick"))["representatives"])):
+            await pilot.press("escape", "b")
+            await pilot.pause()
+            assert isinstance(app.screen, PromptScreen)
+            app.screen.query_one("#prompt-input").value = text
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert list(app.selection) == sorted(expected) or list(app.selection) == expected, text

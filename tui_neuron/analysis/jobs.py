@@ -98,7 +98,7 @@ class MemoryJob:
     preset: str = "full"
 
 
-Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob, MatchJob)
+Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob, MatchJob, ProbelessJob, ClusterJob)
 
 # the explorer's interactive sizes: answers in seconds, on the same code and otherwise the same defaults
 QUICK: dict[type, dict[str, Any]] = {

@@ -179,37 +179,41 @@ class AnalysesPane(Redraws, Widget):
             self.post_message(JobDone("functions", results, path, token))
 
     def action_run_probe(self) -> None:
-        self.app.push_screen(PromptScreen("Probe: HYP [TAGGED_DIR], or rank HYP (position, token, steps-remaining, "
-                                          "is-control, pos DIR)", "position", "hypothesis [tagged corpus]"),
-                             self._probe_entered)
+        self.app.push_screen(PromptScreen("Probe: HYP [TAGGED_DIR]; rank HYP (elastic net); probeless HYP; cluster "
+                                          "(HYP: position, token, steps-remaining, is-control, pos DIR)", "position",
+                                          "hypothesis [tagged corpus]"), self._probe_entered)
 
     def _probe_entered(self, text: str | None) -> None:
         if not text or not text.split():
             return
         parts = text.split()
-        ranking = parts[0] == "rank"
-        if ranking:
+        method = parts[0] if parts[0] in ("rank", "probeless", "cluster") else "probe"
+        if method != "probe":
             parts = parts[1:]
-            if not parts:
-                self.notify("rank needs a hypothesis, e.g. rank position", severity="warning")
-                return
-        self.post_message(Status("⟳ ranking…" if ranking else "⟳ probing…"))
-        self.probe_worker(parts[0], tuple(parts[1:]), ranking)
+        if not parts and method != "cluster":
+            self.notify(f"{method} needs a hypothesis, e.g. {method} position", severity="warning")
+            return
+        self.post_message(Status(f"⟳ {method}…"))
+        self.probe_worker(parts[0] if parts else "", tuple(parts[1:]), method)
 
     @work(thread=True, exclusive=True, group="probe")
-    def probe_worker(self, hypothesis: str, tagged: tuple[str, ...], ranking: bool = False) -> None:
-        from ...analysis.jobs import ProbeJob, RankJob, preset, run_probe, run_rank
+    def probe_worker(self, hypothesis: str, tagged: tuple[str, ...], method: str = "probe") -> None:
+        from ...analysis import jobs
 
         progress = self._progress(Eta())
+        runs = {"rank": lambda: jobs.run_rank(self.ckpt, jobs.preset(jobs.RankJob, "quick", hypothesis=hypothesis,
+                                                                      tagged=tagged), progress),
+                "probeless": lambda: jobs.run_probeless(self.ckpt, jobs.preset(
+                    jobs.ProbelessJob, "quick", hypothesis=hypothesis, tagged=tagged), progress),
+                "cluster": lambda: jobs.run_cluster(self.ckpt, jobs.preset(jobs.ClusterJob, "quick"), progress),
+                "probe": lambda: jobs.run_probe(self.ckpt, jobs.preset(jobs.ProbeJob, "quick", hypothesis=hypothesis,
+                                                                        tagged=tagged), progress)}
         try:
-            if ranking:
-                res = run_rank(self.ckpt, preset(RankJob, "quick", hypothesis=hypothesis, tagged=tagged), progress)
-            else:
-                res = run_probe(self.ckpt, preset(ProbeJob, "quick", hypothesis=hypothesis, tagged=tagged), progress)
+            res = runs[method]()
         except (UserError, OSError) as e:
             self.post_message(JobFailed("probe", str(e)))
             return
-        self.post_message(JobDone("rank" if ranking else "probe", res, label=hypothesis))
+        self.post_message(JobDone(method, res, label=hypothesis))
 
     def action_run_memory(self) -> None:
         self.post_message(Status("⟳ gradients…"))
@@ -225,7 +229,7 @@ class AnalysesPane(Redraws, Widget):
     @on(JobDone)
     def _job_done(self, message: JobDone) -> None:
         """Show a finished job: roles, the top neurons of a probe or ranking, or the σ curves."""
-        if message.job not in ("functions", "rank", "probe", "memory"):
+        if message.job not in ("functions", "rank", "probe", "memory", "probeless", "cluster"):
             return
         message.stop()
         self.post_message(Status(""))
@@ -241,6 +245,13 @@ class AnalysesPane(Redraws, Widget):
 
             self.select_group(f"rank:{message.label}", res["ranking"][: max(1, self.ckpt.config.hidden // 10)])
             self.notify(f"ranking {message.label}: elastic-net accuracy {res['accuracy']:.3f}; {stability_line(res)}")
+        elif message.job == "probeless":
+            self.select_group(f"probeless:{message.label}", res["ranking"][: max(1, self.ckpt.config.hidden // 10)])
+            self.notify(f"probeless ranking of {message.label} over {res['n_states']} states: the top 10% selected")
+        elif message.job == "cluster":
+            self.select_group("cluster:representatives", res["representatives"])
+            self.notify(f"{len(res['clusters'])} groups of {res['n_neurons']} neurons ({res['redundant']} redundant): "
+                        "their representatives selected")
         elif message.job == "probe":
             r = res["plain"]
             self.select_group(f"probe:{message.label}", r["top_neurons"])
@@ -261,8 +272,9 @@ class AnalysesPane(Redraws, Widget):
         B("analyse", "F", "run_functions", "Analyse", "run the neuron-function analysis for the current control token "
           "and the 9 most frequent other tokens (the quick preset: 10 tokens × 6 examples per T; a worker, with "
           "progress and time left in the status box)", show=False),
-        B("probe", "b", "run_probe", "Probe", "run a diagnostic probe, or 'rank HYP' for an elastic-net ranking, in a worker "
-          "and select the top neurons (HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
+        B("probe", "b", "run_probe", "Probe", "run a diagnostic probe, 'rank HYP' (elastic net), 'probeless HYP' (class-mean "
+          "differences) or 'cluster' (redundant neurons) in a worker and select the top neurons or representatives "
+          "(HYP: position, token, steps-remaining, is-control, pos DIR)", show=False),
         B("memory", "M", "run_memory", "Memory", "state-gradient curves of the encoder (σ1 and σ1/Σσ over delay) in a worker",
           show=False),
     ]
