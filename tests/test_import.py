@@ -143,3 +143,25 @@ def test_json_vocabulary_and_existing_out(tmp_path, capsys):
     assert run_main(*args, capsys=capsys)[0] == 0
     code, _, err = run_main(*args, capsys=capsys)
     assert code == 2 and "--force" in err
+
+
+def test_decode_json_takes_layer_on_a_two_layer_model(tmp_path, capsys):
+    from tui_neuron.model.examples import example_from_text
+    from tui_neuron.model.stepper import Stepper
+
+    _, state, vocab = _export(tmp_path, "gru")
+    out = tmp_path / "imported.safetensors"
+    assert run_main("import", state, "--vocab", vocab, "--out", out, "--rename", "fc.=output.", "--bos", "<sos>",
+                    "--max-len", "12", capsys=capsys)[0] == 0
+    ckpt = load_checkpoint(out)
+    trace = Stepper(ckpt.model, ckpt.vocab).run([example_from_text(ckpt.vocab, "w1 w2 w3 w3@2")])
+    for layer in (0, 1):
+        code, text, err = run_main("decode", out, "w1 w2 w3", "-c", "w3@2", "--json", "--layer", layer, capsys=capsys)
+        assert code == 0, err
+        data = json.loads(text)
+        step = data["steps"][0]
+        assert data["layer"] == layer
+        expected = trace.for_layer(layer).h[0, trace.n_enc - 5].tolist()
+        assert step["h"] == pytest.approx([round(x, 6) for x in expected], abs=1e-6)
+    code, _, err = run_main("decode", out, "w1 w2", "-c", "w3@2", "--json", "--layer", "2", capsys=capsys)
+    assert code == 2 and "layers 0..1" in err

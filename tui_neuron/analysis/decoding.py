@@ -64,7 +64,8 @@ class DecodeResult:
             lines.append(f"{d['control']}: {mark} " + (f"(token at {found})" if found else "(not in the output)"))
         return lines
 
-    def to_json(self, with_states: bool = False) -> dict:
+    def to_json(self, with_states: bool = False, layer: int | None = None) -> dict:
+        """The run as plain data; with states, every step's h, gates (and c) of `layer` (default: the top one)."""
         data = {
             "source": self.source_tokens, "controls": self.controls,
             "source_ids": list(self.encoder_ids), "output_ids": self.output_ids,
@@ -77,9 +78,11 @@ class DecodeResult:
                         changed_landings=self.landings(changed=True))
         if with_states:
             controls = [int(t) for t, _ in self.example.controls]
-            data["steps"] = trace_steps(self.clean, self.vocab_itos, controls=controls)
+            view = (lambda t: t) if layer is None else (lambda t: t.for_layer(layer))
+            data["layer"] = self.clean.n_layers - 1 if layer is None else layer
+            data["steps"] = trace_steps(view(self.clean), self.vocab_itos, controls=controls)
             if self.changed is not None:
-                data["changed_steps"] = trace_steps(self.changed, self.vocab_itos, controls=controls)
+                data["changed_steps"] = trace_steps(view(self.changed), self.vocab_itos, controls=controls)
         return data
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _load, _load_results, _print_json, app, err, out
+from .common import _LAYER, _load, _load_results, _print_json, app, err, out
 
 
 @app.command()
@@ -28,6 +28,7 @@ def decode(
     results: Annotated[Optional[Path], typer.Option(
         help="analyze functions results: role names (STORING, COUNTING, TRIGGERING, OUTPUTTING) then stand for "
              "the first control token's neurons in --intervene, e.g. set.z:OUTPUTTING=0@T")] = None,
+    layer: _LAYER = None,
 ) -> None:
     """Greedy-decode one source with control signals, optionally with interventions."""
     from ..analysis.decoding import decode_one
@@ -44,6 +45,8 @@ def decode(
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
     ckpt = _load(checkpoint)
+    if layer is not None and layer >= ckpt.config.layers:
+        raise UserError(f"--layer {layer}: the model has layers 0..{ckpt.config.layers - 1}")
     if results is not None and controls:
         groups = {**role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token), **groups}
     result = decode_one(ckpt, source, controls, ivs, names=groups)
@@ -55,9 +58,9 @@ def decode(
         b_source, b_controls = split_controls(compare)
         b_result = decode_one(ckpt, b_source, b_controls)
     if as_json:
-        data = result.to_json(with_states=True)
+        data = result.to_json(with_states=True, layer=layer)
         if b_result is not None:
-            data["compare"] = b_result.to_json(with_states=True)
+            data["compare"] = b_result.to_json(with_states=True, layer=layer)
         _print_json(data)
         return
     out.print(f"source  : {' '.join(result.source_tokens)}")
