@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _LAYER, _load, _load_results, _print_json, app, err, out
+from .common import _LAYER, _load, _load_layer, _load_results, _print_json, app, err, out
 
 
 @app.command()
@@ -44,9 +44,7 @@ def decode(
         checkpoint, source, controls, ivs, compare, groups = _from_session(session, checkpoint, source, controls, ivs)
     if source is None:
         raise UserError("give a source sentence (or --session FILE)")
-    ckpt = _load(checkpoint)
-    if layer is not None and layer >= ckpt.config.layers:
-        raise UserError(f"--layer {layer}: the model has layers 0..{ckpt.config.layers - 1}")
+    ckpt = _load_layer(checkpoint, layer) if layer is not None else _load(checkpoint)
     if results is not None and controls:
         groups = {**role_groups(_load_results(results)["roles"], ControlSignal.parse(controls[0]).token), **groups}
     result = decode_one(ckpt, source, controls, ivs, names=groups)

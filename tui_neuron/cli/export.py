@@ -37,13 +37,9 @@ def export_activations(
     """Stream a corpus through the model and write every sentence's states as it comes (memory stays bounded);
     an interrupted export leaves nothing at --out."""
     from ..analysis.activation_files import FORMATS
-    from ..analysis.activations import (
-        ExportConfig,
-        read_sentences,
-        read_tagged_sentences,
-        stream_activations,
-        track_names,
-    )
+    from itertools import chain
+
+    from ..analysis.activations import ExportConfig, read_sentences, read_tagged_sentences, track_names
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -61,24 +57,29 @@ def export_activations(
     if first is None:
         raise UserError("the corpus holds no sentences (no non-empty lines)")
     writer = _writer(fmt, out_path, track_names(cfg, ckpt.config.layers), ckpt)
-    written = tokens = 0
-    from itertools import chain
+    written, tokens = _stream(ckpt, cfg, chain([first], lines), writer, limit)
+    out.print(f"{written} sentences, {tokens} tokens, tracks {', '.join(track_names(cfg, ckpt.config.layers))} "
+              f"-> {out_path}")
 
+
+def _stream(ckpt, cfg, lines, writer, limit: int | None) -> tuple[int, int]:
+    """Every sentence's states to the writer as they come, with progress; on any failure or Ctrl-C the writer's
+    partial file is removed and --out stays as it was."""
+    from ..analysis.activations import stream_activations
     from .common import _rich_progress
 
+    written = tokens = 0
     try:
         with _rich_progress() as progress:
             task = progress.add_task("sentences", total=limit)
-            for words, acts, tags in stream_activations(ckpt, chain([first], lines), cfg,
-                                                        lambda n: progress.advance(task, n)):
+            for words, acts, tags in stream_activations(ckpt, lines, cfg, lambda n: progress.advance(task, n)):
                 writer.write(words, acts, tags)
                 written, tokens = written + 1, tokens + len(words)
     except BaseException:
         writer.abort()
         raise
     writer.close()
-    out.print(f"{written} sentences, {tokens} tokens, tracks {', '.join(track_names(cfg, ckpt.config.layers))} "
-              f"-> {out_path}")
+    return written, tokens
 
 
 def _check_out(path: Path, force: bool) -> None:
