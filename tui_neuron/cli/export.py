@@ -36,9 +36,9 @@ def export_activations(
 ) -> None:
     """Stream a corpus through the model and write every sentence's states as it comes (memory stays bounded);
     an interrupted export leaves nothing at --out."""
-    from ..analysis.activation_files import FORMATS
     from itertools import chain
 
+    from ..analysis.activation_files import FORMATS
     from ..analysis.activations import ExportConfig, read_sentences, read_tagged_sentences, track_names
 
     if fmt not in FORMATS:
