@@ -23,9 +23,11 @@ def _keep_gate(keep: Callable[[str, int, Tensor], Tensor], layer: int, name: str
 
 
 def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], metric_step: int,
-                 metric: Callable[[Tensor], Tensor]) -> dict[tuple[str, int], Tensor]:
-    """(hook, layer) -> [steps, H] ∂metric/∂values, indexed like a trace (t + n_enc − 1), up to `metric_step`."""
+                 metric: Callable[[Tensor], Tensor], hooks: Sequence[str] = ("h",)) -> dict[tuple[str, int], Tensor]:
+    """(hook, layer) -> [steps, H] ∂metric/∂values for each of `hooks`, indexed like a trace (t + n_enc − 1), up
+    to `metric_step`. Only the hooks asked for are kept in the graph's leaves (a gate costs a copy a step)."""
     kept: dict[tuple[str, int], list[Tensor]] = {}
+    gates = any(hook not in ("h", "c") for hook in hooks)
     n_layers, cell = stepper.n_layers, stepper.config.cell
     # the zero start state requires grad so that every value after it is part of the graph
     h: list[Tensor] = [torch.zeros(1, stepper.hidden, requires_grad=True) for _ in range(n_layers)]
@@ -33,7 +35,10 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
                               for _ in range(n_layers)]
 
     def keep(hook: str, layer: int, value: Tensor) -> Tensor:
-        value = value.clone()
+        if hook not in hooks:
+            return value
+        if hook not in ("h", "c"):
+            value = value.clone()  # a gate may be a view of the step's sum: its own node for its own gradient
         value.retain_grad()
         kept.setdefault((hook, layer), []).append(value)
         return value
@@ -42,7 +47,8 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
         below = x0
         for k, w in enumerate(stepper.w[part]):
             x = below if k == 0 else w.input_projection(below)
-            h_new, c_new, _ = cell_step(cell, w, x, h[k], c[k], functools.partial(_keep_gate, keep, k))
+            edit = functools.partial(_keep_gate, keep, k) if gates else None
+            h_new, c_new, _ = cell_step(cell, w, x, h[k], c[k], edit)
             h[k] = keep("h", k, h_new)
             c[k] = None if c_new is None else keep("c", k, c_new)
             below = h[k]

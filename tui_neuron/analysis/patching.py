@@ -181,7 +181,8 @@ def attribution_sweep(stepper: Stepper, prep: PreparedPair, cells: Sequence[Cell
                       blocks: Sequence[tuple[str, tuple[int, ...]]], cfg: PatchConfig) -> np.ndarray:
     """First-order estimates of every cell from one backward pass: m(base) + Σ_block (donor − base)·∂m/∂a."""
     grads = gradient_run(stepper, prep.base, prep.base_trace.outputs[0].tolist(), prep.step,
-                         lambda logits: metric_of(cfg.metric, logits, prep.answer, prep.other)[0])
+                         lambda logits: metric_of(cfg.metric, logits, prep.answer, prep.other)[0],
+                         hooks=tuple(dict.fromkeys(c.hook for c in cells)))
     m_base = prep.m_corrupt if cfg.direction == "denoise" else prep.m_clean
     membership = torch.zeros(stepper.hidden, len(blocks))
     for b, (_, neurons) in enumerate(blocks):
