@@ -35,12 +35,28 @@ def _partial(out: Path) -> Path:
     return out.with_name(f".{out.name}.part-{os.getpid()}")
 
 
-class NeuroXHDF5Writer:
+class _OneFileWriter:
+    """A single file written beside `out` (`file`, open on `tmp`) and renamed into place when complete."""
+
+    out: Path
+    tmp: Path
+    file: Any
+
+    def _finish(self) -> None:
+        self.file.close()
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class NeuroXHDF5Writer(_OneFileWriter):
     def __init__(self, out: Path, tracks: Sequence[str]):
         import h5py
 
         self.out, self.tmp, self.tracks = out, _partial(out), list(tracks)
-        self.file: Any = h5py.File(self.tmp, "w")
+        self.file = h5py.File(self.tmp, "w")
         self.index: dict[str, str] = {}
         self.n = 0
 
@@ -60,15 +76,10 @@ class NeuroXHDF5Writer:
         ds = self.file.create_dataset("sentence_to_index", (1,), dtype=h5py.special_dtype(vlen=str))
         ds[0] = json.dumps(self.index)
         self.file.attrs["tui_neuron_tracks"] = json.dumps(self.tracks)
-        self.file.close()
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self._finish()
 
 
-class NeuroXJSONWriter:
+class NeuroXJSONWriter(_OneFileWriter):
     def __init__(self, out: Path, tracks: Sequence[str]):
         self.out, self.tmp, self.tracks = out, _partial(out), list(tracks)
         self.file = self.tmp.open("w", encoding="utf-8")
@@ -82,12 +93,7 @@ class NeuroXJSONWriter:
         self.n += 1
 
     def close(self) -> None:
-        self.file.close()
-        os.replace(self.tmp, self.out)
-
-    def abort(self) -> None:
-        self.file.close()
-        self.tmp.unlink(missing_ok=True)
+        self._finish()
 
 
 class LSTMVisWriter:

@@ -124,7 +124,7 @@ _LAYER = Annotated[Optional[int], typer.Option(callback=limits(0, 1000),
                                                help="Layer of a multi-layer model to analyse (default: the top)")]
 
 
-def _load_layer(path: Path, layer: int | None):
+def _load_layer(path: Path | None, layer: int | None):
     """A checkpoint whose analyses read `layer` (checked against the model's layers)."""
     ckpt = _load(path)
     if layer is not None:
