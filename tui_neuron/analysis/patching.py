@@ -196,7 +196,12 @@ def attribution_sweep(stepper: Stepper, prep: PreparedPair, cells: Sequence[Cell
         donor = donor_trace.for_layer(layer).at_hook(hook)[0, steps + donor_trace.n_enc - 1]
         per_block[(hook, layer)] = ((donor - base) * grad[steps + base_trace.n_enc - 1]).double() @ membership.double()
     first = prep.steps[0]
-    out = np.array([float(per_block[(c.hook, c.layer)][c.t - first, c.block]) for c in cells])
+    rows = np.fromiter((c.t - first for c in cells), dtype=np.int64, count=len(cells))
+    cols = np.fromiter((c.block for c in cells), dtype=np.int64, count=len(cells))
+    out = np.empty(len(cells))
+    for key, values in per_block.items():  # one gather per hook point and layer, not one per cell
+        sel = np.fromiter(((c.hook, c.layer) == key for c in cells), dtype=bool, count=len(cells))
+        out[sel] = values.numpy()[rows[sel], cols[sel]]
     return prep.normalised(m_base + out)
 
 
