@@ -27,6 +27,7 @@ from .common import (
     err,
     limits,
     out,
+    real,
 )
 from .options import HypothesisOptions, RunOptions, hypothesis_states, job_run
 
@@ -108,7 +109,7 @@ def rank_cmd(
     _check_activations(ckpt, states)
     n_fits = stability_seeds + resamples
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("fit {task.completed}/{task.total}"),
-                  TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=err) as progress:
+                  TextColumn("iteration {task.fields[it]}"), TimeElapsedColumn(), console=real(err)) as progress:
         task = progress.add_task("elastic net", total=n_fits, it=0)
         stages: list[str] = []
 
@@ -198,7 +199,7 @@ def crossmodel_cmd(
 
         from ..analysis.jobs import ablate_ranking
 
-        with Progress(console=err) as progress:
+        with Progress(console=real(err)) as progress:
             task = progress.add_task("ablating in the model", total=None)
             res["ablation"] = ablate_ranking(ckpts[0], scores[0]["ranking"], seed,
                                              progress=lambda s, d, t: progress.update(task, completed=d, total=t))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import app, err, limits, out
+from .common import app, err, limits, out, real
 from .options import option, with_options
 
 # The recipe's options: (TrainConfig option, flag, help). Defaults and types come from TrainConfig itself.
@@ -106,7 +106,7 @@ def train(
         data = TrainingData.load(cfg)
     with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=err, transient=False, disable=not show) as progress:
+                  console=real(err), transient=False, disable=not show) as progress:
         task = progress.add_task("train", total=1.0, status="loading corpus")
         trainer = Trainer(cfg, data, _reporter(progress, task))
         distributed.join(trainer.world, trainer.device)
