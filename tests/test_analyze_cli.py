@@ -84,6 +84,7 @@ def test_table_and_figures_read_a_functions_result(tiny_gru, results, tmp_path, 
     code, text, err = run_main("analyze", "table", tiny_gru.path, "--results", path, capsys=capsys)
     assert code == 0, err
     assert "±" in text and "storing: zero at T-1" in text  # random mean ± sd beside each set
+    assert "this result covers" in text  # which tokens the roles are for
     code, text, err = run_main("analyze", "figures", "--results", path, "--out-dir", tmp_path, capsys=capsys)
     assert code == 0, err
 

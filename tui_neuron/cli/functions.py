@@ -97,6 +97,10 @@ def _print_functions_table(results: dict) -> None:
                         f"positioning {results['positioning_accuracy']:.1%}"
                         + (f" — {flagged} WARNING(S) ABOVE" if flagged else ""))
     table.columns[0].no_wrap = True  # the manipulation's name is what readers grep for
+    if results.get("roles"):
+        from ..analysis.roles import coverage_line
+
+        table.caption = f"roles: this result {coverage_line(results['roles'])} (the explorer's 1-4 select them)"
     for row in format_table(results):
         table.add_row(*row)
     out.print(table)
