@@ -201,27 +201,28 @@ class ActivationFile:
     hidden: int
 
 
-def read_activations(path: Path) -> ActivationFile:
-    """A NeuroX hdf5 (.hdf5/.h5) or json file; anything else, or a damaged one, is one line."""
+def read_activations(path: Path, limit: int | None = None) -> ActivationFile:
+    """A NeuroX hdf5 (.hdf5/.h5) or json file, its first `limit` sentences (None: all); anything else, or a damaged
+    one, is one line."""
     if not path.is_file():
         raise UserError(f"activations file {path} does not exist or is not a file")
     try:
         if path.suffix in (".hdf5", ".h5"):
-            return _read_hdf5(path)
-        return _read_json(path)
+            return _read_hdf5(path, limit)
+        return _read_json(path, limit)
     except (OSError, KeyError, ValueError, TypeError, IndexError) as e:
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise UserError(f"activations file {path} is not a NeuroX activations file ({reason})") from None
 
 
-def _read_hdf5(path: Path) -> ActivationFile:
+def _read_hdf5(path: Path, limit: int | None) -> ActivationFile:
     import h5py
 
     with h5py.File(path, "r") as f:
         index = json.loads(f["sentence_to_index"][0])
         tracks = json.loads(f.attrs.get("tui_neuron_tracks", "[]"))
         tokens, acts = [], []
-        for sentence, key in sorted(index.items(), key=lambda kv: int(kv[1])):
+        for sentence, key in sorted(index.items(), key=lambda kv: int(kv[1]))[:limit]:
             a = np.asarray(f[key], dtype=np.float32)
             if a.ndim != 3:
                 raise ValueError(f"dataset {key} has {a.ndim} axes, not [layers, tokens, hidden]")
@@ -232,13 +233,16 @@ def _read_hdf5(path: Path) -> ActivationFile:
     return _checked(path, tokens, acts, tracks, a.shape[2] if acts else 0)
 
 
-def _read_json(path: Path) -> ActivationFile:
-    tokens, acts = [], []
+def _read_json(path: Path, limit: int | None) -> ActivationFile:
+    tokens: list[list[str]] = []
+    acts: list[np.ndarray] = []
     hidden = 0
     with path.open(encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
+            if limit is not None and len(tokens) >= limit:
+                break
             features = json.loads(line)["features"]
             tokens.append([str(x["token"]) for x in features])
             rows = [np.concatenate([np.asarray(layer["values"], dtype=np.float32) for layer in x["layers"]])

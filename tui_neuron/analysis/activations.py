@@ -18,6 +18,7 @@ import numpy as np
 from ..checkpoint.format import Checkpoint
 from ..errors import ParameterError, UserError
 from ..model.examples import Example
+from ..model.interventions import value_hooks
 from ..model.stepper import Stepper
 
 PARTS = ("encoder", "decoder")
@@ -36,7 +37,7 @@ class ExportConfig:
 
     def check(self, ckpt: Checkpoint) -> None:
         cfg = ckpt.config
-        known = ("h", *(("c",) if cfg.cell == "lstm" else ()), *cfg.gate_names)
+        known = value_hooks(cfg.cell)
         if self.part not in PARTS:
             raise ParameterError("part", f"{{param}} {self.part!r}: use encoder or decoder")
         bad = [s for s in self.states if s not in known]

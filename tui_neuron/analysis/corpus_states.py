@@ -55,14 +55,13 @@ def file_states(ckpt: Checkpoint, path: Path, sentences: int | None = None) -> p
     """Token states from a NeuroX activations file (its first `sentences`); its width must be this model's h."""
     from .activation_files import read_activations
 
-    data = read_activations(path)
+    data = read_activations(path, sentences)
     width = data.acts[0].shape[1]
     if width != ckpt.config.hidden:
         raise ParameterError("activations", f"{{param}} {path} holds {width} values per token; this model's analyses "
                                             f"read one state of {ckpt.config.hidden} neurons (export one: --states h "
                                             "--layers K)")
-    keep = data.tokens[:sentences] if sentences else data.tokens
-    acts = data.acts[: len(keep)]
+    keep, acts = data.tokens, data.acts
     sent = np.concatenate([np.full(len(t), i) for i, t in enumerate(keep)])
     index = np.concatenate([np.arange(1, len(t) + 1) for t in keep])
     words = [w for t in keep for w in t]

@@ -30,7 +30,7 @@ from torch import Tensor
 from ..checkpoint.format import Checkpoint
 from ..errors import ParameterError
 from ..model.examples import Example, example_from_text
-from ..model.interventions import GATE_HOOKS, CopyFromRun, NeuronSet, StepRef
+from ..model.interventions import CopyFromRun, NeuronSet, StepRef, value_hooks
 from ..model.stepper import Stepper
 from ..model.trace import Trace
 from .patch_grad import gradient_run
@@ -58,11 +58,10 @@ class PatchConfig:
     chunk: int = 1024  # patched runs per stepper batch
 
     def hook_points(self, cell: str) -> tuple[str, ...]:
-        every = ("h", *(("c",) if cell == "lstm" else ()), *GATE_HOOKS[cell])
-        return every if self.hooks == ("all",) else self.hooks
+        return value_hooks(cell) if self.hooks == ("all",) else self.hooks
 
     def check(self, cell: str, hidden: int, layers: int) -> None:
-        every = ("h", *(("c",) if cell == "lstm" else ()), *GATE_HOOKS[cell])
+        every = value_hooks(cell)
         bad = [h for h in self.hook_points(cell) if h not in every]
         if bad or not self.hooks:
             raise ParameterError("hooks", f"{{param}} {','.join(bad) or 'empty'}: a {cell.upper()} has "

@@ -9,7 +9,7 @@ from typing import Any
 from textual.widget import Widget
 
 from ..errors import UserError
-from .messages import JobDone, JobFailed
+from .messages import JobDone, JobFailed, Status
 
 
 class Eta:
@@ -25,6 +25,15 @@ class Eta:
             secs = (time.monotonic() - t0) / done * (total - done)
             left = f" · {int(secs // 60)}:{int(secs % 60):02d} left"
         return f"{stage} {done}/{total}{left}"
+
+
+def status_progress(pane: Widget) -> Callable[[str, int, int], None]:
+    """A job's progress callback for a worker: `⟳ stage done/total · m:ss left` posted to the status box."""
+    eta = Eta()
+
+    def report(stage: str, done: int, total: int) -> None:
+        pane.post_message(Status(f"⟳ {eta(stage, done, total)}"))
+    return report
 
 
 def answer(pane: Widget, job: str, compute: Callable[[], Any], failed: str = "", label: str = "") -> None:

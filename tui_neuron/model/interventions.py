@@ -27,6 +27,13 @@ GATE_HOOKS = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_HOOK = "input"  # the decoder's input token
 HOOKS = (*STATE_HOOKS, *GATE_HOOKS["gru"], *GATE_HOOKS["lstm"])
 
+
+
+def value_hooks(cell: str) -> tuple[str, ...]:
+    """The hook points that hold a cell's neuron values at every step: h, c (an LSTM's) and its gates."""
+    return ("h", *(("c",) if cell == "lstm" else ()), *GATE_HOOKS[cell])
+
+
 MAX_NEURON_INDEX = 8191  # the largest hidden size a checkpoint may declare, minus one
 MAX_STEP = 100_000  # far beyond any run; larger numbers are typos (and would overflow tensors)
 NAME_RE = r"[A-Za-z_][\w?]*"  # a group or role name in the NEURONS field

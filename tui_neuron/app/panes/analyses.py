@@ -23,7 +23,7 @@ from ...model.interventions import StepRef
 from ...paths import cache_dir, free_path, newest, results_dir
 from ..bindings import B
 from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, ShowMatch, ShowPatch, StateRequest, Status, count
-from ..progress import Eta, answer
+from ..progress import answer, status_progress
 from ..screens import MemoryScreen, PromptScreen
 from ..viewmodel import DecodeView
 from .interventions import step_label
@@ -151,8 +151,6 @@ class AnalysesPane(Redraws, Widget):
 
     # ------------------------------------------------------------------ jobs (workers)
 
-    def _progress(self, eta: Eta):
-        return lambda stage, done, total: self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
 
     def action_run_functions(self) -> None:
         if not self.token:
@@ -169,7 +167,7 @@ class AnalysesPane(Redraws, Widget):
         worker = get_current_worker()
         try:
             job = preset(FunctionsJob, "quick", cache=str(cache_dir()))
-            results, _ = run_functions(self.ckpt, job, self._progress(Eta()), lead=token)
+            results, _ = run_functions(self.ckpt, job, status_progress(self), lead=token)
             path = free_path(results_dir(), f"functions-{Path(self.ckpt.path or 'model').stem}-{token}")
             atomic_write_text(path, json.dumps(results, indent=1))
         except (UserError, OSError) as e:
@@ -200,7 +198,7 @@ class AnalysesPane(Redraws, Widget):
     def probe_worker(self, hypothesis: str, tagged: tuple[str, ...], method: str = "probe") -> None:
         from ...analysis import jobs
 
-        progress = self._progress(Eta())
+        progress = status_progress(self)
         runs = {"rank": lambda: jobs.run_rank(self.ckpt, jobs.preset(jobs.RankJob, "quick", hypothesis=hypothesis,
                                                                       tagged=tagged), progress),
                 "probeless": lambda: jobs.run_probeless(self.ckpt, jobs.preset(
@@ -223,7 +221,7 @@ class AnalysesPane(Redraws, Widget):
     def memory_worker(self) -> None:
         from ...analysis.jobs import MemoryJob, preset, run_memory
 
-        answer(self, "memory", lambda: run_memory(self.ckpt, preset(MemoryJob, "quick"), self._progress(Eta())),
+        answer(self, "memory", lambda: run_memory(self.ckpt, preset(MemoryJob, "quick"), status_progress(self)),
                failed="state gradients")
 
     @on(JobDone)

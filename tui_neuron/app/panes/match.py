@@ -17,7 +17,7 @@ from ...checkpoint.format import Checkpoint
 from ...errors import UserError
 from ..bindings import B
 from ..messages import JobDone, OpenSource, Status
-from ..progress import Eta, answer
+from ..progress import answer, status_progress
 from ..screens import MatchScreen, PromptScreen
 from ..viewmodel import DecodeView
 from .redraw import Redraws
@@ -92,13 +92,8 @@ class MatchPane(Redraws, Widget):
     def match_worker(self, neurons: tuple[int, ...], fields: dict) -> None:
         from ...analysis.jobs import MatchJob, preset, run_match
 
-        eta = Eta()
-
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
-
         answer(self, "match", lambda: run_match(self.ckpt, preset(MatchJob, "quick", neurons=neurons, **fields),
-                                                progress))
+                                                status_progress(self)))
 
     @on(JobDone)
     def _found(self, message: JobDone) -> None:

@@ -19,7 +19,7 @@ from ...errors import UserError
 from ...model.interventions import CopyFromRun, NeuronSet, StepRef
 from ..bindings import B
 from ..messages import AddIntervention, JobDone, JobFailed, ResultsOpened, Status
-from ..progress import Eta
+from ..progress import status_progress
 from ..viewmodel import DecodeView
 from .redraw import Redraws
 
@@ -67,13 +67,9 @@ class PatchPane(Redraws, Widget):
         from ...checkpoint.format import atomic_write_text
         from ...paths import free_path, results_dir
 
-        eta = Eta()
-
-        def progress(stage: str, done: int, total: int) -> None:
-            self.post_message(Status(f"⟳ {eta(stage, done, total)}"))
         cfg = PatchConfig(block=min(BLOCK, self.ckpt.config.hidden), layers=(layer,))
         try:
-            res = run_patching(self.ckpt, [pair], cfg, progress)
+            res = run_patching(self.ckpt, [pair], cfg, status_progress(self))
             if not res["n_pairs"]:
                 raise UserError(f"nothing to patch: {res['dropped'][0]['reason']}")
             path = free_path(results_dir(), f"patch-{Path(self.ckpt.path or 'model').stem}")
