@@ -82,18 +82,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    gates = 3 if config.cell == "gru" else 4
-    e, h, v = config.emb_dim, config.hidden, config.vocab_size
-    shapes: dict[str, tuple[int, ...]] = {"output.weight": (v, h), "output.bias": (v,)}
-    embeddings = ("embedding",) if config.shared_embedding else ("src_embedding", "tgt_embedding")
-    shapes.update({f"{name}.weight": (v, e) for name in embeddings})
-    for part in ("encoder", "decoder"):
-        for k in range(config.layers):
-            shapes[f"{part}.weight_ih_l{k}"] = (gates * h, e if k == 0 else h)
-            shapes[f"{part}.weight_hh_l{k}"] = (gates * h, h)
-            shapes[f"{part}.bias_ih_l{k}"] = (gates * h,)
-            shapes[f"{part}.bias_hh_l{k}"] = (gates * h,)
-    return shapes
+    """Every tensor name and shape a model of `config` has: the module built on the meta device (no memory), so
+    the format and the network cannot disagree."""
+    with torch.device("meta"):
+        model = Seq2Seq(config)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, dtype: torch.dtype = torch.float32) -> None:

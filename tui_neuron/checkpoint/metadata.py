@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from ..errors import UserError
-from ..model.seq2seq import ModelConfig
+from ..model.config import Architecture, ModelConfig, architecture_problems
 from ..model.tokenizer import SPECIALS, SPLIT_RULES, SpecialTokens, Tokenizer, Vocab, position_token
 from .validate import parse_json_limited, validated
 
@@ -24,6 +25,7 @@ MAX_VOCAB = 1_000_000
 # the metadata entries that decide what the model means; `metadata_sha256` covers them (the training record, a
 # free-form history, does not change behaviour and is not covered)
 DIGESTED = ("config", "vocab", "special_tokens", "tokenizer", "heldout")
+DIGESTED_WHEN_PRESENT = ("source_vocab",)  # a two-vocabulary model's source side (files without it keep their digest)
 MAX_POSITION = 1000
 Name = Annotated[str, Meta(min_length=1, max_length=200)]  # a token or special token's text
 Position = Annotated[int, Meta(ge=0, le=MAX_POSITION)]
@@ -55,11 +57,44 @@ class ConfigSchema(_Strict, kw_only=True):
             raise ValueError(f"max_position {self.max_position} exceeds max_len {self.max_len}")
 
 
+class ArchitectureSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
+    """An imported model's wiring (model.config.Architecture); absent: the plain shape."""
+
+    embed_activation: Literal["none", "relu"] = "none"
+    bidirectional: bool = False
+    bridge: Literal["none", "concat", "linear_tanh"] = "none"
+    attention: Literal["none", "additive", "dot", "general"] = "none"
+    query: Literal["previous", "current"] = "previous"
+    rnn_input: Annotated[list[Literal["embedding", "context", "feed"]], Meta(min_length=1, max_length=3)] = \
+        msgspec.field(default_factory=lambda: ["embedding"])
+    attentional: bool = False
+    output_input: Annotated[list[Literal["h", "attentional", "context", "embedding"]],
+                            Meta(min_length=1, max_length=4)] = msgspec.field(default_factory=lambda: ["h"])
+
+
 class ConfigV2Schema(ConfigSchema, kw_only=True, forbid_unknown_fields=True):
-    """Format 2: every field present, nothing unknown (a misspelt key would otherwise fall back to a default)."""
+    """Format 2: every field present, nothing unknown (a misspelt key would otherwise fall back to a default);
+    two vocabularies and a declared wiring are optional (absent: one vocabulary, the plain shape)."""
 
     layers: Layers
     shared_embedding: bool
+    src_vocab_size: Annotated[int, Meta(ge=2, le=MAX_VOCAB)] | None = None
+    architecture: ArchitectureSchema | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.src_vocab_size is not None and self.shared_embedding:
+            raise ValueError("src_vocab_size (a separate source vocabulary) needs shared_embedding false")
+        if self.architecture is not None:
+            problems = architecture_problems(self.model_architecture(), self.cell, self.hidden, self.layers)
+            if problems:
+                raise ValueError("architecture: " + "; ".join(problems))
+
+    def model_architecture(self) -> Architecture:
+        a = self.architecture
+        return Architecture() if a is None else Architecture(
+            a.embed_activation, a.bidirectional, a.bridge, a.attention, a.query, tuple(a.rnn_input), a.attentional,
+            tuple(a.output_input))
 
 
 class VocabSchema(_Strict, kw_only=True):
@@ -183,9 +218,44 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
     digest = meta.get("tensors_sha256")
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
         raise UserError(f"{path}: metadata 'tensors_sha256' is not a sha256 hex digest")
+    two = isinstance(cfg, ConfigV2Schema) and cfg.src_vocab_size is not None
+    if two:
+        vocab.source = _source_vocab(meta, path, vocab, cfg)
+    elif "source_vocab" in meta:
+        raise UserError(f"{path}: metadata has a source_vocab but config has no src_vocab_size; the two go together")
     config = ModelConfig(cfg.vocab_size, cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position, cfg.n_signals,
-                         cfg.max_len, cfg.layers, cfg.shared_embedding)
+                         cfg.max_len, cfg.layers, cfg.shared_embedding,
+                         cfg.src_vocab_size if two else None,  # type: ignore[union-attr]
+                         cfg.model_architecture() if isinstance(cfg, ConfigV2Schema) else Architecture())
     return Metadata(config, vocab, heldout, training, digest, fmt, recorded)
+
+
+class SourceVocabSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
+    itos: Annotated[list[Name], Meta(min_length=2, max_length=MAX_VOCAB)]
+    special_tokens: SpecialsSchema
+
+    def __post_init__(self) -> None:
+        if len(set(self.itos)) != len(self.itos):
+            raise ValueError("itos: tokens must be distinct")
+
+
+def _source_vocab(meta: dict[str, str], path: Path, target: Vocab, cfg: ConfigV2Schema) -> Vocab:
+    """A two-vocabulary model's source side: its own tokens and specials, the target's tokenizer, no positions."""
+    if "source_vocab" not in meta:
+        raise UserError(f"{path}: config has src_vocab_size but the metadata has no source_vocab")
+    if cfg.max_position:
+        raise UserError(f"{path}: a model with two vocabularies takes no control signals (config max_position must "
+                        "be 0)")
+    sv = validated(SourceVocabSchema, _field(meta, "source_vocab", path), f"{path}: source_vocab")
+    sp = sv.special_tokens
+    try:
+        source = Vocab(list(sv.itos), SpecialTokens(sp.pad, sp.unk, sp.bos, sp.eos, None), 0, target.tokenize)
+    except ValueError as e:
+        raise UserError(f"{path}: source_vocab: {e}") from None
+    if len(source) != cfg.src_vocab_size:
+        raise UserError(f"{path}: source_vocab has {len(source)} tokens but config src_vocab_size is "
+                        f"{cfg.src_vocab_size}")
+    return source
 
 
 def _positions_in(vocab: Vocab) -> int:
@@ -202,7 +272,7 @@ def metadata_digest(meta: dict[str, str]) -> str:
     """sha256 over the DIGESTED entries as stored: for each, its key, the length of its value and the value
     (UTF-8), each followed by a newline; an absent entry counts as empty."""
     h = hashlib.sha256()
-    for key in DIGESTED:
+    for key in (*DIGESTED, *(k for k in DIGESTED_WHEN_PRESENT if k in meta)):
         value = meta.get(key, "").encode("utf-8", errors="surrogatepass")
         h.update(f"{key}\n{len(value)}\n".encode() + value + b"\n")
     return h.hexdigest()
@@ -233,5 +303,7 @@ def metadata_v2(config: ModelConfig, vocab: Vocab, heldout: dict, training: dict
         "training": json.dumps(training),
         "tensors_sha256": digest,
     }
+    if vocab.source is not None:
+        meta["source_vocab"] = json.dumps({"itos": vocab.source.itos, "special_tokens": vocab.source.specials.to_json()})
     meta["metadata_sha256"] = metadata_digest(meta)
     return meta

@@ -28,9 +28,10 @@ class LayerWeights:
     b_hh: Tensor
 
     @classmethod
-    def of(cls, params: dict[str, Tensor], prefix: str, layer: int) -> LayerWeights:
-        p = {k: params[f"{prefix}.{k}_l{layer}"].detach().float() for k in ("weight_ih", "weight_hh", "bias_ih",
-                                                                             "bias_hh")}
+    def of(cls, params: dict[str, Tensor], prefix: str, layer: int, suffix: str = "") -> LayerWeights:
+        """Layer `layer` of module `prefix`; suffix `_reverse`: a bidirectional module's backward direction."""
+        p = {k: params[f"{prefix}.{k}_l{layer}{suffix}"].detach().float() for k in ("weight_ih", "weight_hh",
+                                                                                     "bias_ih", "bias_hh")}
         return cls(p["weight_ih"].t(), p["bias_ih"], p["weight_hh"].t(), p["bias_hh"])
 
     def input_projection(self, x: Tensor) -> Tensor:

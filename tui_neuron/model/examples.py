@@ -65,7 +65,7 @@ def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -
         if controls:
             raise UserError("this model has no position tokens, so it takes no control signals; "
                             "run it on the source alone")
-        return Example(vocab.encode(tokens), [])
+        return Example(vocab.src.encode(tokens), [])
     if not controls:
         raise UserError("no control signal: add one as WORD@POSITION, e.g. queen@2")
     pairs = []
@@ -91,7 +91,7 @@ def example_from_text(vocab: Vocab, text: str, what: str = "source") -> Example:
 
 def unknown_words(vocab: Vocab, source: str) -> list[str]:
     """The source's words the vocabulary lacks (the model reads each as its unknown token)."""
-    return [w for w in vocab.tokenize(source) if w not in vocab.stoi]
+    return [w for w in vocab.tokenize(source) if w not in vocab.src.stoi]
 
 
 def unknown_warning(vocab: Vocab, source: str) -> str | None:
@@ -101,4 +101,4 @@ def unknown_warning(vocab: Vocab, source: str) -> str | None:
         return None
     shown = ", ".join(unknown[:6]) + ("…" if len(unknown) > 6 else "")
     return (f"{len(unknown)} of {len(words)} source words are unknown to this model and read as "
-            f"{vocab.itos[vocab.unk_id]}: {shown}")
+            f"{vocab.src.itos[vocab.src.unk_id]}: {shown}")

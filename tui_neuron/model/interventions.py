@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # torch is imported where values are written: the CLI's help 
 STATE_HOOKS = ("h", "c")
 GATE_HOOKS = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_HOOK = "input"  # the decoder's input token
-HOOKS = (*STATE_HOOKS, *GATE_HOOKS["gru"], *GATE_HOOKS["lstm"])
+ATTENTION_HOOKS = ("attention", "context")  # a wired decoder's weights over source positions, and its context
+STEP_HOOKS = (INPUT_HOOK, *ATTENTION_HOOKS)  # formed once per decoding step, not per layer
+HOOKS = (*STATE_HOOKS, *GATE_HOOKS["gru"], *GATE_HOOKS["lstm"], *ATTENTION_HOOKS)
 
 
 
@@ -210,7 +212,7 @@ class Intervention:
 
     @property
     def on_gate(self) -> bool:
-        return self.hook not in (*STATE_HOOKS, INPUT_HOOK)
+        return self.hook not in (*STATE_HOOKS, *STEP_HOOKS)
 
     def spec(self) -> str:
         return f"{self.op}{self._hook()}:{self.neurons}{self._value()}@{self.at()}{self._source()}"
@@ -233,8 +235,9 @@ class Intervention:
         return self if self.neurons.name is None else replace(self, neurons=self.neurons.resolved(names))
 
     def check(self, cell: str, hidden: int, layers: int) -> None:
-        """A UserError when this model has no such hook point, neuron or layer."""
-        self.neurons.check(hidden)
+        """A UserError when this model has no such hook point, neuron or layer (source positions, the columns of
+        the attention hook, are checked against the source when the run starts)."""
+        self.neurons.check(hidden if self.hook != "attention" else MAX_NEURON_INDEX + 1)
         if self.hook == "c" and cell != "lstm":
             raise UserError(f"{self.spec()}: .c acts on an LSTM's cell state; this model is a GRU")
         if self.on_gate and self.hook not in GATE_HOOKS[cell]:
@@ -269,6 +272,27 @@ class SetValue(Intervention):
 
     def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
         sel[:, cols] = self.value
+
+
+@dataclass(frozen=True)
+class Attend(Intervention):
+    """Force the decoder's attention onto these source positions: equal weights on them, 0 elsewhere (the context
+    is then formed from the forced weights)."""
+
+    hook: str = "attention"
+    op: ClassVar[str] = "attend"
+
+    def spec(self) -> str:
+        return f"attend:{self.neurons}@{self.at()}"
+
+    def check(self, cell: str, hidden: int, layers: int) -> None:
+        if self.neurons.indices is None and self.neurons.name is None:
+            raise UserError(f"{self.spec()}: name the source positions to attend to (0 is the first source token)")
+        super().check(cell, hidden, layers)
+
+    def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
+        sel.zero_()
+        sel[:, cols] = 1.0 / len(self.neurons.indices or (0,))
 
 
 @dataclass(frozen=True)
@@ -339,6 +363,9 @@ class CopyFromRun(Intervention):
         i = t + other.n_enc - 1
         if not 0 <= i < state.shape[1]:
             raise UserError(f"{self.spec()}: step {run.t} is outside the other source's run")
+        if state.shape[-1] != sel.shape[-1]:
+            raise UserError(f"{self.spec()}: the other source is {state.shape[-1]} tokens long and this one "
+                            f"{sel.shape[-1]}; copy attention between sources of one length")
         sel[:, cols] = state[0, i][cols]
 
 

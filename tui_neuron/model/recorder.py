@@ -37,7 +37,7 @@ class Batch:
     @classmethod
     def of(cls, examples: Sequence[Example], vocab: Vocab) -> Batch:
         enc = [e.encoder_ids(vocab) for e in examples]
-        ids, valid = left_padded(enc, vocab.pad_id)
+        ids, valid = left_padded(enc, vocab.src.pad_id)
         return cls(examples, ids, valid, torch.tensor([e.controls[0][1] if e.controls else 0 for e in examples]),
                    torch.tensor([e.controls[0][0] if e.controls else 0 for e in examples]),
                    torch.tensor([len(e) for e in enc]))
@@ -128,7 +128,9 @@ class Recorder:
             top_probs=out.top_probs[:n_dec].transpose(0, 1), eos_id=eos_id,
             logits=torch.stack(out.logits, 1) if out.keep_logits else None, positions=batch.positions,
             control_ids=batch.control_ids, control_probs=out.control_probs[:n_dec].T,
-            control_ranks=out.control_ranks[:n_dec].T)
+            control_ranks=out.control_ranks[:n_dec].T,
+            attention=None if out.attention is None else out.attention[:n_dec].transpose(0, 1),
+            context=None if out.context is None else out.context[:n_dec].transpose(0, 1))
 
 
 @dataclass
@@ -145,6 +147,19 @@ class DecodeRecord:
     keep_logits: bool
     logits: list[Tensor]
     n_steps: int = 0
+    attention: Tensor | None = None  # [steps, B, S] a decoder's attention weights (made when it first attends)
+    context: Tensor | None = None  # [steps, B, H] the context it read
+
+    def put_attention(self, d: int, weights: Tensor | None, context: Tensor) -> None:
+        """Decoding step d+1's attention weights (None: a context without attention) and context."""
+        steps = self.outputs.shape[0]
+        if self.context is None:
+            self.context = torch.full((steps, *context.shape), float("nan"))
+        self.context[d] = context
+        if weights is not None:
+            if self.attention is None:
+                self.attention = torch.full((steps, *weights.shape), float("nan"))
+            self.attention[d] = weights
 
     @classmethod
     def empty(cls, max_steps: int, batch: int, k: int, keep_logits: bool) -> DecodeRecord:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
-from .interventions import INPUT_HOOK, Intervention, StepRef
+from .interventions import STEP_HOOKS, Intervention, StepRef
 from .trace import Trace
 
 
@@ -82,9 +82,17 @@ class RunContext:
             if not iv.step.every:
                 fire = self.steps_per_example[iv.step]
                 self.schedule[id(iv)] = set((fire[self.row_masks[id(iv)]] if iv.rows is not None else fire).tolist())
-            layer = top if iv.layer is None or iv.hook == INPUT_HOOK else iv.layer
+            layer = top if iv.layer is None or iv.hook in STEP_HOOKS else iv.layer
             self.by_hook.setdefault((layer, iv.hook), []).append(iv)
-        self.gate_layers = frozenset(k for k, hook in self.by_hook if hook not in ("h", "c", INPUT_HOOK))
+        self.gate_layers = frozenset(k for k, hook in self.by_hook if hook not in ("h", "c", *STEP_HOOKS))
+
+    def check_widths(self, hook: str, width: int, what: str) -> None:
+        """An intervention on `hook` naming a column past `width` (a source position past the longest source)
+        is refused before the run, with the range there is."""
+        for iv in self.by_hook.get((self.n_layers - 1, hook), ()):
+            if iv.neurons.indices and max(iv.neurons.indices) >= width:
+                raise UserError(f"{iv.spec()}: {what} {max(iv.neurons.indices)} does not exist; this source has "
+                                f"{what}s 0..{width - 1}")
 
     def first_step(self) -> int:
         """The earliest step any intervention fires on (1 when none does before decoding)."""

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..errors import UserError
 from .config import ModelConfig
 from .tokenizer import EOS_ID, PAD_ID
 
@@ -35,20 +36,60 @@ class Dropout(nn.Dropout):
         return x * keep * (1.0 / (1.0 - self.p))
 
 
+class Attention(nn.Module):
+    """The parameters of a declared attention (`Architecture.attention`); the stepper does the arithmetic.
+
+    additive: score = v·tanh(query(q) + key(k)); general: score = query(q)·k; dot: q·k (no parameters). `out` is
+    Luong's attentional layer, h~ = tanh(out([context; h]))."""
+
+    def __init__(self, kind: str, hidden: int, attentional: bool):
+        super().__init__()
+        if kind == "additive":
+            self.query = nn.Linear(hidden, hidden)
+            self.key = nn.Linear(hidden, hidden)
+            self.v = nn.Linear(hidden, 1, bias=False)
+        elif kind == "general":
+            self.query = nn.Linear(hidden, hidden, bias=False)
+        if attentional:
+            self.out = nn.Linear(2 * hidden, hidden)
+
+
+def _widths(config: ModelConfig) -> dict[str, int]:
+    """The width of each part a decoder step may concatenate."""
+    h = config.hidden
+    return {"embedding": config.emb_dim, "context": h, "feed": h, "h": h, "attentional": h}
+
+
 class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        arch = config.architecture
         rnn = nn.GRU if config.cell == "gru" else nn.LSTM
         if config.shared_embedding:
             self.embedding = nn.Embedding(config.vocab_size, config.emb_dim, padding_idx=PAD_ID)
         else:
-            self.src_embedding = nn.Embedding(config.vocab_size, config.emb_dim)
+            self.src_embedding = nn.Embedding(config.source_vocab_size, config.emb_dim)
             self.tgt_embedding = nn.Embedding(config.vocab_size, config.emb_dim)
-        self.encoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
-        self.decoder = rnn(config.emb_dim, config.hidden, num_layers=config.layers, batch_first=True)
-        self.output = nn.Linear(config.hidden, config.vocab_size)
+        self.encoder = rnn(config.emb_dim, config.encoder_hidden, num_layers=config.layers, batch_first=True,
+                           bidirectional=arch.bidirectional)
+        widths = _widths(config)
+        self.decoder = rnn(sum(widths[p] for p in arch.rnn_input), config.hidden, num_layers=config.layers,
+                           batch_first=True)
+        if arch.bridge == "linear_tanh":
+            self.bridge = nn.Linear(config.hidden, config.hidden)
+        if arch.attention != "none" or arch.attentional:
+            self.attention = Attention(arch.attention, config.hidden, arch.attentional)
+        self.output = nn.Linear(sum(widths[p] for p in arch.output_input), config.vocab_size)
         self.dropout = Dropout(0.0)  # set by training; inactive in eval mode, which every analysis uses
+
+    def require_plain(self, what: str) -> None:
+        """Training and the gradient analyses run the plain shape's torch modules; an imported wiring is stepped
+        by the stepper only."""
+        if not self.config.architecture.is_plain:
+            raise UserError(f"{what} needs the plain encoder-decoder shape; this model is "
+                            f"{self.config.architecture.describe()} (the stepper, decode, probes and the explorer "
+                            "run it)")
 
     @property
     def source_embedding(self) -> nn.Embedding:
@@ -67,6 +108,7 @@ class Seq2Seq(nn.Module):
 
     def decoder_outputs(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Teacher-forced decoder outputs [B,L,H] for decoder inputs tgt_in [B,L] (before the output layer)."""
+        self.require_plain("training")
         out, _ = self.decoder(self.dropout(self.target_embedding(tgt_in)), self.encode(src, src_len))
         return out
 

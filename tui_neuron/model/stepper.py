@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .cell import LayerWeights, step
-from .decoders import DecoderShape, PlainDecoder
+from .decoders import ATTENTION_HOOK, CONTEXT_HOOK, DecoderShape, Memory, make_decoder
 from .examples import ControlSignal, Example, example_from_text, make_example
 from .interventions import GATE_HOOKS, INPUT_HOOK, Intervention
 from .recorder import Batch, DecodeRecord, Recorder, States
@@ -32,10 +32,13 @@ from .tokenizer import Vocab
 from .trace import Trace
 
 
-def hook_points(cell: str) -> tuple[str, ...]:
-    """The named points a run records and an intervention can act on (TransformerLens-style names)."""
+def hook_points(cell: str, attention: bool = False, context: bool = False) -> tuple[str, ...]:
+    """The named points a run records and an intervention can act on (TransformerLens-style names); a decoder
+    that attends adds its weights and context, one that reads the encoder's final state at every step its
+    context."""
     gates = tuple(f"decoder.{g}" for g in GATE_HOOKS[cell])
-    return ("encoder.h", *(("encoder.c",) if cell == "lstm" else ()), "decoder.input", *gates, "decoder.h",
+    step = (*((f"decoder.{ATTENTION_HOOK}",) if attention else ()), *((f"decoder.{CONTEXT_HOOK}",) if context else ()))
+    return ("encoder.h", *(("encoder.c",) if cell == "lstm" else ()), "decoder.input", *step, *gates, "decoder.h",
             *(("decoder.c",) if cell == "lstm" else ()), "output.logits")
 
 
@@ -49,20 +52,26 @@ class Stepper:
         self.hidden, self.n_gates = self.config.hidden, len(self.config.gate_names)
         self.n_layers = self.config.layers
         p = {k: v.detach().float() for k, v in model.state_dict().items()}
+        self.arch = self.config.architecture
         self.w = {part: [LayerWeights.of(p, part, k) for k in range(self.n_layers)] for part in ("encoder", "decoder")}
-        self.w_out, self.b_out = p["output.weight"].t(), p["output.bias"]
-        emb = {"encoder": model.source_embedding.weight.detach().float(),
-               "decoder": model.target_embedding.weight.detach().float()}
-        # the first layer's input projection of every vocabulary entry, once: a step then gathers rows
-        self.in_proj = {part: w[0].input_projection(emb[part]) for part, w in self.w.items()}
+        self.w_reverse = [LayerWeights.of(p, "encoder", k, "_reverse") for k in range(self.n_layers)] \
+            if self.arch.bidirectional else []
+        source = model.source_embedding.weight.detach().float()
+        # the first layer's input projection of every source entry, once: an encoder step then gathers rows
+        self.in_proj = {"encoder": self.w["encoder"][0].input_projection(source)}
+        if self.w_reverse:
+            self.in_proj["encoder_reverse"] = self.w_reverse[0].input_projection(source)
+        self.bridge = (p["bridge.weight"].t(), p["bridge.bias"]) if self.arch.bridge == "linear_tanh" else None
         self.pad_gates = [self._gates_before_source(k) for k in range(self.n_layers)]
-        self.shape: DecoderShape = PlainDecoder(self.in_proj["decoder"], self.w_out, self.b_out)
+        self.shape: DecoderShape = make_decoder(self.arch, p, model.target_embedding.weight.detach().float(),
+                                                self.w["decoder"][0], self.n_layers - 1)
 
     def _gates_before_source(self, layer: int) -> tuple[Tensor, ...]:
         """Layer `layer`'s encoder gates on left padding (the pad token, a zero state): one value for every row."""
-        w, zero = self.w["encoder"][layer], torch.zeros(1, self.hidden)
-        x = self.in_proj["encoder"][self.vocab.pad_id][None] if layer == 0 else w.input_projection(zero)
-        return tuple(g[0] for g in step(self.config.cell, w, x, zero, zero)[2])
+        w, h = self.w["encoder"][layer], torch.zeros(1, self.config.encoder_hidden)
+        x = self.in_proj["encoder"][self.vocab.src.pad_id][None] if layer == 0 else \
+            w.input_projection(torch.zeros(1, self.hidden))
+        return tuple(g[0] for g in step(self.config.cell, w, x, h, h)[2])
 
     # ------------------------------------------------------------------ examples
 
@@ -93,14 +102,21 @@ class Stepper:
             raise UserError("nothing to run: no examples")
         for iv in interventions:
             iv.check(self.config.cell, self.hidden, self.n_layers)
+            if iv.hook in (ATTENTION_HOOK, CONTEXT_HOOK) and not self.arch.has_context:
+                raise UserError(f"{iv.spec()}: this model's decoder forms no {iv.hook} (it is "
+                                f"{self.arch.describe()})")
+            if iv.hook == ATTENTION_HOOK and self.arch.attention == "none":
+                raise UserError(f"{iv.spec()}: this model's decoder has no attention; its context is the encoder's "
+                                "final state (act on .context)")
         max_steps = max_steps or self.config.max_len + 2
         batch = Batch.of(examples, self.vocab)
         ctx = self._context(batch, interventions, max_steps)
         states = States.zeros(self.n_layers, batch.size, self.hidden, self.config.cell == "lstm")
         rec = Recorder.empty(batch.n_enc + max_steps, self.n_layers, batch.size, self.hidden,
                              self.config.gate_names if record_gates else (), states.lstm)
-        self._encode(batch, ctx, states, rec)
-        out = self._decode(batch, ctx, states, rec, max_steps, topk, keep_logits, stop_at_eos)
+        memory = self._encode_bidirectional(batch, ctx, states, rec) if self.arch.bidirectional else \
+            self._encode(batch, ctx, states, rec)
+        out = self._decode(batch, ctx, states, memory, max_steps, topk, keep_logits, stop_at_eos, rec)
         trace = rec.trace(self.config.cell, batch, out, self.vocab.eos_id)
         layer = self.view_layer if layer is None else layer
         return trace if layer is None else trace.for_layer(layer)
@@ -154,9 +170,10 @@ class Stepper:
             below = h[k] if rows is None else h[k][rows]
             rec.put(s, k, h[k], c[k], gates, self.pad_gates[k], rows, edited)
 
-    def _encode(self, batch: Batch, ctx: RunContext, states: States, rec: Recorder) -> None:
+    def _encode(self, batch: Batch, ctx: RunContext, states: States, rec: Recorder) -> Memory | None:
         """Every encoder step. Steps before t=0 that no intervention reaches are the same for repeated sources
-        (an analysis's manipulations): those are encoded once per distinct source and copied."""
+        (an analysis's manipulations): those are encoded once per distinct source and copied. Returns what a
+        wired decoder reads (None for the plain shape, which reads only the final state)."""
         S = batch.n_enc
         shared = S - 1 if ctx.first_step() >= 0 and batch.size > 1 else 0
         if shared:
@@ -166,6 +183,76 @@ class Stepper:
             else:  # all distinct (a recording): copying rows back would only cost
                 shared = 0
         self._encode_steps(batch, range(shared, S), ctx, states, rec)
+        if self.shape.name == "plain":
+            return None
+        return self._memory(rec.h[:S, self.n_layers - 1].transpose(0, 1), batch, states.h[-1])
+
+    def _memory(self, outputs: Tensor, batch: Batch, initial: Tensor) -> Memory:
+        """The encoder's top-layer states `outputs` [B,S,H] (left-padded) as the decoder reads them: column j is
+        each row's j-th source token."""
+        S, lens = batch.n_enc, batch.enc_lens[:, None]
+        j = torch.arange(S)[None]
+        index = (S - lens + j).clamp(max=S - 1)
+        states = outputs.gather(1, index[:, :, None].expand(-1, -1, outputs.shape[-1]))
+        return Memory(states, j < lens, initial)
+
+    def _encode_bidirectional(self, batch: Batch, ctx: RunContext, states: States, rec: Recorder) -> Memory:
+        """Both directions, layer by layer (a layer reads the one below in both directions); each step records
+        [forward; backward] as torch's bidirectional module outputs it. The bridge then starts the decoder."""
+        if ctx.first_step() < 1:
+            raise UserError("interventions on a bidirectional encoder's steps (t ≤ 0) are not supported yet; act on "
+                            "decoding steps, the attention or the context")
+        finals: list[list[tuple[Tensor, Tensor | None]]] = []
+        below: Tensor | None = None
+        for k in range(self.n_layers):
+            runs = [self._encode_direction(batch, k, reverse, below) for reverse in (False, True)]
+            below = torch.cat([runs[0][0], runs[1][0]], -1)
+            c_both = None if runs[0][1] is None else torch.cat([runs[0][1], runs[1][1]], -1)  # type: ignore[list-item]
+            gates = [torch.cat([f, b], -1) for f, b in zip(runs[0][2], runs[1][2])]
+            for s in range(batch.n_enc):
+                rec.put(s, k, below[:, s], None if c_both is None else c_both[:, s], [g[:, s] for g in gates], (),
+                        None, {})
+            finals.append([runs[0][3], runs[1][3]])
+        self._bridge(finals, states)
+        assert below is not None
+        return self._memory(below, batch, states.h[-1])
+
+    def _encode_direction(self, batch: Batch, k: int, reverse: bool, below: Tensor | None
+                          ) -> tuple[Tensor, Tensor | None, list[Tensor], tuple[Tensor, Tensor | None]]:
+        """Layer k of one direction over the whole source: its states [B,S,He], cell states, gates and final
+        state. Left padding leaves the state as it was, as packing does."""
+        w = (self.w_reverse if reverse else self.w["encoder"])[k]
+        if below is None:
+            gi = self.in_proj["encoder_reverse" if reverse else "encoder"][batch.ids]
+        else:
+            gi = torch.matmul(below, w.w_ih_t) + w.b_ih
+        B, S, He = batch.size, batch.n_enc, self.config.encoder_hidden
+        h = torch.zeros(B, He)
+        c = torch.zeros(B, He) if self.config.cell == "lstm" else None
+        hs, cs = torch.empty(B, S, He), torch.empty(B, S, He) if c is not None else None
+        gates = [torch.empty(B, S, He) for _ in self.config.gate_names]
+        for s in reversed(range(S)) if reverse else range(S):
+            h_new, c_new, g = step(self.config.cell, w, gi[:, s], h, c)
+            keep = batch.valid[:, s : s + 1]
+            h = torch.where(keep, h_new, h)
+            c = None if c is None else torch.where(keep, c_new, c)  # type: ignore[arg-type]
+            hs[:, s] = h
+            if cs is not None:
+                cs[:, s] = c  # type: ignore[assignment]
+            for buf, value in zip(gates, g):
+                buf[:, s] = value
+        return hs, cs, gates, (h, c)
+
+    def _bridge(self, finals: list[list[tuple[Tensor, Tensor | None]]], states: States) -> None:
+        """The decoder's initial states from each layer's final [forward; backward] states: joined (concat) or
+        through tanh(W [fwd; bwd] + b) (linear_tanh, one layer)."""
+        for k, ((h_f, c_f), (h_b, c_b)) in enumerate(finals):
+            h = torch.cat([h_f, h_b], -1)
+            if self.bridge is not None:
+                h = torch.tanh(torch.addmm(self.bridge[1], h, self.bridge[0]))
+            states.h[k] = h
+            if c_f is not None and c_b is not None:
+                states.c[k] = torch.cat([c_f, c_b], -1)
 
     def _encode_steps(self, batch: Batch, steps: range, ctx: RunContext, states: States, rec: Recorder) -> None:
         """Encoder steps `steps` of `batch`; like packing, a source starts at step S - len, and only the rows
@@ -197,11 +284,15 @@ class Stepper:
         rec.copy_rows(sub_rec, n_steps, inverse)
         states.copy_rows(sub_states, inverse)
 
-    def _decode(self, batch: Batch, ctx: RunContext, states: States, rec: Recorder, max_steps: int, topk: int,
-                keep_logits: bool, stop_at_eos: bool) -> DecodeRecord:
-        """Greedy decoding: read the input (its hook point), step every layer, make the logits."""
+    def _decode(self, batch: Batch, ctx: RunContext, states: States, memory: Memory | None, max_steps: int,
+                topk: int, keep_logits: bool, stop_at_eos: bool, rec: Recorder) -> DecodeRecord:
+        """Greedy decoding: read the input (its hook point), step every layer, make the logits; the decoder
+        shape forms what else a step reads (an attention, a context)."""
         top = self.n_layers - 1
         out = DecodeRecord.empty(max_steps, batch.size, min(topk, len(self.vocab)), keep_logits)
+        if memory is not None:
+            ctx.check_widths(ATTENTION_HOOK, memory.states.shape[1], "source position")
+        run = self.shape.begin(memory, ctx, out)  # type: ignore[arg-type]
         tok = torch.full((batch.size,), self.vocab.bos_id, dtype=torch.long)
         finished = torch.zeros(batch.size, dtype=torch.bool)
         for t in range(1, max_steps + 1):
@@ -209,9 +300,9 @@ class Stepper:
             if ctx.has(top, INPUT_HOOK):
                 tok = ctx.apply(top, INPUT_HOOK, tok.clone())
             out.inputs[t - 1] = tok
-            self._layers_step("decoder", batch.n_enc + t - 1, t, self.shape.step_input(tok, states.h), None, ctx,
+            self._layers_step("decoder", batch.n_enc + t - 1, t, run.step_input(tok, states.h), None, ctx,
                               states, rec)
-            tok = out.put(t - 1, self.shape.logits(states.h), batch.control_ids)
+            tok = out.put(t - 1, run.logits(states.h), batch.control_ids)
             finished |= tok == self.vocab.eos_id
             if stop_at_eos and bool(finished.all()):
                 break

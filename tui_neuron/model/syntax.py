@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import UserError
 from .interventions import (
     HOOKS,
+    Attend,
     CopyFromRun,
     CopyFromStep,
     Intervention,
@@ -67,6 +68,9 @@ GRAMMAR: tuple[Op, ...] = (
        "(a sentence ending in its WORD@T controls; a step relative to T reads SOURCE at its own T)",
        "swap:all@T-1<the queen is here queen@2",
        lambda p: CopyFromRun(p.neurons, p.step, p.hook, p.source.strip(), layer=p.layer), source="SOURCE"),
+    Op("attend", "attend:POSITIONS@STEP", "an attention decoder attends only to these source positions (0 is the "
+       "first source token), with equal weights", "attend:2@3",
+       lambda p: Attend(p.neurons, p.step, "attention", layer=p.layer)),
     Op("randin", "randin@STEP[:seed=N]", "replace the decoder's input token by a random word (STEP * = every step "
        "after <bos>)", "randin@*", lambda p: RandomInput(NeuronSet(None), p.step, seed=int(p.value))),
 )
@@ -78,7 +82,9 @@ TERMS: tuple[tuple[str, str], ...] = (
      "example's first control position), or * (every decoding step)"),
     ("/lK", "after STEP: act on layer K of a multi-layer model (default: the top layer)"),
     (".HOOK", "after the operation: act on another hook point than h: .c (an LSTM's cell state) or a gate (.r .z .n "
-     "of a GRU; .i .f .g .o of an LSTM), changed inside the step before h is formed from it"),
+     "of a GRU; .i .f .g .o of an LSTM), changed inside the step before h is formed from it; on a model with "
+     "attention, .attention (its weights; NEURONS are source positions, 0 the first token; nothing renormalises "
+     "them) or .context (the context vector it reads)"),
 )
 
 OPS = {op.name: op for op in GRAMMAR}
@@ -125,8 +131,8 @@ def parse_intervention(text: str) -> Intervention:
     step_text, layer = _split_layer(m["step"], text)
     hook = m["hook"] or "h"
     if hook not in HOOKS:
-        raise UserError(f"intervention {text!r}: .{hook} is not a hook point; use .c (an LSTM's cell state) or a "
-                        "gate: .r .z .n (GRU), .i .f .g .o (LSTM); none means h")
+        raise UserError(f"intervention {text!r}: .{hook} is not a hook point; use .c (an LSTM's cell state), a "
+                        "gate: .r .z .n (GRU), .i .f .g .o (LSTM), or .attention / .context; none means h")
     if bool(op.value) != (m["value"] is not None):
         raise UserError(f"intervention {text!r}: {op.name} needs a value, as {op.form} (e.g. {op.example})"
                         if op.value else f"intervention {text!r}: {op.name} takes no =VALUE ({op.form})")

@@ -91,6 +91,16 @@ class Vocab:
         self._reserved = frozenset(reserved)
         self._word_list = [i for i in range(len(self.itos)) if i not in self._reserved]
         self._word_ids = None
+        self.source: Vocab | None = None  # a two-vocabulary model's source side (None: this vocabulary reads both)
+
+    @property
+    def src(self) -> Vocab:
+        """The vocabulary the encoder reads: the source side of a two-vocabulary model, else this one."""
+        return self if self.source is None else self.source
+
+    def step_tokens(self, times, ids) -> list[str]:
+        """The token text of each step's input id: source steps (t ≤ 0) in the source vocabulary."""
+        return [(self.src if int(t) <= 0 else self).decode([int(i)])[0] for t, i in zip(times, ids)]
 
     @property
     def word_ids(self):
@@ -121,7 +131,8 @@ class Vocab:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocab) and self.itos == other.itos and self.specials == other.specials \
-            and self.max_position == other.max_position and self.tokenize == other.tokenize
+            and self.max_position == other.max_position and self.tokenize == other.tokenize \
+            and self.source == other.source
 
     @property
     def words(self) -> list[str]:

@@ -38,6 +38,8 @@ class Trace:
     layer_h: tuple[Tensor, ...] = ()  # every layer's h, bottom first
     layer_c: tuple[Tensor | None, ...] = ()
     layer_gates: tuple[dict[str, Tensor], ...] = ()
+    attention: Tensor | None = None  # [B,D,S] attention weights of decoding steps over source positions 0..S-1
+    context: Tensor | None = None  # [B,D,H] the context each decoding step read (an attention's or the encoder's)
 
     @classmethod
     def of_layers(cls, cell: str, enc_ids: Tensor, valid_enc: Tensor, dec_tokens: Tensor, layer_h: tuple[Tensor, ...],
@@ -75,12 +77,29 @@ class Trace:
         return i
 
     def at_hook(self, hook: str) -> Tensor:
-        """[B,S,H] values at a hook point of the viewed layer: h, c or a gate name."""
+        """[B,S,H] values at a hook point of the viewed layer: h, c or a gate name; the decoder's attention and
+        context are laid out the same way, NaN on encoder steps."""
+        if hook in ("attention", "context"):
+            return self._decoder_only(hook)
         values = self.h if hook == "h" else self.c if hook == "c" else self.gates.get(hook)
         if values is None:
             raise UserError(f"this run recorded no {hook!r} (a {self.cell.upper()} records h"
                             f"{', c' if self.cell == 'lstm' else ''} and gates {', '.join(self.gates) or 'none'})")
         return values
+
+    def _decoder_only(self, hook: str) -> Tensor:
+        values = self.attention if hook == "attention" else self.context
+        if values is None:
+            raise UserError(f"this run recorded no {hook}: the model's decoder forms none")
+        enc = torch.full((values.shape[0], self.n_enc, values.shape[2]), float("nan"))
+        return torch.cat([enc, values], 1)
+
+    def source_weights(self, b: int, t: int) -> list[float]:
+        """Example b's attention weights at decoding step t over its source tokens, in order ([] without)."""
+        if self.attention is None or not 1 <= t <= self.n_dec:
+            return []
+        n_source = int(self.valid[b, : self.n_enc].sum())
+        return [float(x) for x in self.attention[b, t - 1, :n_source]]
 
     def window(self, b: int, t0: int, t1: int) -> Tensor:
         """Example b's h over t0..t1 (inclusive), [steps, H]: no hand-made index arithmetic at the callers."""
