@@ -21,10 +21,15 @@ class DecodeResult:
     interventions: tuple[Intervention, ...] = ()
     encoder_ids: tuple[int, ...] = ()
     unknown_words: tuple[str, ...] = ()  # the source's words the vocabulary lacks (read as its unknown token)
+    source_itos: list[str] | None = None  # a two-vocabulary model's source tokens (None: vocab_itos reads both)
+
+    @property
+    def source_vocab(self) -> list[str]:
+        return self.vocab_itos if self.source_itos is None else self.source_itos
 
     @property
     def source_tokens(self) -> list[str]:
-        return [self.vocab_itos[i] for i in self.example.source_ids]
+        return [self.source_vocab[i] for i in self.example.source_ids]
 
     @property
     def controls(self) -> list[str]:
@@ -80,23 +85,28 @@ class DecodeResult:
             controls = [int(t) for t, _ in self.example.controls]
             view = (lambda t: t) if layer is None else (lambda t: t.for_layer(layer))
             data["layer"] = self.clean.n_layers - 1 if layer is None else layer
-            data["steps"] = trace_steps(view(self.clean), self.vocab_itos, controls=controls)
+            data["steps"] = trace_steps(view(self.clean), self.vocab_itos, controls=controls,
+                                        source_itos=self.source_itos)
             if self.changed is not None:
-                data["changed_steps"] = trace_steps(view(self.changed), self.vocab_itos, controls=controls)
+                data["changed_steps"] = trace_steps(view(self.changed), self.vocab_itos, controls=controls,
+                                                    source_itos=self.source_itos)
         return data
 
 
-def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequence[int] = ()) -> list[dict]:
+def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequence[int] = (),
+                source_itos: Sequence[str] | None = None) -> list[dict]:
     """Every valid step of example b: t, input token, h, gates (and c), as plain lists; on decoding steps also
-    the top-k (ids, tokens, probabilities) and, from the kept logits, each control token's probability and rank
-    (1 = the most likely token, as the explorer's top-5 panel shows it)."""
+    the top-k (ids, tokens, probabilities), the attention weights over the source tokens and the context (a
+    decoder that forms them), and, from the kept logits, each control token's probability and rank (1 = the
+    most likely token, as the explorer's top-5 panel shows it)."""
     steps = []
     n_out = len(trace.output_ids(b)) + 1  # decoding steps up to and including <eos>
     for i, t in enumerate(trace.times):
         if not trace.valid[b, i] or t > n_out:
             continue
         tok = int(trace.tokens[b, i])
-        step: dict[str, Any] = {"t": int(t), "input_id": tok, "input": itos[tok],
+        words = source_itos if source_itos is not None and t <= 0 else itos
+        step: dict[str, Any] = {"t": int(t), "input_id": tok, "input": words[tok],
                                 "h": [round(x, 6) for x in trace.h[b, i].tolist()]}
         for name, g in trace.gates.items():
             step[name] = [round(x, 6) for x in g[b, i].tolist()]
@@ -106,6 +116,10 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequenc
             d = t - 1
             step["output_id"] = int(trace.outputs[b, d])
             step["output"] = itos[step["output_id"]]
+            if trace.attention is not None:
+                step["attention"] = [round(x, 6) for x in trace.source_weights(b, int(t))]
+            if trace.context is not None:
+                step["context"] = [round(x, 6) for x in trace.context[b, d].tolist()]
             if trace.top_ids is not None and trace.top_probs is not None:
                 step["top_k"] = [{"id": int(i), "token": itos[int(i)], "p": round(float(p), 6)}
                                  for i, p in zip(trace.top_ids[b, d].tolist(), trace.top_probs[b, d].tolist())]
@@ -129,4 +143,5 @@ def decode_one(ckpt: Checkpoint, source: str, controls: Sequence[str | ControlSi
     clean = stepper.run([example], keep_logits=True)
     changed = stepper.run([example], interventions, keep_logits=True) if interventions else None
     return DecodeResult(example, ckpt.vocab.itos, clean, changed, tuple(interventions),
-                        tuple(example.encoder_ids(ckpt.vocab)), tuple(unknown_words(ckpt.vocab, source)))
+                        tuple(example.encoder_ids(ckpt.vocab)), tuple(unknown_words(ckpt.vocab, source)),
+                        None if ckpt.vocab.source is None else ckpt.vocab.source.itos)

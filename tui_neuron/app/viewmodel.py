@@ -26,6 +26,7 @@ class RunView:
     control: list[tuple[float, int] | None]  # first control's (prob, rank) per step
     output_tokens: list[str]
     landings: list[dict]
+    attention: list[list[float]] | None = None  # per step, the weights over the source tokens ([] on encoder steps)
 
     def index_of(self, t: int) -> int | None:
         hits = np.nonzero(self.times == t)[0]
@@ -94,7 +95,8 @@ class DecodeView:
         return replace(self, clean=clean, changed=changed, layer=layer)
 
 
-def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: list[dict], last_t: int) -> RunView:
+def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: list[dict], last_t: int,
+              source_itos: list[str] | None = None) -> RunView:
     keep = [i for i, t in enumerate(trace.times) if bool(trace.valid[0, i]) and t <= last_t]
     times = trace.times[keep]
     tokens = trace.tokens[0, keep].tolist()
@@ -117,8 +119,10 @@ def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: li
     gates = {k: v[0, keep].numpy() for k, v in trace.gates.items()}
     if trace.c is not None:
         gates["c"] = trace.c[0, keep].numpy()
-    return RunView(times, [itos[i] for i in tokens], outputs, trace.h[0, keep].numpy(), gates, topk, control,
-                   [itos[i] for i in output_ids], landings)
+    words = [(source_itos if source_itos is not None and t <= 0 else itos)[i] for t, i in zip(times, tokens)]
+    attention = [trace.source_weights(0, int(t)) for t in times] if trace.attention is not None else None
+    return RunView(times, words, outputs, trace.h[0, keep].numpy(), gates, topk, control,
+                   [itos[i] for i in output_ids], landings, attention)
 
 
 def build_view(result: DecodeResult, hidden: int, gate_names: tuple[str, ...]) -> DecodeView:
@@ -127,11 +131,12 @@ def build_view(result: DecodeResult, hidden: int, gate_names: tuple[str, ...]) -
     last_t = max(n_clean, n_changed)
     by_layer: list[tuple[RunView, RunView | None]] = []
     for k in range(result.clean.n_layers):
-        clean = _run_view(result.clean.for_layer(k), result.vocab_itos, result.output_ids, result.landings(), last_t)
+        clean = _run_view(result.clean.for_layer(k), result.vocab_itos, result.output_ids, result.landings(), last_t,
+                          result.source_itos)
         changed = None
         if result.changed is not None:
             changed = _run_view(result.changed.for_layer(k), result.vocab_itos, result.changed_ids,
-                                result.landings(True), last_t)
+                                result.landings(True), last_t, result.source_itos)
         by_layer.append((clean, changed))
     clean, changed = by_layer[-1]
     changed_outputs = {int(t): o for t, o in zip(changed.times, changed.outputs)} if changed is not None else None

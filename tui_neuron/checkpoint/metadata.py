@@ -133,6 +133,8 @@ class TokenizerSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
     version: Literal[1]
     lowercase: bool
     pattern: Annotated[str, Meta(max_length=1000)] | None = None
+    source_prefix: Annotated[list[Name], Meta(max_length=8)] = msgspec.field(default_factory=list)
+    source_suffix: Annotated[list[Name], Meta(max_length=8)] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.pattern is not None and self.pattern != SPLIT_RULES[self.name]:
@@ -201,7 +203,8 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
         tk = validated(TokenizerSchema, _field(meta, "tokenizer", path), f"{path}: tokenizer")
         try:
             vocab = Vocab(list(itos), SpecialTokens(sp.pad, sp.unk, sp.bos, sp.eos, sp.position_pattern),
-                          cfg.max_position, Tokenizer(tk.name, tk.version, tk.lowercase))
+                          cfg.max_position, Tokenizer(tk.name, tk.version, tk.lowercase, tuple(tk.source_prefix),
+                                                      tuple(tk.source_suffix)))
         except ValueError as e:
             raise UserError(f"{path}: special_tokens: {e}") from None
     heldout = _field(meta, "heldout", path, required=False)

@@ -38,38 +38,66 @@ def info(
     out.print(table)
 
 
+_OptPath = Optional[Path]
+
+
 @app.command("import")
 def import_cmd(
-    state: Annotated[Path, typer.Argument(help="The model's state_dict: .safetensors, or .pt/.pth (weights only)")],
-    vocab: Annotated[Path, typer.Option(help="Vocabulary: one token per line (line number = id) or a JSON list")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")],
+    state: Annotated[_OptPath, typer.Argument(help="The model's state dict or checkpoint: .safetensors, or .pt/.pth "
+                                                   "(read weights-only)")] = None,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write (.safetensors)")] = Path(),
+    encoder: Annotated[_OptPath, typer.Option(help="The encoder's own state dict (with --decoder)")] = None,
+    decoder: Annotated[_OptPath, typer.Option(help="The decoder's own state dict (with --encoder)")] = None,
+    vocab: Annotated[_OptPath, typer.Option(help="One shared vocabulary: one token per line (line number = id) or "
+                                                 "a JSON list")] = None,
+    src_vocab: Annotated[_OptPath, typer.Option(help="The source vocabulary of a model with two")] = None,
+    tgt_vocab: Annotated[_OptPath, typer.Option(help="The target vocabulary of a model with two")] = None,
     rename: Annotated[Optional[list[str]], typer.Option(help="Map a key prefix, OLD=NEW (repeatable), "
                                                              "e.g. fc.=output.")] = None,
-    pad: Annotated[str, typer.Option(help="The padding token")] = "<pad>",
-    unk: Annotated[str, typer.Option(help="The unknown-word token")] = "<unk>",
-    bos: Annotated[str, typer.Option(help="The start-of-output token")] = "<bos>",
-    eos: Annotated[str, typer.Option(help="The end-of-output token")] = "<eos>",
-    position_pattern: Annotated[str, typer.Option(help="Position tokens, {T} standing for the position")] = "<pos_{T}>",
+    pad: Annotated[Optional[str], typer.Option(help="The padding token (default: found)")] = None,
+    unk: Annotated[Optional[str], typer.Option(help="The unknown-word token (default: found)")] = None,
+    bos: Annotated[Optional[str], typer.Option(help="The start-of-output token (default: found)")] = None,
+    eos: Annotated[Optional[str], typer.Option(help="The end-of-output token (default: found)")] = None,
+    position_pattern: Annotated[Optional[str], typer.Option(
+        help="Position tokens, {T} standing for the position (default: <pos_{T}> when present)")] = None,
     no_positions: Annotated[bool, typer.Option(help="The model has no position tokens (controls unavailable)")] = False,
-    tokenizer: Annotated[str, typer.Option(help="tui-neuron-words (words and punctuation) or whitespace")] =
-        "tui-neuron-words",
-    cased: Annotated[bool, typer.Option(help="Do not lowercase text before splitting")] = False,
+    tokenizer: Annotated[Optional[str], typer.Option(help="tui-neuron-words (words and punctuation) or whitespace "
+                                                          "(default: the layout's usual one)")] = None,
+    cased: Annotated[Optional[bool], typer.Option("--cased/--lowercase",
+                                                  help="Keep or lowercase the case of typed text (default: the "
+                                                       "layout's usual choice)")] = None,
+    embed_activation: Annotated[Optional[str], typer.Option(help="none or relu on the decoder's embedded input "
+                                                                 "(default: the layout's)")] = None,
+    source_prefix: Annotated[Optional[list[str]], typer.Option(help="A token your code puts before every source, "
+                                                                    "e.g. <sos> (repeatable)")] = None,
+    source_suffix: Annotated[Optional[list[str]], typer.Option(help="A token your code puts after every source, "
+                                                                    "e.g. <eos> (repeatable)")] = None,
     max_len: Annotated[int, typer.Option(callback=limits(1, 1000), help="Longest output decoded (plus 2)")] = 50,
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
 ) -> None:
-    """Import a torch GRU/LSTM Seq2Seq trained elsewhere (any number of layers, shared or separate embeddings)."""
-    from ..checkpoint.importer import ImportOptions, describe, import_model, parse_renames
-    from ..model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer
+    """Import a torch GRU/LSTM encoder-decoder trained elsewhere: known layouts are recognised (PyTorch's
+    translation tutorial, the pytorch-seq2seq notebooks, OpenNMT-py's RNN models, tui-neuron's own names), with
+    attention, bidirectional encoders and two vocabularies; docs/bring-your-own-model.md has one example each."""
+    from ..checkpoint.importer import ImportOptions, ImportSources, describe, import_model, parse_renames
+    from ..model.tokenizer import SPLIT_RULES
 
-    if tokenizer not in SPLIT_RULES:
+    if out_path == Path():
+        raise UserError("--out: name the checkpoint to write, e.g. --out mine.safetensors")
+    if tokenizer is not None and tokenizer not in SPLIT_RULES:
         raise UserError(f"--tokenizer {tokenizer!r}: use one of {', '.join(SPLIT_RULES)}")
-    if not no_positions and position_pattern.count("{T}") != 1:
+    if embed_activation not in (None, "none", "relu"):
+        raise UserError(f"--embed-activation {embed_activation!r}: use none or relu")
+    if position_pattern is not None and position_pattern.count("{T}") != 1:
         raise UserError(f"--position-pattern {position_pattern!r} must contain {{T}} once, e.g. <pos_{{T}}>")
     _refuse_overwrite(out_path, force)
-    options = ImportOptions(SpecialTokens(pad, unk, bos, eos, None if no_positions else position_pattern),
-                            Tokenizer(tokenizer, 1, not cased), parse_renames(rename or []), max_len)
-    ckpt = import_model(state, vocab, out_path, options)
-    out.print(f"imported a {describe(ckpt.config, ckpt.vocab)} -> {out_path}")
+    specials = {k: v for k, v in (("pad", pad), ("unk", unk), ("bos", bos), ("eos", eos)) if v is not None}
+    options = ImportOptions(specials, position_pattern, no_positions, tokenizer, None if cased is None else not cased,
+                            parse_renames(rename or []), max_len, 1, embed_activation, tuple(source_prefix or ()),
+                            tuple(source_suffix or ()))
+    sources = ImportSources(state, encoder, decoder, vocab, src_vocab, tgt_vocab)
+    ckpt, found = import_model(sources, out_path, options)
+    out.print(f"found the {found.layout} layout" + "".join(f"\n  {note}" for note in found.found), markup=False)
+    out.print(f"imported a {describe(ckpt.config, ckpt.vocab)} -> {out_path}", markup=False)
 
 
 @app.command()

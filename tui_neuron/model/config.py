@@ -61,11 +61,11 @@ class Architecture:
         if self.attention != "none":
             parts.append(f"{self.attention} attention on the {self.query} state")
         if self.rnn_input != ("embedding",):
-            parts.append("decoder reads [" + "; ".join(self.rnn_input) + "]")
+            parts.append("decoder reads (" + ", ".join(self.rnn_input) + ")")
         if self.attentional:
-            parts.append("attentional vector tanh(W [context; h])")
+            parts.append("attentional vector tanh(W (context, h))")
         if self.output_input != ("h",):
-            parts.append("output reads [" + "; ".join(self.output_input) + "]")
+            parts.append("output reads (" + ", ".join(self.output_input) + ")")
         return ", ".join(parts) or "plain (no attention)"
 
     def to_json(self) -> dict:

@@ -61,6 +61,7 @@ def make_example(vocab: Vocab, source: str, controls: Sequence[ControlSignal]) -
     tokens = vocab.tokenize(source)
     if not tokens:
         raise UserError("the source is empty: type a sentence, e.g. \"the queen is here\"")
+    tokens = vocab.tokenize.wrap_source(tokens)
     if not vocab.has_positions:
         if controls:
             raise UserError("this model has no position tokens, so it takes no control signals; "

@@ -39,13 +39,27 @@ class Tokenizer:
     name: str = "tui-neuron-words"
     version: int = 1
     lowercase: bool = True
+    source_prefix: tuple[str, ...] = ()  # tokens the model's own code put before every source (e.g. <sos>)
+    source_suffix: tuple[str, ...] = ()  # and after it (e.g. <eos>)
 
     def __call__(self, text: str) -> list[str]:
         return re.findall(SPLIT_RULES[self.name], text.lower() if self.lowercase else text)
 
+    def wrap_source(self, tokens: list[str]) -> list[str]:
+        """A typed source with the recorded source specials added, unless it already has them."""
+        head, tail = list(self.source_prefix), list(self.source_suffix)
+        if head and tokens[: len(head)] != head:
+            tokens = head + tokens
+        if tail and tokens[len(tokens) - len(tail) :] != tail:
+            tokens = tokens + tail
+        return tokens
+
     def to_json(self) -> dict:
-        return {"name": self.name, "version": self.version, "lowercase": self.lowercase,
-                "pattern": SPLIT_RULES[self.name]}
+        data: dict = {"name": self.name, "version": self.version, "lowercase": self.lowercase,
+                      "pattern": SPLIT_RULES[self.name]}
+        if self.source_prefix or self.source_suffix:  # only when asked: older files keep their digest
+            data.update(source_prefix=list(self.source_prefix), source_suffix=list(self.source_suffix))
+        return data
 
 
 def position_token(position: int, pattern: str = POSITION_PATTERN) -> str:
@@ -169,6 +183,7 @@ class Vocab:
         """The inverse of to_json, for files this tool wrote (untrusted files go through metadata.py)."""
         tk = data["tokenizer"]
         return cls(list(data["itos"]), SpecialTokens(**data["special_tokens"]), int(data["max_position"]),
-                   Tokenizer(tk["name"], tk["version"], tk["lowercase"]))
+                   Tokenizer(tk["name"], tk["version"], tk["lowercase"], tuple(tk.get("source_prefix", ())),
+                             tuple(tk.get("source_suffix", ()))))
 
     __hash__ = None  # type: ignore[assignment]
