@@ -125,10 +125,11 @@ def _run(stepper: Stepper, ckpt: Checkpoint, batch: list[list[str]], tags: list[
     vocab = ckpt.vocab
     gates = any(s not in ("h", "c") for s, _ in tracks)
     if cfg.part == "encoder":
-        examples = [Example(vocab.encode(w), []) for w in batch]
+        examples = [Example(vocab.src.encode(w), []) for w in batch]
         trace = stepper.run(examples, max_steps=1, record_gates=gates, topk=0, stop_at_eos=False)
     else:
-        examples = [Example(vocab.encode(w), _control(vocab, w, ckpt.config.max_position, cfg, rng)) for w in batch]
+        examples = [Example(vocab.src.encode(w), _control(vocab, w, ckpt.config.max_position, cfg, rng))
+                    for w in batch]
         trace = stepper.run(examples, record_gates=gates, topk=0)
     values = {(s, k): trace.for_layer(k).at_hook(s).numpy() for s, k in tracks}
     for b, words in enumerate(batch):

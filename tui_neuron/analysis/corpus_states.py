@@ -28,7 +28,8 @@ def tagged_tail(paths: Sequence[Path], fraction: float = 0.05, max_sentences: in
     return out[:max_sentences]
 
 
-def sentence_states(ckpt: Checkpoint, tagged: Sequence[Path] | None, sentences: int, corpus_dir=None):
+def sentence_states(ckpt: Checkpoint, tagged: Sequence[Path] | None, sentences: int,
+                    text: Sequence[Path] | None = None):
     """Encoder token states for held-out sentences (tagged ones when a tagged corpus is given)."""
     if tagged:
         sents = tagged_tail(tagged, max_sentences=sentences)
@@ -47,7 +48,7 @@ def sentence_states(ckpt: Checkpoint, tagged: Sequence[Path] | None, sentences: 
                 keep_tags.append(ts)
         words = keep_words
         return probes.encoder_states(ckpt, words, keep_tags)
-    lines = heldout_lines(ckpt, None, corpus_dir)[:sentences]
+    lines = heldout_lines(ckpt, text)[:sentences]
     return probes.encoder_states(ckpt, lines)
 
 
@@ -70,7 +71,7 @@ def file_states(ckpt: Checkpoint, path: Path, sentences: int | None = None) -> p
 
 
 def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 2000, words: Sequence[str] = (),
-             per_cell: int = 6, corpus_dir=None, activations: Path | None = None):
+             per_cell: int = 6, text: Sequence[Path] | None = None, activations: Path | None = None):
     """(X, y, groups, words-or-None, states-or-None) for a hypothesis on the encoder or the decoder; with
     `activations`, from a NeuroX file's states and tokens instead of the model's runs."""
     if activations is not None:
@@ -81,20 +82,20 @@ def labelled(ckpt: Checkpoint, hypothesis: str, tagged=None, sentences: int = 20
         y = probes.encoder_labels(states, hypothesis, words)
         return states.X, y, states.sentence, states.words, states
     if hypothesis in probes.DECODER_HYPOTHESES:
-        lines = heldout_lines(ckpt, None, corpus_dir)
+        lines = heldout_lines(ckpt, text)
         toks = frequent_targets(ckpt, lines, 20)
         rec = record(ckpt, build_examples(ckpt, lines, toks, range(1, ckpt.config.max_position + 1), per_cell),
                      gates=False)
         name = "position" if hypothesis == "decoder-position" else hypothesis
         X, y, g = probes.decoder_states(rec, name)
         return X, y, g, None, None
-    states = sentence_states(ckpt, tagged, sentences, corpus_dir)
+    states = sentence_states(ckpt, tagged, sentences, text)
     y = probes.encoder_labels(states, hypothesis, words)
     return states.X, y, states.sentence, states.words, states
 
 
 def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_delay: int = 20, sequences: int = 64,
-               tagged=None, corpus_dir=None, progress: Callable[[int, int], None] | None = None,
+               tagged=None, text: Sequence[Path] | None = None, progress: Callable[[int, int], None] | None = None,
                diff: tuple[str, str] | None = None, words: Sequence[str] = ()) -> dict:
     """σ curves of the encoder or decoder over held-out windows of max_delay + 4 tokens, per POS tag if tagged."""
     if part not in ("encoder", "decoder"):
@@ -104,6 +105,15 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     if ckpt.config.layers > 1 and ckpt.analysis_layer != 0:
         raise UserError(f"state gradients support the first layer of a {ckpt.config.layers}-layer model so far "
                         "(its Jacobians to the inputs); pass --layer 0")
+    arch = ckpt.config.architecture
+    if part == "encoder" and arch.bidirectional:
+        raise UserError("state gradients follow a state forward in time; this encoder is bidirectional (its "
+                        "backward direction reads the future): analyse the decoder, or a one-directional model")
+    if part == "decoder" and (arch.rnn_input != ("embedding",) or arch.embed_activation != "none"):
+        other = "the encoder is bidirectional too" if arch.bidirectional else "analyse the encoder (--part encoder)"
+        raise UserError(f"state gradients of this decoder need its inputs' Jacobians, and it reads more than its "
+                        f"embedding ({arch.describe()}); {other}")
+    vocab = ckpt.vocab.src if part == "encoder" else ckpt.vocab
     cell = memory.Cell.from_module(getattr(ckpt.model, part))
     embedding = ckpt.model.source_embedding if part == "encoder" else ckpt.model.target_embedding
     emb = embedding.weight.detach().numpy()
@@ -111,11 +121,11 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     if tagged:
         sents = tagged_tail(tagged, max_sentences=20000)
         stream = [(tokenize(w), t) for s in sents for w, t in s]
-        ids = np.array([ckpt.vocab.stoi.get(toks[0], 1) for toks, _ in stream if len(toks) == 1])
+        ids = np.array([vocab.stoi.get(toks[0], vocab.unk_id) for toks, _ in stream if len(toks) == 1])
         tags = np.array([t for toks, t in stream if len(toks) == 1], dtype=object)
     else:
-        lines = heldout_lines(ckpt, None, corpus_dir)
-        ids = np.array([i for line in lines for i in ckpt.vocab.encode(line)])
+        lines = heldout_lines(ckpt, text)
+        ids = np.array([i for line in lines for i in vocab.encode(line)])
         tags = None
     if len(ids) < length:
         raise UserError("not enough held-out text for state gradients")
@@ -123,7 +133,7 @@ def memory_for(ckpt: Checkpoint, part: str = "encoder", state: str = "h", max_de
     seqs = [ids[s : s + length] for s in starts]
     classes = [tags[s : s + length] for s in starts] if tags is not None else None
     if words:  # a word-list class instead of (or without) tags: 'in-list' where the input is one of the words
-        wanted = {ckpt.vocab.stoi[w] for w in words if w in ckpt.vocab.stoi}
+        wanted = {vocab.stoi[w] for w in words if w in vocab.stoi}
         if not wanted:
             raise ParameterError("words", "{param}: none of these words is in the model's vocabulary")
         classes = [np.array(["in-list" if i in wanted else None for i in seq], dtype=object) for seq in seqs]

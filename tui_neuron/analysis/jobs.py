@@ -50,6 +50,7 @@ class HypothesisJob:
     sentences: int = 2000
     activations: str | None = None  # a NeuroX activations file to learn from instead of the model's runs
     preset: str = "full"
+    text: tuple[str, ...] = ()  # text files to read sentences from (default: the checkpoint's held-out block)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class ClusterJob:
     tagged: tuple[str, ...] = ()
     activations: str | None = None
     preset: str = "full"
+    text: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class MemoryJob:
     diff: tuple[str, str] | None = None
     words: tuple[str, ...] = ()
     preset: str = "full"
+    text: tuple[str, ...] = ()
 
 
 Job = TypeVar("Job", FunctionsJob, ProbeJob, RankJob, MemoryJob, MatchJob, ProbelessJob, ClusterJob)
@@ -133,8 +136,9 @@ def positioning_recording(ckpt: Checkpoint, tokens: Sequence[str], n_tokens: int
 
     Tokens: `tokens` when given; else the n_tokens most frequent held-out words, with `lead` first when given
     (the explorer's F: its control token, then the most frequent others)."""
-    from .recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines
+    from .recording import build_examples, cache_key, cached_record, frequent_targets, heldout_lines, require_role_model
 
+    require_role_model(ckpt)
     lines = heldout_lines(ckpt, None, [Path(c) for c in corpus] or None)
     if tokens and lead is None:
         words = [t.strip().lower() for t in tokens]
@@ -170,7 +174,8 @@ def _labelled(ckpt: Checkpoint, job: HypothesisJob, progress: Progress):
     if job.activations:  # read and checked before anything is reported: a bad file is the only line printed
         return labelled(ckpt, job.hypothesis, None, job.sentences, list(job.words), activations=Path(job.activations))
     progress(f"recording states for {job.hypothesis}", 0, 1)
-    data = labelled(ckpt, job.hypothesis, [Path(t) for t in job.tagged] or None, job.sentences, list(job.words))
+    data = labelled(ckpt, job.hypothesis, [Path(t) for t in job.tagged] or None, job.sentences, list(job.words),
+                    text=[Path(t) for t in job.text] or None)
     progress(f"recording states for {job.hypothesis}", 1, 1)
     return data
 
@@ -216,7 +221,8 @@ def run_memory(ckpt: Checkpoint, job: MemoryJob, progress: Progress = _quiet) ->
     if job.diff is not None and (len(job.diff) != 2 or not job.tagged):
         raise ParameterError("diff", "{param} takes two tags, TAG1,TAG2, and needs a tagged corpus")
     res = memory_for(ckpt, job.part, job.state, job.max_delay, job.sequences, [Path(t) for t in job.tagged] or None,
-                     progress=lambda d, t: progress("state gradients", d, t), diff=job.diff, words=list(job.words))
+                     [Path(t) for t in job.text] or None, lambda d, t: progress("state gradients", d, t), job.diff,
+                     list(job.words))
     return _stamp(res, ckpt, job, corpus=list(job.tagged))
 
 
@@ -255,7 +261,8 @@ def run_cluster(ckpt: Checkpoint, job: ClusterJob, progress: Progress = _quiet) 
         states = file_states(ckpt, Path(job.activations), job.sentences)
     else:
         progress("recording encoder states", 0, 1)
-        states = sentence_states(ckpt, [Path(t) for t in job.tagged] or None, job.sentences)
+        states = sentence_states(ckpt, [Path(t) for t in job.tagged] or None, job.sentences,
+                                 [Path(t) for t in job.text] or None)
         progress("recording encoder states", 1, 1)
     clusters, representatives = correlation_clusters(states.X, job.threshold)
     res = {"threshold": job.threshold, "clusters": clusters, "representatives": representatives,

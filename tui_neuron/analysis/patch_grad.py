@@ -26,6 +26,7 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
                  metric: Callable[[Tensor], Tensor], hooks: Sequence[str] = ("h",)) -> dict[tuple[str, int], Tensor]:
     """(hook, layer) -> [steps, H] ∂metric/∂values for each of `hooks`, indexed like a trace (t + n_enc − 1), up
     to `metric_step`. Only the hooks asked for are kept in the graph's leaves (a gate costs a copy a step)."""
+    stepper.model.require_plain("the attribution sweep (--method attribution or both; --method exact runs it)")
     kept: dict[tuple[str, int], list[Tensor]] = {}
     gates = any(hook not in ("h", "c") for hook in hooks)
     n_layers, cell = stepper.n_layers, stepper.config.cell

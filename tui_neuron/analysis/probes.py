@@ -73,17 +73,18 @@ def encoder_states(ckpt: Checkpoint, sentences: Sequence[Sequence[str]], tags: S
     stepper = Stepper(ckpt.model, ckpt.vocab, ckpt.analysis_layer)
     max_len = max_len or ckpt.config.max_len
     vocab = ckpt.vocab
-    dummy = (int(vocab.word_ids[0]), 1)
+    dummy = [(int(vocab.word_ids[0]), 1)] if vocab.has_positions else []  # a control, as the model was trained
+    after = 2 * len(dummy)  # the control's two tokens follow the source
     X, words, tag_out, index, sent = [], [], [], [], []
     kept = []
     for start in range(0, len(sentences), batch_size):
         chunk = [list(s)[:max_len] for s in sentences[start : start + batch_size]]
-        exs = [Example(vocab.encode(s), [dummy]) for s in chunk]
+        exs = [Example(vocab.src.encode(s), dummy) for s in chunk]
         tr = stepper.run(exs, max_steps=1, record_gates=False, topk=0, stop_at_eos=False)
         h = tr.h.numpy()
         for b, s in enumerate(chunk):
             n_src = len(s)
-            first = tr.n_enc - (n_src + 2)  # the source starts n_src + 2 steps before t=0
+            first = tr.n_enc - (n_src + after)  # the source starts n_src + after steps before t=0
             for i, w in enumerate(s):
                 X.append(h[b, first + i])
                 words.append(w)

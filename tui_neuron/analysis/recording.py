@@ -177,6 +177,16 @@ def cached_record(ckpt: Checkpoint, cache_dir: Path | None, examples_fn: Callabl
     return rec, False
 
 
+def require_role_model(ckpt: Checkpoint) -> None:
+    """The role analyses (functions, curves, storing, legibility, patching by position) read a model that takes
+    control signals through the plain shape's modules (their gradients): refuse any other at once, with why."""
+    if not ckpt.vocab.has_positions:
+        raise UserError("this model takes no control signals (its vocabulary has no position tokens), so there is no "
+                        "token to position and no neuron roles to find; decode, probes, rank, match, top-words, "
+                        "memory, compare, interventions and export run on it")
+    ckpt.model.require_plain("the role analyses")
+
+
 def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
                   corpus_dir: Sequence[Path] | None = None) -> list[list[str]]:
     if corpus:
@@ -186,4 +196,4 @@ def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
     return Corpus.from_heldout_record(ckpt.heldout, corpus_dir, ckpt.path.parent if ckpt.path else None).lines("heldout")
 
 
-__all__ = ["FIRST_T", "Recording", "build_examples", "cached_record", "frequent_targets", "heldout_lines", "record"]
+__all__ = ["FIRST_T", "Recording", "build_examples", "require_role_model", "cached_record", "frequent_targets", "heldout_lines", "record"]

@@ -327,6 +327,9 @@ _PRESET = Annotated[str, typer.Option(help="full (the defaults) or quick (the ex
                                             "options win over either")]
 _SENTENCES = Annotated[Optional[int], typer.Option(callback=COUNT, help="Held-out sentences to record (default 2000; quick "
                                                               "preset 500)")]
+_TEXT = Annotated[Optional[list[Path]], typer.Option(
+    "--corpus", help="Text files to read sentences from, one per line (default: the checkpoint's held-out block; an "
+                     "imported model has none)")]
 _TAGGED = Annotated[Optional[list[Path]], typer.Option("--tagged", help="word/TAG corpus (e.g. gutenberg_pos)")]
 
 

@@ -14,6 +14,7 @@ from .common import (
     _LAYER,
     _OUT,
     _TAGGED,
+    _TEXT,
     COUNT,
     SEED,
     LazyProgress,
@@ -219,6 +220,7 @@ def top_words_cmd(
     sentences: Annotated[int, typer.Option(callback=COUNT, help="Held-out sentences to record")] = 2000,
     as_json: _JSON = False,
     layer: _LAYER = None,
+    text: _TEXT = None,
 ) -> None:
     """The words that activate a neuron most (and least) in the encoder (NeuroX Table 3)."""
     from ..analysis.neurox import top_activating
@@ -228,7 +230,7 @@ def top_words_cmd(
     ckpt = _load_layer(checkpoint, layer)
     if not 0 <= neuron < ckpt.config.hidden:
         raise UserError(f"neuron {neuron} does not exist: the model has neurons 0..{ckpt.config.hidden - 1}")
-    res = top_activating(encoder_states(ckpt, heldout_lines(ckpt)[:sentences]), neuron)
+    res = top_activating(encoder_states(ckpt, heldout_lines(ckpt, text)[:sentences]), neuron)
     if as_json:
         _print_json(res)
         return
@@ -250,6 +252,7 @@ def memory_cmd(
     diff: Annotated[Optional[str], typer.Option(help="TAG1,TAG2: relative memory of the difference of their mean "
                                                      "embeddings (needs --tagged)")] = None,
     words: Annotated[str, typer.Option(help="Comma-separated words: a class averaged over their positions only")] = "",
+    text: _TEXT = None,
 ) -> None:
     """State gradients (Verwimp et al.): σ1, σ1/Σσ and Σ_{i≤5}σi/Σσ of the normalised gradient matrix over delay,
     with exponential fits, overall and per part of speech with --tagged."""
@@ -257,7 +260,8 @@ def memory_cmd(
 
     ckpt = run.load(checkpoint)
     job = run.job(MemoryJob, part=part, state=state, max_delay=max_delay, sequences=sequences,
-                      tagged=paths_option(tagged), diff=words_option(diff) if diff else None, words=words_option(words))
+                  tagged=paths_option(tagged), diff=words_option(diff) if diff else None, words=words_option(words),
+                  text=paths_option(text))
     with LazyProgress() as progress:
         res = run_memory(ckpt, job, progress.report)
     if run.finish(res):
@@ -345,10 +349,11 @@ def cluster_cmd(
     sentences: Annotated[int, typer.Option(callback=limits(1, 1_000_000), help="Held-out sentences")] = 2000,
     activations: Annotated[Optional[Path], typer.Option(help="A NeuroX activations file instead of the model's "
                                                              "runs")] = None,
+    text: _TEXT = None,
 ) -> None:
     """Correlation clustering (NeuroX): groups of redundant encoder neurons and one representative each; the
     results file reopens in the explorer (f selects the representatives)."""
-    from ..analysis.jobs import ClusterJob, run_cluster
+    from ..analysis.jobs import ClusterJob, paths_option, run_cluster
 
     ckpt = run.load(checkpoint)
     if activations is not None:
@@ -356,7 +361,7 @@ def cluster_cmd(
 
         file_states(ckpt, activations, 1)
     job = run.job(ClusterJob, threshold=threshold, sentences=sentences,
-                  activations=str(activations) if activations else None)
+                  activations=str(activations) if activations else None, text=paths_option(text))
     with err.status("recording states") as status:
         res = run_cluster(ckpt, job, lambda stage, d, t: status.update(stage))
     if run.finish(res):

@@ -30,6 +30,7 @@ from .common import (
     _PRESET,
     _SENTENCES,
     _TAGGED,
+    _TEXT,
     _TOKENS,
     SEED,
     ExampleOptions,
@@ -91,13 +92,15 @@ class HypothesisOptions:
     words: str
     sentences: Optional[int]
     activations: Optional[Path] = None
+    text: Optional[list[Path]] = None
 
     def job_fields(self) -> dict[str, Any]:
         """The HypothesisJob fields these options set."""
         from ..analysis.jobs import paths_option, words_option
 
         return {"hypothesis": self.hypothesis, "tagged": paths_option(self.tagged), "words": words_option(self.words),
-                "sentences": self.sentences, "activations": str(self.activations) if self.activations else None}
+                "sentences": self.sentences, "activations": str(self.activations) if self.activations else None,
+                "text": paths_option(self.text)}
 
 
 _HYPOTHESIS = Annotated[str, typer.Option(help="pos, position, token, word-set, span (--words OPEN,CLOSE), "
@@ -112,7 +115,8 @@ def hypothesis_states():
              option("sentences", _SENTENCES, None),
              option("activations", Annotated[Optional[Path], typer.Option(
                  help="A NeuroX hdf5/json activations file (tui-neuron export activations, or another extractor): "
-                      "learn from its states and tokens instead of running the model")], None)]
+                      "learn from its states and tokens instead of running the model")], None),
+             option("text", _TEXT, None)]
     return with_options(group, "states", HypothesisOptions)
 
 
