@@ -94,6 +94,7 @@ def _notebook3(tmp_path):
     def greedy(words, max_len):
         return ref.notebook3_greedy(model, [src_itos.index(w) for w in words], 2, 3, max_len)
 
+    greedy.encoder_outputs = lambda words: model.encoder(torch.tensor([src_itos.index(w) for w in words])[:, None])[0][:, 0]
     return args, greedy
 
 
@@ -113,6 +114,7 @@ def _opennmt(tmp_path):
     def greedy(words, max_len):
         return ref.opennmt_greedy(model, generator, [src_itos.index(w) for w in words], 2, 3, max_len)
 
+    greedy.encoder_outputs = lambda words: model.encoder(torch.tensor([[src_itos.index(w) for w in words]]))[0][0]
     return args, greedy
 
 
@@ -144,6 +146,13 @@ def test_imported_model_decodes_as_its_own_code(shape, tmp_path, capsys):
         for step, weights in zip(steps, attn):
             assert torch.tensor(step["attention"]) == pytest.approx(weights, abs=TOL)
         assert bool(attn) == ("attention" in steps[0])
+        if hasattr(greedy, "encoder_outputs"):  # a bidirectional encoder's [forward; backward] at each source token
+            with torch.no_grad():
+                outputs = greedy.encoder_outputs(words)
+            source_steps = [s for s in json.loads(text)["steps"] if s["t"] <= 0]
+            assert len(source_steps) == len(words)
+            for step, h in zip(source_steps, outputs):
+                assert torch.tensor(step["h"]) == pytest.approx(h, abs=TOL)
 
 
 def test_attention_can_be_forced(tmp_path, capsys):
@@ -165,3 +174,42 @@ def test_separate_vocabularies_are_named_when_missing(tmp_path, capsys):
     code, _, err = run_main("import", import_args[0], "--vocab", import_args[2], "--out", tmp_path / "o.safetensors",
                             capsys=capsys)
     assert code == 2 and "--src-vocab and --tgt-vocab" in err and len(err.strip().splitlines()) == 1, err
+
+
+async def test_explorer_shows_and_forces_attention(tmp_path, capsys):
+    """Open an imported attention model: step, read the attention row, force an attention intervention."""
+    from test_app import settle, text_of
+
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.widgets import AttentionRow, TopK
+    from tui_neuron.checkpoint.format import load_checkpoint
+    from tui_neuron.model.syntax import parse_intervention
+
+    import_args, _ = _notebook3(tmp_path)
+    out = tmp_path / "imported.safetensors"
+    assert run_main("import", *import_args, "--out", out, capsys=capsys)[0] == 0
+    ckpt = load_checkpoint(out)
+    app = ExplorerApp(ckpt, session_path=tmp_path / "session.json")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#source").value = "w1 w2 w3 w4"
+        app.query_one("#source").focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        row = app.query_one(AttentionRow)
+        assert row.display and app.query_one("#neurons-pane").has_class("-attends")
+        app.step = app.view.clean.index_of(2)
+        await pilot.pause()
+        shown = text_of(row)
+        assert "attention at t=2" in shown and all(w in shown for w in ("w1", "w2", "w3", "w4"))
+        weights = app.view.clean.attention[app.step]
+        assert f"{max(weights):.2f}" in shown and abs(sum(weights) - 1) < 1e-5
+        assert "control" not in text_of(app.query_one(TopK))  # no controls: no control line
+        app.add_intervention(parse_intervention("attend:3@2"))
+        await settle(app, pilot)
+        app.run_view = "changed"
+        await pilot.pause()
+        assert "w4 1.00" in text_of(row) and "changed run" in text_of(row)
+        app.run_view = "difference"
+        await pilot.pause()
+        assert "changed − original" in text_of(row) and "+" in text_of(row)

@@ -240,6 +240,36 @@ class TopK(Styled, Static):
         self.update(text, layout=False)
 
 
+class AttentionRow(Styled, Static):
+    """Which source tokens an attention decoder reads at the current step: each token with its weight, the most
+    attended in bold; in the difference view, each weight's change. Hidden (tcss) on models without attention."""
+
+    STYLE_PREFIX = "attention"
+    COMPONENT_CLASSES = {f"attention--{n}" for n in ("title", "top", "hint", "up", "down")}
+    BARS = " ▁▂▃▄▅▆▇█"
+
+    def show(self, tokens: Sequence[str], weights: Sequence[float], t: int, label: str = "",
+             original: Sequence[float] | None = None) -> None:
+        """`weights` over `tokens` at step t; with `original`, the change from it (the difference view)."""
+        if not weights:
+            self.update(Text(f"t={t}: encoding step; the decoder attends from t=1", style=self.style("hint")),
+                        layout=False)
+            return
+        title = f"attention at t={t}" + (f" ({label})" if label else "")
+        text = Text(title + "\n", style=self.style("title"))
+        top = max(range(len(weights)), key=lambda j: weights[j])
+        for j, (tok, w) in enumerate(zip(tokens, weights)):
+            if original is not None:
+                d = w - original[j]
+                text.append(f"{tok[:12]} {d:+.2f}", style=self.style("up" if d > 0.005 else "down" if d < -0.005
+                                                                         else "hint"))
+            else:
+                bar = self.BARS[min(len(self.BARS) - 1, int(round(w * (len(self.BARS) - 1))))]
+                text.append(f"{tok[:12]} {w:.2f}{bar}", style=self.style("top") if j == top else Style())
+            text.append("  ")
+        self.update(text, layout=False)
+
+
 def ordinal(rank: int) -> str:
     """A rank as the explorer and `decode --json` count it, 1 for the most likely token: 1st, 2nd, 3rd, 11th."""
     suffix = "th" if 10 <= rank % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(rank % 10, "th")

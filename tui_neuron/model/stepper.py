@@ -210,8 +210,8 @@ class Stepper:
             c_both = None if runs[0][1] is None else torch.cat([runs[0][1], runs[1][1]], -1)  # type: ignore[list-item]
             gates = [torch.cat([f, b], -1) for f, b in zip(runs[0][2], runs[1][2])]
             for s in range(batch.n_enc):
-                rec.put(s, k, below[:, s], None if c_both is None else c_both[:, s], [g[:, s] for g in gates], (),
-                        None, {})
+                at_s = [g[:, s] for g in gates]
+                rec.put(s, k, below[:, s], None if c_both is None else c_both[:, s], at_s, at_s, None, {})
             finals.append([runs[0][3], runs[1][3]])
         self._bridge(finals, states)
         assert below is not None

@@ -15,7 +15,7 @@ from ..bindings import B
 from ..messages import StateRequest, count
 from ..screens import PromptScreen
 from ..viewmodel import DecodeView, top_differences
-from ..widgets import NeuronStrip, TopK
+from ..widgets import AttentionRow, NeuronStrip, TopK
 from .redraw import Redraws
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class NeuronPane(Redraws, Horizontal):
             yield from self.strips.values()
         with Vertical(id="side"):
             yield TopK(id="topk")
+            self.attention_row = AttentionRow(id="attention-row")
+            yield self.attention_row
             yield Vertical(id="plot-slot")  # the plot is mounted here after the first frame (app/plot.py)
 
     # ------------------------------------------------------------------ drawing
@@ -111,6 +113,7 @@ class NeuronPane(Redraws, Horizontal):
                 other = v.changed.h if name == "h" else v.changed.gates[name]  # type: ignore[union-attr]
                 values = other[k] - (run.h if name == "h" else run.gates[name])[i]
             self.strips[name].show(values, self.neuron, marked, roles, difference=mode == "difference")
+        self.draw_attention(v, mode, i, k, t)
         control_tok = v.control_token
         topk = self.query_one(TopK)
         if mode == "original":
@@ -122,6 +125,21 @@ class NeuronPane(Redraws, Horizontal):
                   original=run.control[i] if mode == "difference" else None,
                   changed_most=top_differences(changed.h[k] - run.h[i], 5) if mode == "difference" else None)
 
+    def draw_attention(self, v: DecodeView, mode: str, i: int, k: int | None, t: int) -> None:
+        """The attention row of the shown run (hidden, and skipped, on a model without attention)."""
+        run = v.clean
+        self.set_class(run.attention is not None, "-attends")
+        if run.attention is None:
+            return
+        changed = v.changed.attention if v.changed is not None and k is not None else None
+        if mode == "original" or changed is None or k is None:
+            self.attention_row.show(source_inputs(run), run.attention[i], t)
+        else:
+            difference = mode == "difference"
+            self.attention_row.show(source_inputs(run), changed[k], t,
+                                    "changed − original" if difference else "changed run",
+                                    original=run.attention[i] if difference else None)
+
     def draw_compared(self, a: DecodeView, b: DecodeView, i: int, t: int, marked: frozenset[int]) -> None:
         """B, or A − B, at the step of B aligned with A's t (relative to each one's T), on A's layer."""
         t_b, k = a.aligned(b, t)
@@ -130,6 +148,11 @@ class NeuronPane(Redraws, Horizontal):
             topk.show([], "", None, t, note=f"B has no step at t={t_b} (aligned with A's t={t}): step elsewhere")
             return
         difference = self.compare_mode == "A−B"
+        if b.clean.attention is not None:  # B's own source; A − B where the two sources are the same length
+            same = difference and len(a.clean.attention[i] if a.clean.attention else ()) == len(b.clean.attention[k])
+            self.attention_row.show(source_inputs(b.clean), b.clean.attention[k] if not same else
+                                    a.clean.attention[i], t_b, "A − B" if same else "B",  # type: ignore[index]
+                                    original=b.clean.attention[k] if same else None)
         for name, arr in {"h": b.clean.h, **b.clean.gates}.items():
             values = ((a.clean.h if name == "h" else a.clean.gates[name])[i] - arr[k]) if difference else arr[k]
             self.strips[name].show(values, self.neuron, marked, self.roles, difference=difference)
@@ -223,3 +246,8 @@ class NeuronPane(Redraws, Horizontal):
         B("neurons", "n", "pick_neurons", "Neurons", "select neurons by index, range (10-20), list or group name"),
         B("group", "g", "save_group", "Group", "save the selected neurons as a named group (kept in the session)", show=False),
     ]
+
+
+def source_inputs(run) -> list[str]:
+    """The tokens the encoder read (the run's steps t ≤ 0), which the attention weights cover in order."""
+    return [tok for tok, t in zip(run.inputs, run.times) if t <= 0]
