@@ -105,3 +105,47 @@ def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
         assert status.exists() and status.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
+def test_open_imported_attention_model_in_tmux(tmp_path, capsys):
+    """An imported Bahdanau model (bidirectional encoder, two vocabularies): type a source, step to a decoding
+    step, read the attention row, force the attention onto one source token, see the changed run, quit."""
+    from conftest import run_main
+    from test_byom_layouts import _notebook3
+
+    import_args, _ = _notebook3(tmp_path)
+    model = tmp_path / "imported.safetensors"
+    code, _, err = run_main("import", *import_args, "--out", model, capsys=capsys)
+    assert code == 0, err
+    session, status = launch(tmp_path, str(model))
+    try:
+        wait_for(session, "ready")
+        tmux("send-keys", "-t", session, "-l", "w1 w2 w3 w4")
+        tmux("send-keys", "-t", session, "Enter")
+        time.sleep(1.0)
+        tmux("send-keys", "-t", session, "Escape")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", session, "Home")
+        wait_for(session, "no attention yet")
+        tmux("send-keys", "-t", session, "Right", "Right", "Right", "Right")
+        wait_for(session, "attention at t=1")
+        tmux("send-keys", "-t", session, "i")
+        wait_for(session, "Intervention")
+        tmux("send-keys", "-t", session, "C-u")
+        tmux("send-keys", "-t", session, "-l", "attend:2@1")
+        tmux("send-keys", "-t", session, "Enter")
+        wait_for(session, "1. attend:2@1")
+        wait_for(session, " changed      ")  # the timeline's changed row: the changed run is there
+        tmux("send-keys", "-t", session, "v")
+        screen = wait_for(session, "(changed run)")
+        assert "w3 1.00" in screen
+        tmux("send-keys", "-t", session, "q")
+        wait_for(session, "unsaved changes")
+        tmux("send-keys", "-t", session, "d")
+        deadline = time.monotonic() + 30
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert status.exists() and status.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -252,7 +252,7 @@ class AttentionRow(Styled, Static):
              original: Sequence[float] | None = None) -> None:
         """`weights` over `tokens` at step t; with `original`, the change from it (the difference view)."""
         if not weights:
-            self.update(Text(f"t={t}: encoding step; the decoder attends from t=1", style=self.style("hint")),
+            self.update(Text(f"t={t}: encoding step; no attention yet", style=self.style("hint")),
                         layout=False)
             return
         title = f"attention at t={t}" + (f" ({label})" if label else "")
