@@ -213,3 +213,45 @@ async def test_explorer_shows_and_forces_attention(tmp_path, capsys):
         app.run_view = "difference"
         await pilot.pause()
         assert "changed − original" in text_of(row) and "+" in text_of(row)
+
+
+def _edited_opennmt(tmp_path, edit):
+    _opennmt(tmp_path)
+    ckpt = torch.load(tmp_path / "model_step_1000.pt", weights_only=False)
+    edit(ckpt["model"])
+    torch.save(ckpt, tmp_path / "edited.pt")
+    return [tmp_path / "edited.pt"]
+
+
+def _mlp_attention(model):
+    model.pop("decoder.attn.linear_in.weight")
+    model["decoder.attn.linear_context.weight"] = torch.zeros(12, 12)
+    model["decoder.attn.linear_query.weight"] = torch.zeros(12, 12)
+    model["decoder.attn.v.weight"] = torch.zeros(1, 12)
+
+
+def _wide_encoder(tmp_path):
+    """Notebook 3 with its defaults' proportions: each direction as wide as the decoder."""
+    attention = ref.Attention3(12, 12)
+    model = ref.Seq2Seq1(ref.Encoder3(10, 8, 12, 12, 0.5), ref.Decoder3(10, 8, 12, 12, 0.5, attention))
+    torch.save(model.state_dict(), tmp_path / "wide.pt")
+    return [tmp_path / "wide.pt", "--vocab", _vocab_file(tmp_path / "v.txt", ["<unk>", "<pad>", "<sos>", "<eos>",
+                                                                            *WORDS[:6]])]
+
+
+@pytest.mark.parametrize("case,cause", [
+    ("mlp", "mlp (Bahdanau) global attention is not supported"),
+    ("bridge", "--bridge (a linear + relu"),
+    ("wide", "needs one width"),
+])
+def test_unsupported_shapes_are_refused_with_their_cause(case, cause, tmp_path, capsys):
+    if case == "mlp":
+        args = _edited_opennmt(tmp_path, _mlp_attention)
+    elif case == "bridge":
+        args = _edited_opennmt(tmp_path, lambda m: m.update({"encoder.bridge.0.weight": torch.zeros(12, 12)}))
+    else:
+        args = _wide_encoder(tmp_path)
+    out = tmp_path / "o.safetensors"
+    code, _, err = run_main("import", *args, "--out", out, capsys=capsys)
+    assert code == 2 and cause in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()

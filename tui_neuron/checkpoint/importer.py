@@ -219,7 +219,7 @@ def recognise(state: dict[str, torch.Tensor], options: ImportOptions) -> Detecte
                            + ("through relu" if options.embed_activation == "relu" else "as it is"))
     for key in [k for k in found.state if k.endswith(("_reverse",)) and not k.startswith("encoder.")]:
         found.problems.append(f"key {key}: only the encoder may be bidirectional")
-    for key in sorted(found.state):
+    for key in sorted(found.state) if not found.problems else ():  # a layout's own problem names its keys
         if re.search(r"attn|attention", key, re.I) and not key.startswith("attention."):
             found.problems.append(f"key {key}: attention weights under an unknown name (map them with --rename)")
     return found
@@ -328,7 +328,7 @@ def _specials(itos: list[str], options: ImportOptions, side: str, positions: str
     """The specials of one vocabulary: the user's spellings, else the usual ones; a source side without some
     falls back (its padding is never read), a target side must have <bos> and <eos>. (specials, notes,
     problems)"""
-    stoi, chosen, notes, problems = set(itos), {}, [], []
+    stoi, chosen, notes, problems, stand_ins = set(itos), {}, [], [], []
     for role, spellings in SPECIAL_SPELLINGS.items():
         given = options.specials.get(role)
         if given is not None:
@@ -347,9 +347,12 @@ def _specials(itos: list[str], options: ImportOptions, side: str, positions: str
                             f"--{role}")
             continue
         if spelled not in spellings:
-            why = "left padding, never read" if role == "pad" else "what unknown words are read as"
-            notes.append(f"no {role} token in the {side} vocabulary: {spelled!r} stands in ({why})")
+            stand_ins.append((role, spelled))
         chosen[role] = spelled
+    if stand_ins:
+        names = " or ".join(role for role, _ in stand_ins)
+        notes.append(f"the {side or 'shared'} vocabulary has no {names} token: {stand_ins[0][1]!r} stands in (padding "
+                     "is never read; unknown words are read as it)")
     if problems:
         return None, notes, problems
     return SpecialTokens(chosen["pad"], chosen["unk"], chosen["bos"], chosen["eos"], positions), notes, problems
@@ -406,6 +409,10 @@ def build_vocab(vocabs: Vocabularies, options: ImportOptions, found: Detected) -
     name, lowercase = options.tokenizer or found.tokenizer[0], options.lowercase
     tokenizer = Tokenizer(name, 1, found.tokenizer[1] if lowercase is None else lowercase, options.source_prefix,
                           options.source_suffix)
+    wrap = " ".join([*options.source_prefix, "…", *options.source_suffix]) if options.source_prefix or \
+        options.source_suffix else ""
+    notes.append(f"typed text: split by {name}, {'lowercased' if tokenizer.lowercase else 'case kept'}"
+                 + (f", read as {wrap}" if wrap else "") + " (--tokenizer, --cased/--lowercase, --source-prefix/suffix)")
     source = None
     if vocabs.source is not None:
         source_sp, s_notes, s_problems = _specials(vocabs.source, options, "source", None)

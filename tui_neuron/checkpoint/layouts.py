@@ -120,6 +120,8 @@ def pytorch_seq2seq(state: dict[str, Tensor]) -> Detected | None:
                        "(embedding, context), fc_out reads (embedding, h, context)")
     elif _bidirectional(s):
         d.arch = Architecture(bidirectional=True, bridge="linear_tanh" if "bridge.weight" in s else "concat")
+    else:
+        d.found.append("notebook 1: the plain encoder-decoder, the encoder's final states start the decoder")
     return d
 
 
