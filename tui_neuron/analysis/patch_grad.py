@@ -26,7 +26,7 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
                  metric: Callable[[Tensor], Tensor], hooks: Sequence[str] = ("h",)) -> dict[tuple[str, int], Tensor]:
     """(hook, layer) -> [steps, H] ∂metric/∂values for each of `hooks`, indexed like a trace (t + n_enc − 1), up
     to `metric_step`. Only the hooks asked for are kept in the graph's leaves (a gate costs a copy a step)."""
-    stepper.model.require_plain("the attribution sweep (--method attribution or both; --method exact runs it)")
+    shape = stepper.plain_decoder("the attribution sweep")
     kept: dict[tuple[str, int], list[Tensor]] = {}
     gates = any(hook not in ("h", "c") for hook in hooks)
     n_layers, cell = stepper.n_layers, stepper.config.cell
@@ -59,9 +59,9 @@ def gradient_run(stepper: Stepper, example: Example, outputs: Sequence[int], met
             layers_step("encoder", stepper.in_proj["encoder"][token][None])
         tok = stepper.vocab.bos_id
         for t in range(1, metric_step + 1):
-            layers_step("decoder", stepper.shape.step_input(torch.tensor([tok]), h))
+            layers_step("decoder", shape.step_input(torch.tensor([tok]), h))
             tok = int(outputs[t - 1])
-        value = metric(stepper.shape.logits(h))
+        value = metric(shape.logits(h))
         value.backward()
     return {key: torch.cat([v.grad if v.grad is not None else torch.zeros_like(v) for v in values]).detach()
             for key, values in kept.items()}

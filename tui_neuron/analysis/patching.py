@@ -99,7 +99,7 @@ def metric_of(name: str, logits: Tensor, answer: int, other: int) -> Tensor:
 def logits_at(stepper: Stepper, trace: Trace, t: int) -> Tensor:
     """[B, V] the logits of decoding step t, remade from every layer's recorded h (the output layer's own sum)."""
     i = t + trace.n_enc - 1
-    return stepper.shape.logits([h[:, i] for h in trace.layer_h])
+    return stepper.plain_decoder("patching").logits([h[:, i] for h in trace.layer_h])
 
 
 @dataclass
@@ -226,6 +226,7 @@ def run_patching(ckpt: Checkpoint, pairs: Sequence[Pair], cfg: PatchConfig | Non
     report = progress or (lambda stage, done, total: None)
     cell, hidden, n_layers = ckpt.config.cell, ckpt.config.hidden, ckpt.config.layers
     cfg.check(cell, hidden, n_layers)
+    ckpt.model.require_plain("patching (it remakes each step's logits from the recorded states)")
     check_pairs(ckpt, pairs)
     stepper = Stepper(ckpt.model, ckpt.vocab)
     hooks, layers = cfg.hook_points(cell), cfg.layers or tuple(range(n_layers))

@@ -196,4 +196,5 @@ def heldout_lines(ckpt: Checkpoint, corpus: Sequence[Path] | None = None,
     return Corpus.from_heldout_record(ckpt.heldout, corpus_dir, ckpt.path.parent if ckpt.path else None).lines("heldout")
 
 
-__all__ = ["FIRST_T", "Recording", "build_examples", "require_role_model", "cached_record", "frequent_targets", "heldout_lines", "record"]
+__all__ = ["FIRST_T", "Recording", "build_examples", "cached_record", "frequent_targets", "heldout_lines", "record",
+           "require_role_model"]

@@ -221,15 +221,15 @@ def parse_metadata(meta: dict[str, str], path: Path) -> Metadata:
     digest = meta.get("tensors_sha256")
     if digest is not None and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
         raise UserError(f"{path}: metadata 'tensors_sha256' is not a sha256 hex digest")
-    two = isinstance(cfg, ConfigV2Schema) and cfg.src_vocab_size is not None
-    if two:
-        vocab.source = _source_vocab(meta, path, vocab, cfg)
-    elif "source_vocab" in meta:
+    src_size, arch = None, Architecture()
+    if isinstance(cfg, ConfigV2Schema):
+        src_size, arch = cfg.src_vocab_size, cfg.model_architecture()
+        if src_size is not None:
+            vocab.source = _source_vocab(meta, path, vocab, cfg)
+    if src_size is None and "source_vocab" in meta:
         raise UserError(f"{path}: metadata has a source_vocab but config has no src_vocab_size; the two go together")
     config = ModelConfig(cfg.vocab_size, cfg.cell, cfg.emb_dim, cfg.hidden, cfg.max_position, cfg.n_signals,
-                         cfg.max_len, cfg.layers, cfg.shared_embedding,
-                         cfg.src_vocab_size if two else None,  # type: ignore[union-attr]
-                         cfg.model_architecture() if isinstance(cfg, ConfigV2Schema) else Architecture())
+                         cfg.max_len, cfg.layers, cfg.shared_embedding, src_size, arch)
     return Metadata(config, vocab, heldout, training, digest, fmt, recorded)
 
 

@@ -75,7 +75,7 @@ class Architecture:
     def from_json(cls, data: dict) -> Architecture:
         fields = {k: tuple(data[k]) if isinstance(data[k], list) else data[k] for k in cls.__dataclass_fields__
                   if k in data}
-        return cls(**fields)
+        return cls(**fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..errors import UserError
 from .cell import LayerWeights, step
-from .decoders import ATTENTION_HOOK, CONTEXT_HOOK, DecoderShape, Memory, make_decoder
+from .decoders import ATTENTION_HOOK, CONTEXT_HOOK, DecoderShape, Memory, PlainDecoder, make_decoder
 from .examples import ControlSignal, Example, example_from_text, make_example
 from .interventions import GATE_HOOKS, INPUT_HOOK, Intervention
 from .recorder import Batch, DecodeRecord, Recorder, States
@@ -65,6 +65,13 @@ class Stepper:
         self.pad_gates = [self._gates_before_source(k) for k in range(self.n_layers)]
         self.shape: DecoderShape = make_decoder(self.arch, p, model.target_embedding.weight.detach().float(),
                                                 self.w["decoder"][0], self.n_layers - 1)
+
+    def plain_decoder(self, what: str) -> PlainDecoder:
+        """The plain shape's decoder, for code that replays its steps by hand (gradients, logits from recorded
+        h); `what` names that code in the refusal a wired decoder gets."""
+        self.model.require_plain(what)
+        assert isinstance(self.shape, PlainDecoder)
+        return self.shape
 
     def _gates_before_source(self, layer: int) -> tuple[Tensor, ...]:
         """Layer `layer`'s encoder gates on left padding (the pad token, a zero state): one value for every row."""
