@@ -255,3 +255,36 @@ def test_unsupported_shapes_are_refused_with_their_cause(case, cause, tmp_path, 
     code, _, err = run_main("import", *args, "--out", out, capsys=capsys)
     assert code == 2 and cause in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+async def test_compare_shows_b_attention(tmp_path, capsys):
+    """Compare two sources on an attention model: A − B's attention where the lengths agree, then B's own."""
+    from test_app import settle, text_of
+    from test_app_compare import set_b
+
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.widgets import AttentionRow
+    from tui_neuron.checkpoint.format import load_checkpoint
+
+    import_args, _ = _notebook3(tmp_path)
+    out = tmp_path / "imported.safetensors"
+    assert run_main("import", *import_args, "--out", out, capsys=capsys)[0] == 0
+    app = ExplorerApp(load_checkpoint(out), session_path=tmp_path / "session.json")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#source").value = "w1 w2 w3 w4"
+        app.query_one("#source").focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await set_b(app, pilot, "w4 w3 w2 w1")
+        assert app.compare is not None and app.compare_mode == "A−B"
+        app.step = app.view.clean.index_of(2)
+        await pilot.pause()
+        row = text_of(app.query_one(AttentionRow))
+        assert "(A − B)" in row
+        while app.compare_mode != "B":
+            await pilot.press("w")
+        row = text_of(app.query_one(AttentionRow))
+        k = app.compare.clean.index_of(2)
+        assert "(B)" in row and f"{max(app.compare.clean.attention[k]):.2f}" in row
+        assert row.index("w4") < row.index("w1")  # B's source, in B's order
