@@ -28,7 +28,7 @@ def info(
         return
     table = Table(title=str(checkpoint), show_header=False)
     for k, v in ckpt.config.to_json().items():
-        table.add_row(k, str(v))
+        table.add_row(k, ckpt.config.architecture.describe() if k == "architecture" else str(v))
     table.add_row("parameters", f"{n_params:,}")
     for k in ("steps", "seconds", "best_step", "heldout_accuracy", "heldout_loss", "stopped", "corpus_sha256"):
         if k in training:
@@ -75,9 +75,11 @@ def import_cmd(
     max_len: Annotated[int, typer.Option(callback=limits(1, 1000), help="Longest output decoded (plus 2)")] = 50,
     force: Annotated[bool, typer.Option(help="Replace an existing --out")] = False,
 ) -> None:
-    """Import a torch GRU/LSTM encoder-decoder trained elsewhere: known layouts are recognised (PyTorch's
-    translation tutorial, the pytorch-seq2seq notebooks, OpenNMT-py's RNN models, tui-neuron's own names), with
-    attention, bidirectional encoders and two vocabularies; docs/bring-your-own-model.md has one example each."""
+    """Import a torch GRU/LSTM encoder-decoder trained elsewhere: known layouts are recognised.
+
+    PyTorch's translation tutorial, the pytorch-seq2seq notebooks, OpenNMT-py's RNN models and tui-neuron's own
+    names, with attention, bidirectional encoders and two vocabularies; docs/bring-your-own-model.md has one
+    example each."""
     from ..checkpoint.importer import ImportOptions, ImportSources, describe, import_model, parse_renames
     from ..model.tokenizer import SPLIT_RULES
 

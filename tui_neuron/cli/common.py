@@ -177,8 +177,9 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise UserError(f"the folder {path.parent} does not exist; create it first")
 
 
-analyze_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                          help="Batch analyses: the token-positioning paper's neuron functions.")
+ANALYZE_HELP = "Batch analyses: the token-positioning paper's neuron functions."
+EXPORT_HELP = "Write what the model computes in formats other tools read."
+analyze_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=ANALYZE_HELP)
 
 
 app.add_typer(analyze_app, name="analyze")

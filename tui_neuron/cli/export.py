@@ -8,10 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UserError
-from .common import _CHECKPOINT, _FORCE, COUNT, SEED, _load, app, err, out
+from .common import _CHECKPOINT, _FORCE, COUNT, EXPORT_HELP, SEED, _load, app, err, out
 
-export_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Write what the model computes in formats other tools read.")
+export_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=EXPORT_HELP)
 app.add_typer(export_app, name="export")
 
 
