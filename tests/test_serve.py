@@ -173,3 +173,25 @@ def _state(pid: int) -> str:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+def test_served_page_fills_the_window_and_fetches_nothing_outside(tmp_path):
+    """The page's terminal is fixed to the whole window on the app's background (the stock page left its bottom
+    empty, in another colour), and it loads no font from outside this machine."""
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "TUI_NEURON_HOME": str(tmp_path / "home")}
+    server = subprocess.Popen([sys.executable, "-m", "tui_neuron.cli", "serve", str(SHIPPED), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env,
+                              start_new_session=True)
+    try:
+        wait_for_port(port, 60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
+            page = r.read().decode()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=30)
+    assert "#terminal {\n        position: fixed;\n        inset: 0;" in page
+    assert "overflow: hidden" in page and "background: #121212" in page
+    assert "fonts.googleapis.com" not in page and 'id="terminal"' in page

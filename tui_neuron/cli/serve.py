@@ -51,7 +51,8 @@ def serve(
     signal.signal(signal.SIGHUP, _hang_up)  # a closed terminal stops the server the same way
     quiet_closed_loop_warnings()
     try:
-        Server(command, host=host, port=port, title="tui-neuron").serve()
+        page = Path(__file__).resolve().parent.parent / "app" / "serve_page"  # the page fills the window
+        Server(command, host=host, port=port, title="tui-neuron", templates_path=page).serve()
     except KeyboardInterrupt:
         pass
     finally:
