@@ -343,12 +343,20 @@ class GlobalAttention(nn.Module):
         self.attn_type = attn_type
         if attn_type == "general":
             self.linear_in = nn.Linear(dim, dim, bias=False)
-        self.linear_out = nn.Linear(dim * 2, dim, bias=False)
+        elif attn_type == "mlp":
+            self.linear_context = nn.Linear(dim, dim, bias=False)
+            self.linear_query = nn.Linear(dim, dim, bias=True)
+            self.v = nn.Linear(dim, 1, bias=False)
+        self.linear_out = nn.Linear(dim * 2, dim, bias=attn_type == "mlp")
 
     def score(self, h_t, h_s):
-        if self.attn_type == "general":
-            h_t = self.linear_in(h_t)
-        return torch.bmm(h_t, h_s.transpose(1, 2))
+        if self.attn_type in ("general", "dot"):
+            if self.attn_type == "general":
+                h_t = self.linear_in(h_t)
+            return torch.bmm(h_t, h_s.transpose(1, 2))
+        wq = self.linear_query(h_t)[:, :, None]  # [B, tgt, 1, dim]
+        uh = self.linear_context(h_s)[:, None]  # [B, 1, src, dim]
+        return self.v(torch.tanh(wq + uh)).squeeze(-1)
 
     def forward(self, src, enc_out):
         src = src.unsqueeze(1)
@@ -356,7 +364,9 @@ class GlobalAttention(nn.Module):
         align_vectors = F.softmax(align, -1)
         c = torch.bmm(align_vectors, enc_out)
         concat_c = torch.cat([c, src], 2)
-        attn_h = torch.tanh(self.linear_out(concat_c))
+        attn_h = self.linear_out(concat_c)
+        if self.attn_type in ("general", "dot"):
+            attn_h = torch.tanh(attn_h)
         return attn_h.squeeze(1), align_vectors.squeeze(1)
 
 

@@ -98,12 +98,12 @@ def _notebook3(tmp_path):
     return args, greedy
 
 
-def _opennmt(tmp_path):
+def _opennmt(tmp_path, attn_type="general"):
     src_itos = ["<unk>", "<blank>", "<s>", "</s>", *WORDS[:12]]
     tgt_itos = ["<unk>", "<blank>", "<s>", "</s>", *WORDS]
     hidden = 12
     encoder = ref.RNNEncoder("LSTM", True, 2, hidden, ref.Embeddings(8, len(src_itos), 1))
-    decoder = ref.InputFeedRNNDecoder(2, hidden, ref.Embeddings(8, len(tgt_itos), 1))
+    decoder = ref.InputFeedRNNDecoder(2, hidden, ref.Embeddings(8, len(tgt_itos), 1), attn_type)
     model = ref.NMTModel(encoder, decoder)
     generator = torch.nn.Sequential(torch.nn.Linear(hidden, len(tgt_itos)), torch.nn.LogSoftmax(dim=-1))
     _scaled(model, 6)
@@ -122,6 +122,7 @@ SHAPES = {
     "tutorial": lambda p: _tutorial(p, False), "tutorial-attention": lambda p: _tutorial(p, True),
     "notebook1": _notebook1, "notebook2": _notebook2, "notebook3-bahdanau-bidirectional": _notebook3,
     "opennmt-luong-input-feed-brnn": _opennmt,
+    "opennmt-dot": lambda p: _opennmt(p, "dot"), "opennmt-mlp": lambda p: _opennmt(p, "mlp"),
 }
 SOURCES = [["w1", "w2", "w3"], ["w4", "w0", "w5", "w2", "w6"], ["w7"]]
 
@@ -223,11 +224,8 @@ def _edited_opennmt(tmp_path, edit):
     return [tmp_path / "edited.pt"]
 
 
-def _mlp_attention(model):
-    model.pop("decoder.attn.linear_in.weight")
-    model["decoder.attn.linear_context.weight"] = torch.zeros(12, 12)
-    model["decoder.attn.linear_query.weight"] = torch.zeros(12, 12)
-    model["decoder.attn.v.weight"] = torch.zeros(1, 12)
+def _coverage_attention(model):
+    model["decoder.attn.linear_cover.weight"] = torch.zeros(12, 1)
 
 
 def _wide_encoder(tmp_path):
@@ -240,13 +238,13 @@ def _wide_encoder(tmp_path):
 
 
 @pytest.mark.parametrize("case,cause", [
-    ("mlp", "mlp (Bahdanau) global attention is not supported"),
+    ("coverage", "coverage attention is not supported"),
     ("bridge", "--bridge (a linear + relu"),
     ("wide", "needs one width"),
 ])
 def test_unsupported_shapes_are_refused_with_their_cause(case, cause, tmp_path, capsys):
-    if case == "mlp":
-        args = _edited_opennmt(tmp_path, _mlp_attention)
+    if case == "coverage":
+        args = _edited_opennmt(tmp_path, _coverage_attention)
     elif case == "bridge":
         args = _edited_opennmt(tmp_path, lambda m: m.update({"encoder.bridge.0.weight": torch.zeros(12, 12)}))
     else:

@@ -131,7 +131,12 @@ def opennmt_py(state: dict[str, Tensor]) -> Detected | None:
         return None
     s = _moves(state, [(f"encoder.{lut}", "src_embedding.weight"), (f"decoder.{lut}", "tgt_embedding.weight"),
                        ("encoder.rnn.", "encoder."), ("decoder.attn.linear_in.", "attention.query."),
+                       ("decoder.attn.linear_query.", "attention.query."),
+                       ("decoder.attn.linear_context.", "attention.key."), ("decoder.attn.v.", "attention.v."),
                        ("decoder.attn.linear_out.", "attention.out."), ("generator.0.", "output.")])
+    mlp = "attention.key.weight" in s  # mlp: v·tanh(linear_query(h) + linear_context(k)); linear_out, no tanh
+    if mlp:
+        s.setdefault("attention.key.bias", torch.zeros(s["attention.key.weight"].shape[0]))
     for key in list(s):
         m = re.fullmatch(r"decoder\.rnn\.layers\.(\d+)\.(weight_ih|weight_hh|bias_ih|bias_hh)", key)
         if m:
@@ -142,18 +147,20 @@ def opennmt_py(state: dict[str, Tensor]) -> Detected | None:
     if "attention.out.weight" in s and "attention.out.bias" not in s:
         s["attention.out.bias"] = torch.zeros(s["attention.out.weight"].shape[0])  # general/dot: no bias
     if any(k.startswith("decoder.attn.") for k in s):
-        d.problems.append("OpenNMT-py's mlp (Bahdanau) global attention is not supported yet; dot and general are")
+        d.problems.append(f"unknown attention weights {sorted(k for k in s if k.startswith('decoder.attn.'))[0]} "
+                          "(coverage attention is not supported; dot, general and mlp are)")
     if any(k.startswith("encoder.bridge.") for k in s):
         d.problems.append("OpenNMT-py's --bridge (a linear + relu on the encoder's final states) is not supported yet")
     hid = int(s["decoder.weight_hh_l0"].shape[-1]) if "decoder.weight_hh_l0" in s else 0
     feed = _in_width(s, "decoder.weight_ih_l0") == _in_width(s, "tgt_embedding.weight") + hid
     bi = _bidirectional(s)
-    d.arch = Architecture(bidirectional=bi, bridge="concat" if bi else "none",
-                          attention="general" if "attention.query.weight" in s else "dot", query="current",
+    kind = "additive" if mlp else "general" if "attention.query.weight" in s else "dot"
+    d.arch = Architecture(bidirectional=bi, bridge="concat" if bi else "none", attention=kind, query="current",
                           rnn_input=("embedding", "feed") if feed else ("embedding",), attentional=True,
-                          output_input=("attentional",))
-    d.found.append(f"{d.arch.attention} global attention on the state after each step, attentional vector "
-                   f"tanh(linear_out(context, h)){', input feeding' if feed else ''}"
+                          output_input=("attentional",), attentional_activation="none" if mlp else "tanh")
+    d.found.append(f"{'mlp' if mlp else kind} global attention on the state after each step, attentional vector "
+                   f"{'linear_out(context, h)' if mlp else 'tanh(linear_out(context, h))'}"
+                   f"{', input feeding' if feed else ''}"
                    f"{', brnn encoder (directions joined)' if bi else ''}")
     return d
 

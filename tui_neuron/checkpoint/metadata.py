@@ -70,6 +70,7 @@ class ArchitectureSchema(_Strict, kw_only=True, forbid_unknown_fields=True):
     attentional: bool = False
     output_input: Annotated[list[Literal["h", "attentional", "context", "embedding"]],
                             Meta(min_length=1, max_length=4)] = msgspec.field(default_factory=lambda: ["h"])
+    attentional_activation: Literal["tanh", "none"] = "tanh"
 
 
 class ConfigV2Schema(ConfigSchema, kw_only=True, forbid_unknown_fields=True):
@@ -94,7 +95,7 @@ class ConfigV2Schema(ConfigSchema, kw_only=True, forbid_unknown_fields=True):
         a = self.architecture
         return Architecture() if a is None else Architecture(
             a.embed_activation, a.bidirectional, a.bridge, a.attention, a.query, tuple(a.rnn_input), a.attentional,
-            tuple(a.output_input))
+            tuple(a.output_input), a.attentional_activation)
 
 
 class VocabSchema(_Strict, kw_only=True):

@@ -28,7 +28,8 @@ class Architecture:
     - `rnn_input`: what layer 0 reads, concatenated in this order: the embedded token, the `context` (the
       attention's, or without attention the encoder's final state) and the `feed` (the previous step's
       attentional vector, Luong's input feeding);
-    - `attentional`: Luong's h~ = tanh(W [context; h] + b) is formed after the step;
+    - `attentional`: Luong's h~ = tanh(W [context; h] + b) is formed after the step (`attentional_activation`
+      none: without the tanh, as OpenNMT-py's mlp attention forms it);
     - `output_input`: what the output layer reads, concatenated in this order (h, attentional, context,
       embedding, as the source module concatenates them).
     """
@@ -41,6 +42,7 @@ class Architecture:
     rnn_input: tuple[str, ...] = ("embedding",)
     attentional: bool = False
     output_input: tuple[str, ...] = ("h",)
+    attentional_activation: str = "tanh"
 
     @property
     def is_plain(self) -> bool:
@@ -63,7 +65,8 @@ class Architecture:
         if self.rnn_input != ("embedding",):
             parts.append("decoder reads (" + ", ".join(self.rnn_input) + ")")
         if self.attentional:
-            parts.append("attentional vector tanh(W (context, h))")
+            parts.append("attentional vector " + ("tanh(W (context, h))" if self.attentional_activation == "tanh"
+                                                  else "W (context, h)"))
         if self.output_input != ("h",):
             parts.append("output reads (" + ", ".join(self.output_input) + ")")
         return ", ".join(parts) or "plain (no attention)"
@@ -123,7 +126,7 @@ def architecture_problems(arch: Architecture, cell: str, hidden: int, layers: in
     ask, so a file and an import are refused for the same reasons, all at once."""
     problems = []
     choices = {"embed_activation": ("none", "relu"), "bridge": BRIDGES, "attention": ATTENTIONS,
-               "query": ("previous", "current")}
+               "query": ("previous", "current"), "attentional_activation": ("tanh", "none")}
     for name, allowed in choices.items():
         if getattr(arch, name) not in allowed:
             problems.append(f"{name} {getattr(arch, name)!r} is not one of {', '.join(allowed)}")

@@ -158,7 +158,9 @@ class WiredRun:
             self.context = self._attend(top)
         if arch.attentional:
             assert w.out_t is not None
-            self.feed = torch.tanh(_linear(torch.cat([self.context, top], 1), w.out_t, w.out_b))
+            self.feed = _linear(torch.cat([self.context, top], 1), w.out_t, w.out_b)
+            if arch.attentional_activation == "tanh":
+                self.feed = torch.tanh(self.feed)
         parts = {"h": top, "attentional": self.feed, "context": self.context, "embedding": self.embedded}
         x = torch.cat([parts[p] for p in arch.output_input], 1) if len(arch.output_input) > 1 else \
             parts[arch.output_input[0]]
