@@ -102,3 +102,25 @@ def test_input_tokens_coloured_by_a_neuron_stay_readable():
     for v in [x / 10 for x in range(-10, 11)]:
         background = _color(v, -1.0, 1.0)
         assert contrast(readable_on(background), background) >= 4.5, (v, background)
+        assert readable_on(background) in ("rgb(0,0,0)", "rgb(255,255,255)")  # true colours, not palette names
+
+
+async def test_input_tokens_are_not_dimmed_by_their_row_label(shipped, tmp_path):
+    """The row label's dim style was the whole row's base style, so a token's black-on-red read as dark red on
+    red in the browser: only the label may be dim, never a coloured token."""
+    from test_app import settle
+
+    from tui_neuron.app.explorer import ExplorerApp
+    from tui_neuron.app.widgets import Timeline
+
+    app = ExplorerApp(shipped, session_path=tmp_path / "session.json")
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        from rich.console import Console
+
+        text = app.query_one(Timeline)._render_text()
+        coloured = [seg for seg in Console(width=400, color_system="truecolor").render(text)
+                    if seg.style is not None and seg.style.bgcolor is not None and seg.text.strip()]
+        assert coloured, "no token is coloured by a neuron"
+        dimmed = [seg.text for seg in coloured if seg.style.dim]
+        assert not dimmed, dimmed

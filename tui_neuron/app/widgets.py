@@ -32,7 +32,9 @@ def readable_on(background: str) -> str:
     r, g, b = (int(x) / 255 for x in background[4:-1].split(","))
     lum = sum(w * (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
               for w, c in zip((0.2126, 0.7152, 0.0722), (r, g, b)))
-    return "black" if lum > 0.179 else "white"
+    # as true colours: a named colour is the terminal's palette entry, and the browser's (textual-serve's xterm)
+    # draws "black" as a dark grey that was hard to read on saturated red
+    return "rgb(0,0,0)" if lum > 0.179 else "rgb(255,255,255)"
 
 
 def _color(v: float, lo: float, hi: float) -> str:
@@ -167,12 +169,14 @@ class Timeline(Styled, Static):
         start = max(0, min(current - n_cols // 2, len(times) - n_cols))
         cols = range(start, min(len(times), start + n_cols))
         label, current_style, control_style = self.style("label"), self.style("current"), self.style("control")
-        rows = {"t": Text("t       ", style=label), "in": Text("input h ", style=label),
-                "out": Text("output  ", style=label)}
+        # each row's label is dim, as a span: Text(label, style=…) would make the style the whole row's base, and
+        # the input tokens' colours came out dimmed (dark red on red in the browser)
+        names = {"t": "t       ", "in": "input h ", "out": "output  "}
         if changed is not None:
-            rows["chg"] = Text("changed ", style=label)
+            names["chg"] = "changed "
         if b_outputs is not None:
-            rows["b"] = Text("B output", style=label)
+            names["b"] = "B output"
+        rows = {key: Text.assemble((name, label)) for key, name in names.items()}
         for i in cols:
             t = int(times[i])
             base = current_style if i == current else Style()
