@@ -58,6 +58,7 @@ class DecoderRun(Protocol):
 
 class DecoderShape(Protocol):
     name: str
+    reads_memory: bool  # whether `begin` needs the encoder's states (the plain shape reads only the final state)
 
     def begin(self, memory: Memory, hooks: StepHooks, record: Record) -> DecoderRun: ...
 
@@ -67,6 +68,7 @@ class PlainDecoder:
     activation on the embedding (the tutorial's relu) is folded into the precomputed projection."""
 
     name = "plain"
+    reads_memory = False
 
     def __init__(self, input_projection: Tensor, w_out_t: Tensor, b_out: Tensor):
         self.input_projection = input_projection  # [V, G*H]: every target embedding through layer 0's input weights
@@ -116,6 +118,7 @@ class WiredDecoder:
     feeding, and an output layer reading any of these."""
 
     name = "wired"
+    reads_memory = True
 
     def __init__(self, arch: Architecture, weights: WiredWeights, top: int):
         self.arch, self.w, self.top = arch, weights, top

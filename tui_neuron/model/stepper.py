@@ -190,7 +190,7 @@ class Stepper:
             else:  # all distinct (a recording): copying rows back would only cost
                 shared = 0
         self._encode_steps(batch, range(shared, S), ctx, states, rec)
-        if self.shape.name == "plain":
+        if not self.shape.reads_memory:
             return None
         return self._memory(rec.h[:S, self.n_layers - 1].transpose(0, 1), batch, states.h[-1])
 
