@@ -131,9 +131,10 @@ def test_open_imported_attention_model_in_tmux(tmp_path, capsys):
         tmux("send-keys", "-t", session, "Right", "Right", "Right", "Right")
         wait_for(session, "attention at t=1")
         tmux("send-keys", "-t", session, "i")
-        wait_for(session, "Intervention")
+        wait_for(session, "Intervention (")  # the prompt
         tmux("send-keys", "-t", session, "C-u")
         tmux("send-keys", "-t", session, "-l", "attend:2@1")
+        wait_for(session, "▊  attend:2@1")  # typed into the prompt's box before it is sent
         tmux("send-keys", "-t", session, "Enter")
         wait_for(session, "1. attend:2@1")
         wait_for(session, " changed      ")  # the timeline's changed row: the changed run is there
