@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from test_serve import free_port, wait_for_port  # noqa: E402
+from test_serve import free_port, stop_all, wait_for_port  # noqa: E402
 
 KEYS = {"Escape": 27, "Enter": 13, "ArrowRight": 39, "ArrowLeft": 37, "Home": 36, "Tab": 9}
 
@@ -117,13 +116,7 @@ def main() -> None:
         for path in asyncio.run(walk(debug_port, f"http://127.0.0.1:{port}", out)):
             print(path)
     finally:
-        for proc in (browser, server):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+        stop_all(browser, server)
 
 
 if __name__ == "__main__":

@@ -177,26 +177,37 @@ def test_separate_vocabularies_are_named_when_missing(tmp_path, capsys):
     assert code == 2 and "--src-vocab and --tgt-vocab" in err and len(err.strip().splitlines()) == 1, err
 
 
-async def test_explorer_shows_and_forces_attention(tmp_path, capsys):
-    """Open an imported attention model: step, read the attention row, force an attention intervention."""
-    from test_app import settle, text_of
-
+def _attention_explorer(tmp_path, capsys):
+    """The explorer on an imported notebook-3 model (Bahdanau attention, bidirectional encoder)."""
     from tui_neuron.app.explorer import ExplorerApp
-    from tui_neuron.app.widgets import AttentionRow, TopK
     from tui_neuron.checkpoint.format import load_checkpoint
-    from tui_neuron.model.syntax import parse_intervention
 
     import_args, _ = _notebook3(tmp_path)
     out = tmp_path / "imported.safetensors"
     assert run_main("import", *import_args, "--out", out, capsys=capsys)[0] == 0
-    ckpt = load_checkpoint(out)
-    app = ExplorerApp(ckpt, session_path=tmp_path / "session.json")
+    return ExplorerApp(load_checkpoint(out), session_path=tmp_path / "session.json")
+
+
+async def _run_source(app, pilot, source: str) -> None:
+    from test_app import settle
+
+    await settle(app, pilot)
+    app.query_one("#source").value = source
+    app.query_one("#source").focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def test_explorer_shows_and_forces_attention(tmp_path, capsys):
+    """Open an imported attention model: step, read the attention row, force an attention intervention."""
+    from test_app import settle, text_of
+
+    from tui_neuron.app.widgets import AttentionRow, TopK
+    from tui_neuron.model.syntax import parse_intervention
+
+    app = _attention_explorer(tmp_path, capsys)
     async with app.run_test(size=(140, 45)) as pilot:
-        await settle(app, pilot)
-        app.query_one("#source").value = "w1 w2 w3 w4"
-        app.query_one("#source").focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await _run_source(app, pilot, "w1 w2 w3 w4")
         row = app.query_one(AttentionRow)
         assert row.display and app.query_one("#neurons-pane").has_class("-attends")
         app.step = app.view.clean.index_of(2)
@@ -257,23 +268,14 @@ def test_unsupported_shapes_are_refused_with_their_cause(case, cause, tmp_path, 
 
 async def test_compare_shows_b_attention(tmp_path, capsys):
     """Compare two sources on an attention model: A − B's attention where the lengths agree, then B's own."""
-    from test_app import settle, text_of
+    from test_app import text_of
     from test_app_compare import set_b
 
-    from tui_neuron.app.explorer import ExplorerApp
     from tui_neuron.app.widgets import AttentionRow
-    from tui_neuron.checkpoint.format import load_checkpoint
 
-    import_args, _ = _notebook3(tmp_path)
-    out = tmp_path / "imported.safetensors"
-    assert run_main("import", *import_args, "--out", out, capsys=capsys)[0] == 0
-    app = ExplorerApp(load_checkpoint(out), session_path=tmp_path / "session.json")
+    app = _attention_explorer(tmp_path, capsys)
     async with app.run_test(size=(140, 45)) as pilot:
-        await settle(app, pilot)
-        app.query_one("#source").value = "w1 w2 w3 w4"
-        app.query_one("#source").focus()
-        await pilot.press("enter")
-        await settle(app, pilot)
+        await _run_source(app, pilot, "w1 w2 w3 w4")
         await set_b(app, pilot, "w4 w3 w2 w1")
         assert app.compare is not None and app.compare_mode == "A−B"
         app.step = app.view.clean.index_of(2)

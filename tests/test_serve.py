@@ -36,6 +36,17 @@ def wait_for_port(port: int, timeout: float) -> None:
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 
+def stop_all(*procs) -> None:
+    """End each started process group (a browser, a server and their children): TERM, then KILL after 10 s."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 async def page_terminal_text(debug_port: int, url: str, wanted: list[str], timeout: float) -> tuple[str, bool]:
     """Open `url` in the browser's page; collect what its websockets receive until every `wanted` text came."""
     import aiohttp
@@ -95,13 +106,7 @@ def test_serve_renders_the_explorer_in_headless_chromium(tmp_path):
         missing = [w for w in wanted if w not in text]
         assert not missing, f"the page never showed {missing}"
     finally:
-        for proc in (browser, server):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+        stop_all(browser, server)
     assert not any((tmp_path).glob("*.json")), "serving wrote into the current folder"
 
 

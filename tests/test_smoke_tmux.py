@@ -39,6 +39,15 @@ def launch(tmp_path: Path, args: str, term: str = "") -> tuple[str, Path]:
     return session, status
 
 
+def assert_quit(status: Path) -> None:
+    """The explorer ended, with exit code 0 (written by the launch command into `status`)."""
+    deadline = time.monotonic() + 30
+    while not status.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status.exists(), "the explorer did not quit"
+    assert status.read_text().strip() == "0"
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/test.sh installs it)")
 @pytest.mark.parametrize("term", ["TERM=xterm-256color", "TERM=xterm NO_COLOR=1"], ids=["256-colour", "plain"])
 def test_open_in_tmux(tmp_path, term):
@@ -99,10 +108,7 @@ def test_open_imported_two_layer_model_in_tmux(tmp_path, capsys):
         tmux("send-keys", "-t", session, "q")
         wait_for(session, "unsaved changes")  # an intervention was added: q asks first
         tmux("send-keys", "-t", session, "d")
-        deadline = time.monotonic() + 30
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert status.exists() and status.read_text().strip() == "0"
+        assert_quit(status)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
@@ -144,9 +150,6 @@ def test_open_imported_attention_model_in_tmux(tmp_path, capsys):
         tmux("send-keys", "-t", session, "q")
         wait_for(session, "unsaved changes")
         tmux("send-keys", "-t", session, "d")
-        deadline = time.monotonic() + 30
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert status.exists() and status.read_text().strip() == "0"
+        assert_quit(status)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -23,7 +23,7 @@ from ..model.config import Architecture, architecture_problems
 from ..model.seq2seq import ModelConfig, Seq2Seq
 from ..model.tokenizer import SPLIT_RULES, SpecialTokens, Tokenizer, Vocab
 from .format import Checkpoint, expected_shapes, save_checkpoint
-from .layouts import Detected, detect, strip_common_prefix
+from .layouts import Detected, detect, renamed, strip_common_prefix
 from .validate import parse_json_limited, read_bytes, read_safetensors, require_regular_file
 
 MAX_STATE_BYTES = 4 << 30
@@ -170,17 +170,6 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
-def _renamed(state: dict[str, torch.Tensor], renames: Sequence[tuple[str, str]]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        for old, new in renames:
-            if key.startswith(old):
-                key = new + key[len(old) :]
-                break
-        out[key] = value
-    return out
-
-
 def gather_state(sources: ImportSources) -> StateFile:
     """One state dict from one file, or from the encoder's and the decoder's files (each under its module's
     name, whatever prefix it was saved with)."""
@@ -202,7 +191,7 @@ def gather_state(sources: ImportSources) -> StateFile:
 def recognise(state: dict[str, torch.Tensor], options: ImportOptions) -> Detected:
     """The layout (after the user's renames, and without a prefix every key shares), or one line saying what
     was expected."""
-    state = _renamed(state, options.renames)
+    state = renamed(state, options.renames)
     found = detect(state)
     if found is None:
         state, prefix = strip_common_prefix(state)

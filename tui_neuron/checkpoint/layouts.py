@@ -17,7 +17,7 @@ docs/checkpoint-format.md), the decoder's `Architecture`, what was found (said t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -38,12 +38,9 @@ class Detected:
     tokenizer: tuple[str, bool] = ("tui-neuron-words", True)  # the layout's usual split rule and lowercasing
 
 
-def _move(state: dict[str, Tensor], old: str, new: str) -> dict[str, Tensor]:
-    """Keys under prefix `old` renamed to `new`; others kept."""
-    return {(new + k[len(old):] if k.startswith(old) else k): v for k, v in state.items()}
-
-
-def _moves(state: dict[str, Tensor], pairs: list[tuple[str, str]]) -> dict[str, Tensor]:
+def renamed(state: dict[str, Tensor], pairs: Sequence[tuple[str, str]]) -> dict[str, Tensor]:
+    """Each key under the first prefix `old` of `pairs` that it starts with, moved to `new`; others kept (the
+    layouts' maps and the user's --rename alike)."""
     out: dict[str, Tensor] = {}
     for key, value in state.items():
         for old, new in pairs:
@@ -74,7 +71,7 @@ def pytorch_tutorial(state: dict[str, Tensor]) -> Detected | None:
     rnn = next((m for m in ("gru", "lstm", "rnn") if f"encoder.{m}.weight_ih_l0" in state), None)
     if rnn is None or "encoder.embedding.weight" not in state or "decoder.out.weight" not in state:
         return None
-    d = Detected("pytorch-tutorial", _moves(state, [
+    d = Detected("pytorch-tutorial", renamed(state, [
         ("encoder.embedding.", "src_embedding."), (f"encoder.{rnn}.", "encoder."),
         ("decoder.embedding.", "tgt_embedding."), (f"decoder.{rnn}.", "decoder."), ("decoder.out.", "output."),
         ("decoder.attention.Wa.", "attention.query."), ("decoder.attention.Ua.", "attention.key."),
@@ -94,7 +91,7 @@ def pytorch_tutorial(state: dict[str, Tensor]) -> Detected | None:
 def pytorch_seq2seq(state: dict[str, Tensor]) -> Detected | None:
     if "encoder.rnn.weight_ih_l0" not in state or "decoder.fc_out.weight" not in state:
         return None
-    s = _moves(state, [("encoder.embedding.", "src_embedding."), ("encoder.rnn.", "encoder."),
+    s = renamed(state, [("encoder.embedding.", "src_embedding."), ("encoder.rnn.", "encoder."),
                        ("encoder.fc.", "bridge."), ("decoder.embedding.", "tgt_embedding."),
                        ("decoder.rnn.", "decoder."), ("decoder.fc_out.", "output.")])
     d = Detected("pytorch-seq2seq", s)
@@ -129,7 +126,7 @@ def opennmt_py(state: dict[str, Tensor]) -> Detected | None:
     lut = "embeddings.make_embedding.emb_luts.0.weight"
     if f"encoder.{lut}" not in state:
         return None
-    s = _moves(state, [(f"encoder.{lut}", "src_embedding.weight"), (f"decoder.{lut}", "tgt_embedding.weight"),
+    s = renamed(state, [(f"encoder.{lut}", "src_embedding.weight"), (f"decoder.{lut}", "tgt_embedding.weight"),
                        ("encoder.rnn.", "encoder."), ("decoder.attn.linear_in.", "attention.query."),
                        ("decoder.attn.linear_query.", "attention.query."),
                        ("decoder.attn.linear_context.", "attention.key."), ("decoder.attn.v.", "attention.v."),
