@@ -39,6 +39,21 @@ def launch(tmp_path: Path, args: str, term: str = "") -> tuple[str, Path]:
     return session, status
 
 
+def replace_prompt_text(session: str, text: str) -> None:
+    """Clear the open prompt's box and type `text`, until the box shows it: on a busy machine keys sent while the
+    prompt is still being set up can be lost, so the typing is repeated (at most three times)."""
+    for _ in range(3):
+        tmux("send-keys", "-t", session, "End")
+        tmux("send-keys", "-t", session, "C-u")
+        tmux("send-keys", "-t", session, "-l", text)
+        try:
+            wait_for(session, f"▊  {text} ", timeout=10)
+            return
+        except AssertionError:
+            continue
+    wait_for(session, f"▊  {text} ", timeout=1)
+
+
 def assert_quit(status: Path) -> None:
     """The explorer ended, with exit code 0 (written by the launch command into `status`)."""
     deadline = time.monotonic() + 30
@@ -138,9 +153,7 @@ def test_open_imported_attention_model_in_tmux(tmp_path, capsys):
         wait_for(session, "attention at t=1")
         tmux("send-keys", "-t", session, "i")
         wait_for(session, "Intervention (")  # the prompt
-        tmux("send-keys", "-t", session, "C-u")
-        tmux("send-keys", "-t", session, "-l", "attend:2@1")
-        wait_for(session, "▊  attend:2@1")  # typed into the prompt's box before it is sent
+        replace_prompt_text(session, "attend:2@1")
         tmux("send-keys", "-t", session, "Enter")
         wait_for(session, "1. attend:2@1")
         wait_for(session, " changed      ")  # the timeline's changed row: the changed run is there
