@@ -386,6 +386,22 @@ class InputFeedRNNDecoder(nn.Module):
         return decoder_output, state, p_attn
 
 
+class StdRNNDecoder(nn.Module):
+    """OpenNMT-py's decoder without input feeding: an nn.LSTM over the embeddings, then global attention."""
+
+    def __init__(self, num_layers, hidden_size, embeddings, attn_type="general"):
+        super().__init__()
+        self.embeddings = embeddings
+        emb_size = embeddings.make_embedding.emb_luts[0].embedding_dim
+        self.rnn = nn.LSTM(emb_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.attn = GlobalAttention(hidden_size, attn_type=attn_type)
+
+    def step(self, tok, state, input_feed, enc_out):
+        rnn_output, state = self.rnn(self.embeddings(tok)[:, None], state)
+        decoder_output, p_attn = self.attn(rnn_output[:, 0], enc_out)
+        return decoder_output, state, p_attn
+
+
 class NMTModel(nn.Module):
     def __init__(self, encoder, decoder):
         super().__init__()
@@ -393,15 +409,18 @@ class NMTModel(nn.Module):
         self.decoder = decoder
 
 
-def fix_enc_hidden(hidden):
+def fix_enc_hidden(hidden, bidirectional=True):
     """OpenNMT-py's RNNDecoderBase._fix_enc_hidden: a brnn's directions joined per layer."""
+    if not bidirectional:
+        return hidden
     return torch.cat([hidden[0 : hidden.size(0) : 2], hidden[1 : hidden.size(0) : 2]], 2)
 
 
 @torch.no_grad()
 def opennmt_greedy(model, generator, src_ids, bos, eos, max_len):
     enc_out, (h, c) = model.encoder(torch.tensor([src_ids]))
-    state = (fix_enc_hidden(h), fix_enc_hidden(c))
+    bidirectional = model.encoder.rnn.bidirectional
+    state = (fix_enc_hidden(h, bidirectional), fix_enc_hidden(c, bidirectional))
     input_feed = torch.zeros(1, state[0].shape[-1])
     tok = torch.tensor([bos])
     tokens, hs, cs, attn = [], [], [], []

@@ -98,12 +98,13 @@ def _notebook3(tmp_path):
     return args, greedy
 
 
-def _opennmt(tmp_path, attn_type="general"):
+def _opennmt(tmp_path, attn_type="general", input_feed=True):
     src_itos = ["<unk>", "<blank>", "<s>", "</s>", *WORDS[:12]]
     tgt_itos = ["<unk>", "<blank>", "<s>", "</s>", *WORDS]
     hidden = 12
-    encoder = ref.RNNEncoder("LSTM", True, 2, hidden, ref.Embeddings(8, len(src_itos), 1))
-    decoder = ref.InputFeedRNNDecoder(2, hidden, ref.Embeddings(8, len(tgt_itos), 1), attn_type)
+    encoder = ref.RNNEncoder("LSTM", input_feed, 2, hidden, ref.Embeddings(8, len(src_itos), 1))  # brnn, or rnn
+    decoder_class = ref.InputFeedRNNDecoder if input_feed else ref.StdRNNDecoder
+    decoder = decoder_class(2, hidden, ref.Embeddings(8, len(tgt_itos), 1), attn_type)
     model = ref.NMTModel(encoder, decoder)
     generator = torch.nn.Sequential(torch.nn.Linear(hidden, len(tgt_itos)), torch.nn.LogSoftmax(dim=-1))
     _scaled(model, 6)
@@ -123,6 +124,7 @@ SHAPES = {
     "notebook1": _notebook1, "notebook2": _notebook2, "notebook3-bahdanau-bidirectional": _notebook3,
     "opennmt-luong-input-feed-brnn": _opennmt,
     "opennmt-dot": lambda p: _opennmt(p, "dot"), "opennmt-mlp": lambda p: _opennmt(p, "mlp"),
+    "opennmt-std-rnn-no-feed": lambda p: _opennmt(p, "general", input_feed=False),
 }
 SOURCES = [["w1", "w2", "w3"], ["w4", "w0", "w5", "w2", "w6"], ["w7"]]
 
