@@ -1,6 +1,7 @@
 """The README's Table 1 on the default model beside the generalising model, the previous model and the paper.
 
-Usage: python scripts/roles_table.py   (reads docs/results/functions-roles.json, functions.json, v1-shipped/functions.json)
+Usage: python scripts/roles_table.py   (reads docs/results/functions-roles.json, functions-roles-cw3.json,
+functions.json, v1-shipped/functions.json)
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
-COLUMNS = [("default (gru-roles)", "functions-roles.json"), ("generalising (gru-positioning)", "functions.json"),
-           ("previous model", "v1-shipped/functions.json")]
+COLUMNS = [("default (gru-roles)", "functions-roles.json"), ("control ×3 fine-tune (gru-roles-cw3)",
+                                                                "functions-roles-cw3.json"),
+           ("generalising (gru-positioning)", "functions.json"), ("previous model", "v1-shipped/functions.json")]
+WITH_CI = (0, 1)  # the columns printed with their 95% intervals
 ROWS = {
     "storing: zero at T-1": "10.7",
     "counting: every h[t] <- h[t-1] (token 1 later)": "99.9",
@@ -45,7 +48,7 @@ def main() -> None:
     print("| examples (positioning) | " + " | ".join(f"{d['n_examples']:,} ({100 * d['positioning_accuracy']:.1f}%)"
                                                   for d in docs) + " | |")
     for name, paper in ROWS.items():
-        print(f"| {name} | " + " | ".join(cell(d["table"].get(name), i == 0) for i, d in enumerate(docs))
+        print(f"| {name} | " + " | ".join(cell(d["table"].get(name), i in WITH_CI) for i, d in enumerate(docs))
               + f" | {paper} |")
 
 
