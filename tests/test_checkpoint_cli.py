@@ -148,3 +148,27 @@ def test_session_replay_in_decode(tiny_gru, tmp_path):
     path.write_text("{not json")
     r = cli("decode", tiny_gru.path, "--session", path)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+@pytest.mark.parametrize("config", [
+    dict(), dict(layers=2, cell="lstm", shared_embedding=False),
+    dict(shared_embedding=False, src_vocab_size=30, architecture=dict(embed_activation="relu")),
+    dict(shared_embedding=False, layers=2, cell="lstm", architecture=dict(
+        bidirectional=True, bridge="concat", attention="general", query="current", rnn_input=["embedding", "feed"],
+        attentional=True, output_input=["attentional"])),
+    dict(shared_embedding=False, architecture=dict(
+        bidirectional=True, bridge="linear_tanh", attention="additive", rnn_input=["embedding", "context"],
+        output_input=["h", "context", "embedding"])),
+    dict(architecture=dict(rnn_input=["embedding", "context"], output_input=["embedding", "h", "context"])),
+    dict(architecture=dict(attention="dot", query="current", attentional=True, output_input=["attentional"],
+                           attentional_activation="none")),
+], ids=["plain", "lstm-2", "two-vocabs-relu", "luong-brnn", "bahdanau-bi", "context-fed", "dot-no-tanh"])
+def test_expected_shapes_are_the_modules_own(config):
+    """The format's shapes, worked out from the config, are exactly the torch module's state dict."""
+    from tui_neuron.checkpoint.format import expected_shapes
+    from tui_neuron.model.config import ModelConfig
+    from tui_neuron.model.seq2seq import Seq2Seq
+
+    cfg = ModelConfig.from_json({"vocab_size": 40, "emb_dim": 6, "hidden": 8, **config})
+    module = {name: tuple(t.shape) for name, t in Seq2Seq(cfg).state_dict().items()}
+    assert expected_shapes(cfg) == module

@@ -82,11 +82,37 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Every tensor name and shape a model of `config` has: the module built on the meta device (no memory), so
-    the format and the network cannot disagree."""
-    with torch.device("meta"):
-        model = Seq2Seq(config)
-    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    """Every tensor name and shape a model of `config` has, worked out from the config alone (building the module,
+    even on torch's meta device, costs a second and a half the first time in a process: every load paid it).
+    tests/test_checkpoint_cli.py checks these against `Seq2Seq(config).state_dict()` for every wiring."""
+    arch, gates = config.architecture, 3 if config.cell == "gru" else 4
+    e, h, he, v = config.emb_dim, config.hidden, config.encoder_hidden, config.vocab_size
+    widths = {"embedding": e, "context": h, "feed": h, "h": h, "attentional": h}
+    shapes: dict[str, tuple[int, ...]] = {}
+    if config.shared_embedding:
+        shapes["embedding.weight"] = (v, e)
+    else:
+        shapes.update({"src_embedding.weight": (config.source_vocab_size, e), "tgt_embedding.weight": (v, e)})
+    directions = ("", "_reverse") if arch.bidirectional else ("",)
+    for part, width, first in (("encoder", he, e), ("decoder", h, sum(widths[p] for p in arch.rnn_input))):
+        below = width * len(directions) if part == "encoder" else width
+        for k in range(config.layers):
+            for d in directions if part == "encoder" else ("",):
+                shapes[f"{part}.weight_ih_l{k}{d}"] = (gates * width, first if k == 0 else below)
+                shapes[f"{part}.weight_hh_l{k}{d}"] = (gates * width, width)
+                shapes[f"{part}.bias_ih_l{k}{d}"] = (gates * width,)
+                shapes[f"{part}.bias_hh_l{k}{d}"] = (gates * width,)
+    if arch.bridge == "linear_tanh":
+        shapes.update({"bridge.weight": (h, h), "bridge.bias": (h,)})
+    if arch.attention == "additive":
+        shapes.update({"attention.query.weight": (h, h), "attention.query.bias": (h,), "attention.key.weight": (h, h),
+                       "attention.key.bias": (h,), "attention.v.weight": (1, h)})
+    elif arch.attention == "general":
+        shapes["attention.query.weight"] = (h, h)
+    if arch.attentional:
+        shapes.update({"attention.out.weight": (h, 2 * h), "attention.out.bias": (h,)})
+    shapes.update({"output.weight": (v, sum(widths[p] for p in arch.output_input)), "output.bias": (v,)})
+    return shapes
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path, dtype: torch.dtype = torch.float32) -> None:
