@@ -290,3 +290,18 @@ async def test_compare_shows_b_attention(tmp_path, capsys):
         k = app.compare.clean.index_of(2)
         assert "(B)" in row and f"{max(app.compare.clean.attention[k]):.2f}" in row
         assert row.index("w4") < row.index("w1")  # B's source, in B's order
+
+
+async def test_the_prompt_names_absolute_steps_on_a_model_without_controls(tmp_path, capsys):
+    """Without controls there is no T: the prefill and the placeholder name steps as numbers."""
+    from tui_neuron.app.screens import PromptScreen
+
+    app = _attention_explorer(tmp_path, capsys)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _run_source(app, pilot, "w1 w2 w3 w4")
+        app.step = app.view.clean.index_of(2)
+        await pilot.press("escape", "i")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        box = app.screen.query_one("#prompt-input")
+        assert box.value.endswith("@2") and "T" not in box.value and box.placeholder == "zero:all@1"

@@ -102,8 +102,9 @@ class InterventionsPane(Redraws, Horizontal):
             neurons = str(NeuronSet.of(self.selection)) if self.selection else str(self.neuron)
         layer = f"/l{self.model_layer}" if self.n_layers > 1 else ""
         step = step_label(self.view, self.current_t)
-        self.app.push_screen(PromptScreen(prompt_title(), f"zero:{neurons}@{step}{layer}", "zero:all@T-1"),
-                             self._entered)
+        # a model without controls has no T: its placeholder names a step as a number
+        example = "zero:all@T-1" if self.view is not None and self.view.positions else "zero:all@1"
+        self.app.push_screen(PromptScreen(prompt_title(), f"zero:{neurons}@{step}{layer}", example), self._entered)
 
     def _entered(self, text: str | None) -> None:
         """Typed text is parsed here, once; the object goes up."""
