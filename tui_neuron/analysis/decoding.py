@@ -93,6 +93,11 @@ class DecodeResult:
         return data
 
 
+def input_word(itos: Sequence[str], source_itos: Sequence[str] | None, t: int, token_id: int) -> str:
+    """A step's input token as text: source steps (t ≤ 0) in a two-vocabulary model's source vocabulary."""
+    return (source_itos if source_itos is not None and t <= 0 else itos)[token_id]
+
+
 def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequence[int] = (),
                 source_itos: Sequence[str] | None = None) -> list[dict]:
     """Every valid step of example b: t, input token, h, gates (and c), as plain lists; on decoding steps also
@@ -105,8 +110,7 @@ def trace_steps(trace: Trace, itos: Sequence[str], b: int = 0, controls: Sequenc
         if not trace.valid[b, i] or t > n_out:
             continue
         tok = int(trace.tokens[b, i])
-        words = source_itos if source_itos is not None and t <= 0 else itos
-        step: dict[str, Any] = {"t": int(t), "input_id": tok, "input": words[tok],
+        step: dict[str, Any] = {"t": int(t), "input_id": tok, "input": input_word(itos, source_itos, int(t), tok),
                                 "h": [round(x, 6) for x in trace.h[b, i].tolist()]}
         for name, g in trace.gates.items():
             step[name] = [round(x, 6) for x in g[b, i].tolist()]

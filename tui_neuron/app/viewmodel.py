@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..analysis.decoding import DecodeResult
+from ..analysis.decoding import DecodeResult, input_word
 from ..model.examples import ControlSignal
 from ..model.stepper import Trace
 
@@ -119,7 +119,7 @@ def _run_view(trace: Trace, itos: list[str], output_ids: list[int], landings: li
     gates = {k: v[0, keep].numpy() for k, v in trace.gates.items()}
     if trace.c is not None:
         gates["c"] = trace.c[0, keep].numpy()
-    words = [(source_itos if source_itos is not None and t <= 0 else itos)[i] for t, i in zip(times, tokens)]
+    words = [input_word(itos, source_itos, int(t), i) for t, i in zip(times, tokens)]
     attention = [trace.source_weights(0, int(t)) for t in times] if trace.attention is not None else None
     return RunView(times, words, outputs, trace.h[0, keep].numpy(), gates, topk, control,
                    [itos[i] for i in output_ids], landings, attention)

@@ -112,10 +112,6 @@ class Vocab:
         """The vocabulary the encoder reads: the source side of a two-vocabulary model, else this one."""
         return self if self.source is None else self.source
 
-    def step_tokens(self, times, ids) -> list[str]:
-        """The token text of each step's input id: source steps (t ≤ 0) in the source vocabulary."""
-        return [(self.src if int(t) <= 0 else self).decode([int(i)])[0] for t, i in zip(times, ids)]
-
     @property
     def word_ids(self):
         """The word ids as a tensor (made on first use: the vocabulary itself needs no torch)."""

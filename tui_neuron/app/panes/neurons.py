@@ -148,11 +148,12 @@ class NeuronPane(Redraws, Horizontal):
             topk.show([], "", None, t, note=f"B has no step at t={t_b} (aligned with A's t={t}): step elsewhere")
             return
         difference = self.compare_mode == "A−B"
-        if b.clean.attention is not None:  # B's own source; A − B where the two sources are the same length
-            same = difference and len(a.clean.attention[i] if a.clean.attention else ()) == len(b.clean.attention[k])
-            self.attention_row.show(source_inputs(b.clean), b.clean.attention[k] if not same else
-                                    a.clean.attention[i], t_b, "A − B" if same else "B",  # type: ignore[index]
-                                    original=b.clean.attention[k] if same else None)
+        if a.clean.attention is not None and b.clean.attention is not None:
+            weights_a, weights_b = a.clean.attention[i], b.clean.attention[k]
+            if difference and len(weights_a) == len(weights_b):  # A − B needs one source length
+                self.attention_row.show(source_inputs(b.clean), weights_a, t_b, "A − B", original=weights_b)
+            else:
+                self.attention_row.show(source_inputs(b.clean), weights_b, t_b, "B")
         for name, arr in {"h": b.clean.h, **b.clean.gates}.items():
             values = ((a.clean.h if name == "h" else a.clean.gates[name])[i] - arr[k]) if difference else arr[k]
             self.strips[name].show(values, self.neuron, marked, self.roles, difference=difference)
