@@ -305,3 +305,13 @@ async def test_the_prompt_names_absolute_steps_on_a_model_without_controls(tmp_p
         assert isinstance(app.screen, PromptScreen)
         box = app.screen.query_one("#prompt-input")
         assert box.value.endswith("@2") and "T" not in box.value and box.placeholder == "zero:all@1"
+
+
+@pytest.mark.parametrize("half", ["encoder.pt", "decoder.pt"])
+def test_one_half_alone_is_pointed_at_encoder_and_decoder(half, tmp_path, capsys):
+    """The tutorial saves its encoder and decoder apart; importing one of them alone names the two flags."""
+    _tutorial(tmp_path, attention=True)
+    out = tmp_path / "o.safetensors"
+    code, _, err = run_main("import", tmp_path / half, "--out", out, capsys=capsys)
+    assert code == 2 and "--encoder E.pt --decoder D.pt" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()

@@ -196,6 +196,10 @@ def recognise(state: dict[str, torch.Tensor], options: ImportOptions) -> Detecte
     if found is None:
         state, prefix = strip_common_prefix(state)
         found = detect(state) if prefix else None
+    if found is None and _one_half(state):
+        raise UserError(f"no known layout: the keys ({', '.join(sorted(state)[:4])}…) hold one recurrent module, "
+                        "as an encoder or a decoder saved alone does; give both files with "
+                        "--encoder E.pt --decoder D.pt")
     if found is None:
         raise UserError("no known layout: expected tui-neuron's names (embedding, encoder, decoder, output), PyTorch's "
                         "translation tutorial (embedding/gru/out), the pytorch-seq2seq notebooks (rnn, fc_out) or "
@@ -212,6 +216,13 @@ def recognise(state: dict[str, torch.Tensor], options: ImportOptions) -> Detecte
         if re.search(r"attn|attention", key, re.I) and not key.startswith("attention."):
             found.problems.append(f"key {key}: attention weights under an unknown name (map them with --rename)")
     return found
+
+
+def _one_half(state: dict[str, torch.Tensor]) -> bool:
+    """Exactly one recurrent module: the tutorial's encoder or decoder saved alone, the usual mistake."""
+    modules = {key.split("weight_hh")[0].rsplit(".", 2)[0] if ".layers." in key else key.split("weight_hh")[0]
+               for key in state if "weight_hh" in key}
+    return len(modules) == 1
 
 
 def _shape_problems(state: dict[str, torch.Tensor]) -> tuple[str | None, int, int, int, list[str]]:
