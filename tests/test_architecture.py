@@ -75,3 +75,22 @@ def test_scale_from_the_cli(tiny_gru, capsys):
     clean = {s["t"]: s["h"] for s in data["steps"]}
     changed = {s["t"]: s["h"] for s in data["changed_steps"]}
     assert changed[1][:8] == [-v for v in clean[1][:8]] and changed[0] == clean[0]
+
+
+def test_an_intervention_checks_the_hook_points_the_wiring_forms():
+    """The check that a model forms an attention or a context lives in the intervention, so the explorer's prompt
+    refuses `attend:` on a plain model before any run, with the stepper's own message."""
+    import pytest
+
+    from tui_neuron.errors import UserError
+    from tui_neuron.model.config import Architecture
+
+    plain, context_fed = Architecture(), Architecture(rnn_input=("embedding", "context"))
+    attentive = Architecture(attention="additive", rnn_input=("embedding", "context"))
+    for text, arch, message in [("attend:0@1", plain, "forms no attention"),
+                                ("zero.context:all@1", plain, "forms no context"),
+                                ("attend:0@1", context_fed, "has no attention")]:
+        with pytest.raises(UserError, match=message):
+            parse_intervention(text).check("gru", 16, 1, arch)
+    parse_intervention("attend:0@1").check("gru", 16, 1, attentive)
+    parse_intervention("zero.context:all@1").check("gru", 16, 1, context_fed)

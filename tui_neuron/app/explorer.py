@@ -252,7 +252,7 @@ class ExplorerApp(App):
         steps against the current source's `example` (built here when not given; what fails only at run time marks
         the changed run stale)."""
         cfg = self.ckpt.config
-        iv.resolved(self.names).check(cfg.cell, cfg.hidden, cfg.layers)
+        iv.resolved(self.names).check(cfg.cell, cfg.hidden, cfg.layers, cfg.architecture)
         if example is None:
             try:
                 example = make_example(self.ckpt.vocab, self.source_pane.source, self.source_pane.controls())

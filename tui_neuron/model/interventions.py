@@ -22,6 +22,8 @@ from ..errors import UserError
 if TYPE_CHECKING:  # torch is imported where values are written: the CLI's help and parsing stay free of it
     from torch import Tensor
 
+    from .config import Architecture
+
 STATE_HOOKS = ("h", "c")
 GATE_HOOKS = {"gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 INPUT_HOOK = "input"  # the decoder's input token
@@ -234,10 +236,15 @@ class Intervention:
         """This intervention with a named neuron set looked up in `names` (the name is kept for its text)."""
         return self if self.neurons.name is None else replace(self, neurons=self.neurons.resolved(names))
 
-    def check(self, cell: str, hidden: int, layers: int) -> None:
+    def check(self, cell: str, hidden: int, layers: int, arch: Architecture) -> None:
         """A UserError when this model has no such hook point, neuron or layer (source positions, the columns of
         the attention hook, are checked against the source when the run starts)."""
         self.neurons.check(hidden if self.hook != "attention" else MAX_NEURON_INDEX + 1)
+        if self.hook in ATTENTION_HOOKS and not arch.has_context:
+            raise UserError(f"{self.spec()}: this model's decoder forms no {self.hook} (it is {arch.describe()})")
+        if self.hook == "attention" and arch.attention == "none":
+            raise UserError(f"{self.spec()}: this model's decoder has no attention; its context is the encoder's "
+                            "final state (act on .context)")
         if self.hook == "c" and cell != "lstm":
             raise UserError(f"{self.spec()}: .c acts on an LSTM's cell state; this model is a GRU")
         if self.on_gate and self.hook not in GATE_HOOKS[cell]:
@@ -285,10 +292,10 @@ class Attend(Intervention):
     def spec(self) -> str:
         return f"attend:{self.neurons}@{self.at()}"
 
-    def check(self, cell: str, hidden: int, layers: int) -> None:
+    def check(self, cell: str, hidden: int, layers: int, arch: Architecture) -> None:
         if self.neurons.indices is None and self.neurons.name is None:
             raise UserError(f"{self.spec()}: name the source positions to attend to (0 is the first source token)")
-        super().check(cell, hidden, layers)
+        super().check(cell, hidden, layers, arch)
 
     def write(self, sel: Tensor, cols, run: RunReader, rows) -> None:
         sel.zero_()
@@ -378,7 +385,7 @@ class RandomInput(Intervention):
     seed: int = 0
     op: ClassVar[str] = "randin"
 
-    def check(self, cell: str, hidden: int, layers: int) -> None:
+    def check(self, cell: str, hidden: int, layers: int, arch: Architecture) -> None:
         pass
 
     def spec(self) -> str:

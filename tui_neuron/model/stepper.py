@@ -108,13 +108,7 @@ class Stepper:
         if not examples:
             raise UserError("nothing to run: no examples")
         for iv in interventions:
-            iv.check(self.config.cell, self.hidden, self.n_layers)
-            if iv.hook in (ATTENTION_HOOK, CONTEXT_HOOK) and not self.arch.has_context:
-                raise UserError(f"{iv.spec()}: this model's decoder forms no {iv.hook} (it is "
-                                f"{self.arch.describe()})")
-            if iv.hook == ATTENTION_HOOK and self.arch.attention == "none":
-                raise UserError(f"{iv.spec()}: this model's decoder has no attention; its context is the encoder's "
-                                "final state (act on .context)")
+            iv.check(self.config.cell, self.hidden, self.n_layers, self.arch)
         max_steps = max_steps or self.config.max_len + 2
         batch = Batch.of(examples, self.vocab)
         ctx = self._context(batch, interventions, max_steps)
