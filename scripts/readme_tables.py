@@ -2,7 +2,7 @@
 
 Usage: python scripts/readme_tables.py KIND FILE [FILE ...]
 KIND: table1 (analyze functions; two files print side by side), by-t (per-T rows of one functions file),
-curves, storing, rank, crossmodel.
+curves, curve-ci (one role's curve with its intervals: FILE ROLE [MAX_NEURONS]), storing, rank, crossmodel.
 """
 
 from __future__ import annotations
@@ -71,6 +71,20 @@ def curves(paths: list[str]) -> None:
             print(f"| {c['manipulation']} | " + " | ".join(cells) + " |")
 
 
+def curve_ci(args: list[str]) -> None:
+    """One role's dose-response curve, each size with its 95% interval and its random sets' mean ± sd."""
+    d = json.loads(Path(args[0]).read_text())
+    curve = d["curves"][args[1]]
+    points = [pt for pt in curve["points"] if len(args) < 3 or pt["neurons"] <= int(args[2])]
+    print(f"| {curve['manipulation']}: neurons (share of h) | "
+          + " | ".join(f"{pt['neurons']} ({pt['percent']:.0f}%)" for pt in points) + " |")
+    print("|---|" + "---:|" * len(points))
+    print(f"| top by integrated gradients, n = {points[0]['set']['n']:,} | "
+          + " | ".join(cell(pt["set"]).replace("%", "") for pt in points) + " |")
+    print(f"| random sets, mean ± sd of {points[0]['random']['draws']} | "
+          + " | ".join(f"{100 * pt['random']['mean']:.1f} ± {100 * pt['random']['sd']:.1f}" for pt in points) + " |")
+
+
 def storing(paths: list[str]) -> None:
     for p in paths:
         d = json.loads(Path(p).read_text())
@@ -125,7 +139,7 @@ def crossmodel(paths: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    kinds = {"table1": table1, "by-t": by_t, "curves": curves, "storing": storing, "rank": rank,
+    kinds = {"table1": table1, "by-t": by_t, "curves": curves, "curve-ci": curve_ci, "storing": storing, "rank": rank,
              "crossmodel": crossmodel}
     if len(sys.argv) < 3 or sys.argv[1] not in kinds:
         sys.exit(__doc__)
