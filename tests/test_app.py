@@ -169,6 +169,20 @@ async def test_bad_intervention_is_a_notification(make_app):
         assert any("not understood" in n.message for n in app._notifications)
 
 
+async def test_attention_on_a_plain_model_is_refused_at_the_prompt(make_app):
+    """The intervention checks the hook points the model's wiring forms before any run."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.press("i")
+        app.screen.query_one("#prompt-input").value = "attend:0@2"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.interventions == []
+        assert any("forms no attention" in n.message for n in app._notifications)
+
+
 async def test_save_and_reopen_session(make_app, shipped, tmp_path):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
