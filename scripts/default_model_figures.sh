@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every figure the README quotes for the model `tui-neuron open` opens: held-out positioning, Table 1, the
 # legibility row, the dose-response curves, the storing curve and the causal-tracing figures.
-# Usage: bash scripts/default_model_figures.sh CHECKPOINT   (writes docs/results/; about 35 minutes on 2 cores)
+# Usage: bash scripts/default_model_figures.sh CHECKPOINT
+#   (writes docs/results/; 28.5 minutes beside one training on the 2-core machine)
 #   e.g. bash scripts/default_model_figures.sh checkpoints/gru-roles-cw3.safetensors
 # Files: STEM.eval.json, STEM.legibility.json, functions-TAG.json, curves-TAG.json(.csv), storing-TAG.json and
 # docs/results/patch/, where STEM is the checkpoint's file name and TAG the same without its leading "gru-".
