@@ -88,7 +88,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 # the default: the GRU on which the paper's four roles can be seen (paper recipe); the generalising GRU
 # (checkpoints/gru-positioning.safetensors, the robust recipe) spreads storing and outputting over half of h
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "gru-roles-cw3.safetensors"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "gru-roles-wd15.safetensors"
 
 
 def _default_checkpoint() -> Path:
