@@ -156,31 +156,22 @@ async def test_intervention_changes_output_and_toggles(make_app):
         assert app.interventions == []
 
 
-async def test_bad_intervention_is_a_notification(make_app):
+@pytest.mark.parametrize("text,message", [
+    ("zap:1@2", "not understood"),
+    # the intervention checks the hook points the model's wiring forms, before any run
+    ("attend:0@2", "forms no attention"),
+])
+async def test_a_refused_intervention_is_a_notification(make_app, text, message):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("escape")  # the source box has the keys at launch
         await pilot.press("i")
-        app.screen.query_one("#prompt-input").value = "zap:1@2"
+        app.screen.query_one("#prompt-input").value = text
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.interventions == []
-        assert any("not understood" in n.message for n in app._notifications)
-
-
-async def test_attention_on_a_plain_model_is_refused_at_the_prompt(make_app):
-    """The intervention checks the hook points the model's wiring forms before any run."""
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("escape")
-        await pilot.press("i")
-        app.screen.query_one("#prompt-input").value = "attend:0@2"
-        await pilot.press("enter")
-        await settle(app, pilot)
-        assert app.interventions == []
-        assert any("forms no attention" in n.message for n in app._notifications)
+        assert any(message in n.message for n in app._notifications)
 
 
 async def test_save_and_reopen_session(make_app, shipped, tmp_path):
