@@ -220,8 +220,8 @@ def recognise(state: dict[str, torch.Tensor], options: ImportOptions) -> Detecte
 
 def _one_half(state: dict[str, torch.Tensor]) -> bool:
     """Exactly one recurrent module: the tutorial's encoder or decoder saved alone, the usual mistake."""
-    modules = {key.split("weight_hh")[0].rsplit(".", 2)[0] if ".layers." in key else key.split("weight_hh")[0]
-               for key in state if "weight_hh" in key}
+    prefixes = {key.split("weight_hh")[0] for key in state if "weight_hh" in key}
+    modules = {prefix.split(".layers.")[0] for prefix in prefixes}  # an OpenNMT StackedLSTM's layers are one module
     return len(modules) == 1
 
 

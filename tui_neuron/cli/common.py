@@ -86,7 +86,8 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
                                                 help="Print the version and exit")] = False) -> None:
     """tui-neuron: explore, train and analyse the neurons of recurrent encoder-decoders."""
 
-# the default: the GRU on which the paper's four roles can be seen (paper recipe); the generalising GRU
+# the default: the GRU on which the paper's four roles can be seen (the paper's recipe, then fine-tuned; the
+# README's "Which model to open"); the generalising GRU
 # (checkpoints/gru-positioning.safetensors, the robust recipe) spreads storing and outputting over half of h
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "gru-roles-wd15.safetensors"
 
