@@ -16,7 +16,13 @@ stem=$(basename "$ck" .safetensors)
 tag=${stem#gru-}
 export COLUMNS=${COLUMNS:-150}
 "$TN" eval "$ck" --json > "$out/$stem.eval.json"
-"$TN" eval "$ck"
+"$PY" - "$out/$stem.eval.json" <<'PY'  # the README's figure from the file just written (no second evaluation)
+import json, sys
+report = json.load(open(sys.argv[1]))["report"]
+worst = min(report["per_position"].items(), key=lambda kv: kv[1]["accuracy"])
+print(f"positioning {100 * report['overall']['accuracy']:.2f}% of {report['overall']['n']:,}; "
+      f"lowest T = {worst[0]}: {100 * worst[1]['accuracy']:.1f}%")
+PY
 "$TN" analyze functions "$ck" --n-tokens 50 --positions 1-13 --out "$out/functions-$tag.json" --force
 "$TN" analyze legibility "$ck" --out "$out/$stem.legibility.json" --force
 "$TN" analyze curves "$ck" --out "$out/curves-$tag.json" --force

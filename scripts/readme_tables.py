@@ -19,9 +19,9 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def cell(r: dict) -> str:
-    lo, hi = r["ci95"]
-    return f"{pct(r['rate'])} [{pct(lo)}, {pct(hi)}]"
+def cell(r: dict, unit: str = "%") -> str:
+    lo, hi = (f"{100 * x:.1f}{unit}" for x in r["ci95"])
+    return f"{100 * r['rate']:.1f}{unit} [{lo}, {hi}]"
 
 
 def rand(r: dict | None) -> str:
@@ -80,7 +80,7 @@ def curve_ci(args: list[str]) -> None:
           + " | ".join(f"{pt['neurons']} ({pt['percent']:.0f}%)" for pt in points) + " |")
     print("|---|" + "---:|" * len(points))
     print(f"| top by integrated gradients, n = {points[0]['set']['n']:,} | "
-          + " | ".join(cell(pt["set"]).replace("%", "") for pt in points) + " |")
+          + " | ".join(cell(pt["set"], unit="") for pt in points) + " |")
     print(f"| random sets, mean ± sd of {points[0]['random']['draws']} | "
           + " | ".join(f"{100 * pt['random']['mean']:.1f} ± {100 * pt['random']['sd']:.1f}" for pt in points) + " |")
 
