@@ -4,7 +4,8 @@
 # one book alone, scored with `tui-neuron eval`, then measured with `tui-neuron analyze legibility`.
 # Usage: bash scripts/recipe_study.sh [OUT_DIR] [VARIANT...]   (default OUT_DIR runs/recipe, all variants)
 # A finished step is skipped and an interrupted training resumed, so rerunning continues where it stopped.
-# THREADS sets torch threads per training (default 1), DATA the data folder (default ../shared/data).
+# THREADS sets torch threads per training (default 1), DATA the data folder (default ../shared/data),
+# CORPORA the corpora to run (default "shared book").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-runs/recipe}; shift || true
@@ -25,7 +26,7 @@ declare -A VARIANTS=(
   [robust]="--dropout 0.3 --word-dropout 0.5 --control-weight 5 --weight-decay 0.01"
 )
 ORDER=(paper robust worddrop0.5 dropout0.3 control5 worddrop0.25 dropout0.1 control2 decay0.01)
-CORPORA=(shared book)
+read -r -a CORPORA <<<"${CORPORA:-shared book}"  # CORPORA="book" runs one corpus only
 corpus_args() {
   case $1 in
     shared) echo "$DATA/tinyshakespeare.txt $DATA/gutenberg" ;;
