@@ -36,6 +36,7 @@ def test_resume_matches_uninterrupted_run(corpus_path, tmp_path, schedule):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert load_checkpoint(split).training["steps"] == 40
+    assert load_checkpoint(split).training["stopped"] == "step budget reached"  # not the first part's interrupt
 
 
 def test_interrupt_leaves_a_valid_checkpoint_and_resume_state(corpus_path, tmp_path):

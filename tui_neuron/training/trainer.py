@@ -39,6 +39,7 @@ from .evaluate import evaluate
 from .resume import ResumeFile, check_same_run, read_resume
 
 ProgressFn = Callable[[dict], None]
+INTERRUPTED = "interrupted (resume with --resume)"  # the stop reason a signal leaves, until the run is resumed
 
 
 @dataclass
@@ -246,6 +247,8 @@ class Trainer:
             remove_stale_temps(path)
         if resume:
             self.load_resume()
+            if self.state.stopped == INTERRUPTED:  # this run carries on, so it ends for its own reason
+                self.state.stopped = ""
             if reset_lr:  # a warm restart: the given learning rate, and patience counted afresh
                 self.state.lr, self.state.since_best, self.state.stopped = cfg.lr, 0, ""
         s = self.state
@@ -301,7 +304,7 @@ class Trainer:
         if not dist.any_rank(over or self._stop_requested, self.world, self.device):
             return False
         if self._stop_requested:
-            s.stopped = "interrupted (resume with --resume)"
+            s.stopped = INTERRUPTED
             self.save_resume()
             raise KeyboardInterrupt
         s.stopped = s.stopped or ("step budget reached" if cfg.max_steps and s.step >= cfg.max_steps
