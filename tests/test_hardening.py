@@ -68,6 +68,28 @@ def test_real_pickles_are_named(tiny_gru, tmp_path):
         load_checkpoint(p)
 
 
+def test_a_results_file_given_as_the_checkpoint_is_named(tmp_path):
+    """`analyze table results.json` (the checkpoint comes first) said only that the header length was too long."""
+    p = tmp_path / "functions.json"
+    p.write_text('\n  {"checkpoint": "m.safetensors", "tokens": {}}')
+    with pytest.raises(UserError, match="is a JSON file .*give the checkpoint's .safetensors file"):
+        load_checkpoint(p)
+
+
+def test_a_truncated_checkpoint_opening_with_a_brace_byte_is_not_called_json(tiny_gru, tmp_path):
+    """A header length whose low byte is 0x7b ('{') still has zero bytes after it: truncation, not JSON."""
+    path = tmp_path / "t.safetensors"
+    for pad in range(300):
+        tiny_gru.training = {**tiny_gru.training, "pad": "x" * pad}
+        save_checkpoint(tiny_gru, path)
+        if path.read_bytes()[0] == ord("{"):
+            break
+    assert path.read_bytes()[0] == ord("{")
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
 # ----------------------------------------------------------------------------- 2. metadata crashes and hangs
 
 

@@ -116,6 +116,14 @@ def one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def looks_like_json(path: Path) -> bool:
+    """A results file given where a checkpoint belongs: it opens with a JSON object or list, where a safetensors
+    file opens with its header's length (8 bytes, little-endian, so zero bytes for any header under 16 MiB)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    return head.lstrip()[:1] in (b"{", b"[") and b"\x00" not in head
+
+
 def looks_like_pickle(path: Path) -> bool:
     """A pickle starts with PROTO (0x80) and a protocol 2..5; torch.save writes a zip holding data.pkl."""
     with open(path, "rb") as f:
@@ -187,6 +195,9 @@ def read_header(path: Path, what: str = "checkpoint", floats_only: bool = False)
         if looks_like_pickle(path):
             raise UserError(f"{path} is a pickle / torch.save file; tui-neuron never unpickles. Re-save the weights "
                             "with safetensors.torch.save_file (or use `tui-neuron import` for a .pt state_dict)") from None
+        if looks_like_json(path):
+            raise UserError(f"{path} is a JSON file (results or a config?), not a .safetensors {what}: give the "
+                            f"{what}'s .safetensors file here") from None
         raise UserError(f"{path} is not a readable .safetensors {what} (truncated or corrupt: {e})") from None
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
