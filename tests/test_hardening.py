@@ -76,16 +76,11 @@ def test_a_results_file_given_as_the_checkpoint_is_named(tmp_path):
         load_checkpoint(p)
 
 
-def test_a_truncated_checkpoint_opening_with_a_brace_byte_is_not_called_json(tiny_gru, tmp_path):
-    """A header length whose low byte is 0x7b ('{') still has zero bytes after it: truncation, not JSON."""
+def test_a_truncated_checkpoint_opening_with_a_brace_byte_is_not_called_json(tmp_path):
+    """A header length of 123 opens the file with 0x7b ('{'), but the zero bytes after it say safetensors: a file cut
+    short there is truncated, not JSON (writers that pad the header to 8 bytes never start so; others may)."""
     path = tmp_path / "t.safetensors"
-    for pad in range(300):
-        tiny_gru.training = {**tiny_gru.training, "pad": "x" * pad}
-        save_checkpoint(tiny_gru, path)
-        if path.read_bytes()[0] == ord("{"):
-            break
-    assert path.read_bytes()[0] == ord("{")
-    path.write_bytes(path.read_bytes()[:40])
+    path.write_bytes((123).to_bytes(8, "little") + b'{"w": {"dtype": "F32", "shape"')
     with pytest.raises(UserError, match="truncated or corrupt"):
         load_checkpoint(path)
 
