@@ -68,3 +68,18 @@ def test_readme_has_decode_examples():
 def test_readme_decode_examples_land(shipped, source, control):
     result = decode_one(shipped, source, [control], [])
     assert all(d["landed"] for d in result.landings()), result.landings()
+
+
+def test_recipe_study_rows_are_the_kept_results():
+    """Each study row in docs/recipe-study.md is what scripts/recipe_table.py prints from the kept results, so a
+    rerun (or a hand edit) cannot drift from the files the figures came from."""
+    import subprocess
+    import sys
+
+    printed = subprocess.run([sys.executable, str(ROOT / "scripts" / "recipe_table.py"),
+                              str(ROOT / "docs" / "results" / "recipe-study")], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2:]
+    assert printed, "no study results kept in docs/results/recipe-study"
+    page = DOCS[ROOT / "docs" / "recipe-study.md"].splitlines()
+    missing = [row.split("|")[1:3] for row in printed if row not in page]
+    assert not missing, f"rows differ from the kept results (run python scripts/recipe_table.py): {missing}"
