@@ -172,3 +172,14 @@ def test_expected_shapes_are_the_modules_own(config):
     cfg = ModelConfig.from_json({"vocab_size": 40, "emb_dim": 6, "hidden": 8, **config})
     module = {name: tuple(t.shape) for name, t in Seq2Seq(cfg).state_dict().items()}
     assert expected_shapes(cfg) == module
+
+
+def test_errors_name_flags_not_core_parameters(tiny_gru, tmp_path):
+    """A message that names two parameters says both flags, and a folder given for results suggests a results
+    file, not a checkpoint."""
+    no_budget = cli("train", tmp_path, "--out", tmp_path / "m.safetensors")
+    assert no_budget.returncode == 2 and "--steps or --minutes" in no_budget.stderr, no_budget.stderr
+    folder = cli("analyze", "legibility", tiny_gru.path, "--out", tmp_path)
+    assert folder.returncode == 2 and f"{tmp_path / 'results.json'}" in folder.stderr, folder.stderr
+    upgrade = cli("upgrade", tiny_gru.path, tmp_path)
+    assert upgrade.returncode == 2 and f"NEW {tmp_path} is a folder" in upgrade.stderr, upgrade.stderr

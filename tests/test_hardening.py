@@ -76,6 +76,14 @@ def test_a_results_file_given_as_the_checkpoint_is_named(tmp_path):
         load_checkpoint(p)
 
 
+def test_a_text_file_given_as_the_checkpoint_is_named(tmp_path):
+    """`analyze functions README.md` said the header length was beyond the end of the file."""
+    p = tmp_path / "README.md"
+    p.write_text("# tui-neuron\n\nA terminal explorer — for neurons.\n" * 20)
+    with pytest.raises(UserError, match="is a text file, not a .safetensors checkpoint"):
+        load_checkpoint(p)
+
+
 def test_a_truncated_checkpoint_opening_with_a_brace_byte_is_not_called_json(tmp_path):
     """A header length of 123 opens the file with 0x7b ('{'), but the zero bytes after it say safetensors: a file cut
     short there is truncated, not JSON (writers that pad the header to 8 bytes never start so; others may)."""

@@ -8,18 +8,21 @@ from the same error.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 
 class UserError(Exception):
     """Bad input (a file, a value, a control signal): the message says what is wrong and how to fix it."""
 
 
 class ParameterError(UserError):
-    """A parameter's value is wrong. `template` names it as `{param}`; `param` is its name in the core."""
+    """A parameter's value is wrong. `template` names it as `{param}`; `param` is its name in the core. A message
+    that must name other parameters too ("give one of a or b") lists them in `others`, each as `{name}`."""
 
-    def __init__(self, param: str, template: str):
-        self.param, self.template = param, template
-        super().__init__(template.format(param=param))
+    def __init__(self, param: str, template: str, others: Sequence[str] = ()):
+        self.param, self.template, self.others = param, template, tuple(others)
+        super().__init__(self.named(lambda name: name))
 
-    def named(self, name: str) -> str:
-        """The message with the face's name for the parameter (a flag, a key)."""
-        return self.template.format(param=name)
+    def named(self, name_for: Callable[[str], str]) -> str:
+        """The message with the face's names for the parameters (its flags, its keys)."""
+        return self.template.format(param=name_for(self.param), **{o: name_for(o) for o in self.others})

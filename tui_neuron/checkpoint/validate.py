@@ -124,6 +124,18 @@ def looks_like_json(path: Path) -> bool:
     return head.lstrip()[:1] in (b"{", b"[") and b"\x00" not in head
 
 
+def looks_like_text(path: Path) -> bool:
+    """A README, a corpus or a config given where a checkpoint belongs: its first bytes are printable UTF-8, where a
+    safetensors file's header length holds zero bytes (so this never mistakes a checkpoint, even a truncated one)."""
+    with open(path, "rb") as f:
+        head = f.read(256)
+    try:
+        text = head.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as e:  # a multi-byte character cut at the 256th byte is still text
+        text = head[: e.start].decode("utf-8") if e.start > len(head) - 4 else ""
+    return bool(text.strip()) and all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
 def looks_like_pickle(path: Path) -> bool:
     """A pickle starts with PROTO (0x80) and a protocol 2..5; torch.save writes a zip holding data.pkl."""
     with open(path, "rb") as f:
@@ -198,6 +210,9 @@ def read_header(path: Path, what: str = "checkpoint", floats_only: bool = False)
         if looks_like_json(path):
             raise UserError(f"{path} is a JSON file (results or a config?), not a .safetensors {what}: give the "
                             f"{what}'s .safetensors file here") from None
+        if looks_like_text(path):
+            raise UserError(f"{path} is a text file, not a .safetensors {what}: give the {what}'s .safetensors file "
+                            "here") from None
         raise UserError(f"{path} is not a readable .safetensors {what} (truncated or corrupt: {e})") from None
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):

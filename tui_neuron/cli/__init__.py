@@ -99,7 +99,7 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except UserError as e:
-        message = e.named(flag_for(e.param)) if isinstance(e, ParameterError) else str(e)
+        message = e.named(flag_for) if isinstance(e, ParameterError) else str(e)
         err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:

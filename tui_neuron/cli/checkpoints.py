@@ -91,7 +91,7 @@ def import_cmd(
         raise UserError(f"--embed-activation {embed_activation!r}: use none or relu")
     if position_pattern is not None and position_pattern.count("{T}") != 1:
         raise UserError(f"--position-pattern {position_pattern!r} must contain {{T}} once, e.g. <pos_{{T}}>")
-    _refuse_overwrite(out_path, force)
+    _refuse_overwrite(out_path, force, example="model.safetensors")
     specials = {k: v for k, v in (("pad", pad), ("unk", unk), ("bos", bos), ("eos", eos)) if v is not None}
     options = ImportOptions(specials, position_pattern, no_positions, tokenizer, None if cased is None else not cased,
                             parse_renames(rename or []), max_len, 1, embed_activation, tuple(source_prefix or ()),
@@ -114,7 +114,7 @@ def upgrade(
     from ..checkpoint.format import FORMAT, load_checkpoint, save_checkpoint
     from ..training.corpus import relative_heldout
 
-    _refuse_overwrite(new, force)
+    _refuse_overwrite(new, force, name="NEW", example="model.safetensors")
     ckpt = load_checkpoint(old)
     ckpt.heldout = relative_heldout(ckpt.heldout, new.parent, old.parent)
     import torch

@@ -169,9 +169,11 @@ def _print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
-def _refuse_overwrite(path: Path, force: bool) -> None:
+def _refuse_overwrite(path: Path, force: bool, name: str = "--out", example: str = "results.json") -> None:
+    """Refuse to write over a file unasked; `name` is the flag or argument that gave `path`, `example` a file name
+    of the kind it should name."""
     if path.is_dir():
-        raise UserError(f"--out {path} is a folder; give a file name such as {path / 'model.safetensors'}")
+        raise UserError(f"{name} {path} is a folder; give a file name such as {path / example}")
     if path.exists() and not force:
         raise UserError(f"{path} exists; pass --force to replace it")
     if not path.parent.is_dir():

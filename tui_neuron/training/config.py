@@ -109,7 +109,7 @@ class TrainConfig:
         if self.device not in DEVICES:
             raise ParameterError("device", f"{{param}} {self.device!r}: use one of {', '.join(DEVICES)}")
         if self.max_steps is None and self.time_budget is None:
-            raise ParameterError("max_steps", "give a budget: {param} or time_budget")
+            raise ParameterError("max_steps", "give a budget: {param} or {time_budget}", others=["time_budget"])
         if self.max_steps is not None and self.max_steps < 1:
             raise ParameterError("max_steps", f"{{param}} {self.max_steps}: give a positive number of steps")
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
