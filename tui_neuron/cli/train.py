@@ -88,7 +88,6 @@ def train(
     """
     _set_threads(threads)  # first: the OpenMP wait policy is read when torch loads
     import torch
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..training.trainer import TrainConfig, Trainer, TrainingData, check_output
 
@@ -104,9 +103,7 @@ def train(
     show = world.is_main
     with err.status("loading the corpus"):  # transient: an error in the corpus is the only line printed
         data = TrainingData.load(cfg)
-    with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=real(err), transient=False, disable=not show) as progress:
+    with _training_progress(show) as progress:
         task = progress.add_task("train", total=1.0, status="loading corpus")
         trainer = Trainer(cfg, data, _reporter(progress, task))
         distributed.join(trainer.world, trainer.device)
@@ -124,6 +121,15 @@ def train(
     if show:
         out.print(f"{state.stopped}; best held-out positioning accuracy {state.best_acc:.2%} at step "
                   f"{state.best_step} -> {out_path}")
+
+
+def _training_progress(show: bool):
+    """The training bar with its time left; only the main process of a distributed run draws it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=real(err), transient=False, disable=not show)
 
 
 def _set_threads(threads: int | None) -> None:
