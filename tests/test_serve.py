@@ -151,6 +151,7 @@ def test_stopping_serve_by_any_signal_ends_every_explorer_it_started(tmp_path, s
             kids = descendants(server.pid)
         assert any("tui_neuron" in _cmdline(k) for k in kids), "no explorer started for the visitor"
         os.kill(server.pid, sig)
+        loop.run_until_complete(_read_until_closed(ws, 30))  # a browser answers the server's close
         _, err = server.communicate(timeout=30)
         loop.run_until_complete(session.close())
     finally:
@@ -164,6 +165,16 @@ def test_stopping_serve_by_any_signal_ends_every_explorer_it_started(tmp_path, s
     assert not survivors, f"explorers left running after {sig.name}: {survivors}"
     text = err.decode(errors="replace")
     assert "Traceback" not in text and "Exception ignored" not in text, text
+
+
+async def _read_until_closed(ws, timeout: float) -> None:
+    """Read the visitor's socket, as a browser does, until the server closes it (the client answers its close)."""
+
+    async def drain() -> None:
+        async for _ in ws:
+            pass
+
+    await asyncio.wait_for(drain(), timeout)
 
 
 def _cmdline(pid: int) -> str:

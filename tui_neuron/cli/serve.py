@@ -24,8 +24,6 @@ def serve(
 ) -> None:
     """Serve the explorer in a web browser: open http://HOST:PORT. Each visitor runs their own explorer on this
     machine, as this user (what they save goes to this user's data folder)."""
-    from textual_serve.server import Server
-
     ckpt = _load(checkpoint)  # checked here: a bad checkpoint is one line, not a broken page
     if not host.strip():
         raise UserError("--host is empty: give an address such as 127.0.0.1")
@@ -52,12 +50,45 @@ def serve(
     quiet_closed_loop_warnings()
     try:
         page = Path(__file__).resolve().parent.parent / "app" / "serve_page"  # the page fills the window
-        Server(command, host=host, port=port, title="tui-neuron", templates_path=page).serve()
+        _server_class()(command, host=host, port=port, title="tui-neuron", templates_path=page).serve()
     except KeyboardInterrupt:
         pass
     finally:
         end_descendants()  # every visitor's explorer, whichever signal stopped the server
     err.print("stopped", markup=False, highlight=False)
+
+
+def _server_class() -> type:
+    """textual-serve's server, ending its visitors' explorers and their sockets when asked to exit. Its own shutdown
+    waits for each visitor's socket to close, which only an explorer that quits normally does: an explorer still
+    starting kept Ctrl-C waiting 25 s."""
+    import asyncio
+
+    from textual_serve.server import Server
+
+    from .children import end_descendants
+
+    class ExplorerServer(Server):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            self.visits: set[asyncio.Task] = set()  # each visitor's socket handler
+
+        def request_exit(self) -> None:
+            end_descendants(grace=1.0)
+            for visit in self.visits:
+                visit.cancel()  # textual-serve closes the socket of a cancelled visit
+            super().request_exit()
+
+        async def handle_websocket(self, request):  # type: ignore[no-untyped-def]
+            visit = asyncio.current_task()
+            assert visit is not None
+            self.visits.add(visit)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.visits.discard(visit)
+
+    return ExplorerServer
 
 
 def _hang_up(signum, frame) -> None:  # type: ignore[no-untyped-def]
